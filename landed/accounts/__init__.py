@@ -1,0 +1,1 @@
+"""Accounts (the reference's "customers"), their users, API keys and sign-in."""

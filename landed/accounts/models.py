@@ -1,0 +1,145 @@
+"""An account owns every resource; users sign in to it; API keys act for it."""
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models, transaction
+from django.utils import timezone
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared and stored lower-cased, so `A@x.io` and `a@x.io` are one user."""
+    return email.strip().lower()
+
+
+class Account(models.Model):
+    """The reference's "customer": the owner of connectors, destinations, syncs and keys."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    @transaction.atomic
+    def create_user(
+        self,
+        email: str,
+        password: str | None = None,
+        *,
+        account: Account | None = None,
+        **extra: Any,
+    ) -> "User":
+        email = normalize_email(email)
+        if not email:
+            raise ValueError("A user needs an email address")
+        if account is None:
+            account = Account.objects.create(name=extra.pop("account_name", None) or email)
+        user = self.model(email=email, account=account, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="users")
+    email = models.EmailField(max_length=254, unique=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(
+        default=False, help_text="Operators: may sign in to this admin site."
+    )
+    date_joined = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["-date_joined"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+
+class ApiKey(models.Model):
+    """A programmatic credential. Only the SHA-256 of the raw key is kept."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters of the raw key, so that people can tell their keys apart.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["account", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-ins per email address, whether or not a user has that address, so that
+    the lockout reveals nothing about which emails exist."""
+
+    email = models.CharField(max_length=254, unique=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "login lockout"
+
+    def __str__(self) -> str:
+        return self.email
+
+    def is_locked(self, now: Any = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or timezone.now())
+
+
+class AuthCode(models.Model):
+    """A short-lived, single-use code handed to a browser (after OAuth) and exchanged for a
+    JWT. Only its hash is kept."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_codes")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"code for {self.user_id}"

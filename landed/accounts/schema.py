@@ -1,0 +1,30 @@
+"""How the OpenAPI description names our authentication classes."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "landed.accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: `Authorization: Bearer lnd_...`.",
+        }
+
+
+class CookieSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "landed.accounts.authentication.CookieSessionAuthentication"
+    name = "sessionCookie"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "landed_session",
+            "description": "Set by signup and login. Writes also need the X-CSRFToken header.",
+        }

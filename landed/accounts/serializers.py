@@ -1,0 +1,91 @@
+"""Input and output shapes of the auth endpoints."""
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from landed.accounts.models import User
+from landed.api.serializers import Timestamp
+
+
+class CredentialsInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+
+class SignupInputSerializer(CredentialsInputSerializer):
+    name = serializers.CharField(
+        max_length=200, required=False, help_text="Account name; defaults to the email."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        # Django's password validators, with the email known so that similarity is caught.
+        candidate = User(email=attrs["email"])
+        try:
+            password_validation.validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            problems = serializers.as_serializer_error(exc)[api_settings.NON_FIELD_ERRORS_KEY]
+            raise serializers.ValidationError({"password": problems}) from exc
+        return attrs
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    created_at = Timestamp()
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    is_staff = serializers.BooleanField()
+    created_at = Timestamp(source="date_joined")
+    last_login = Timestamp(allow_null=True)
+
+
+class SessionSerializer(serializers.Serializer):
+    """Sign-up, login, /auth/me and code exchange all answer with this."""
+
+    customer = CustomerSerializer(source="user.account")
+    user = UserSerializer()
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class TokenSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    access_token = serializers.CharField(
+        required=False,
+        help_text="The JWT to refresh; or send it as `Authorization: Bearer <jwt>`.",
+    )
+
+
+class ExchangeCodeInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=200)
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class ApiKeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The key's first characters, to tell keys apart.")
+    created_at = Timestamp()
+    last_used_at = Timestamp(allow_null=True)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The raw key. Shown once: store it now.")
+
+
+class RevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many keys were revoked.")

@@ -1,0 +1,1 @@
+"""The API plumbing every Landed endpoint shares: errors, validation, pagination, rate limits."""

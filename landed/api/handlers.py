@@ -1,0 +1,30 @@
+"""Django's own error handlers (URLs no view matched, crashes), in the API's JSON envelope."""
+
+import logging
+
+from django.http import HttpRequest, JsonResponse
+
+from landed.api.errors import error_response
+
+logger = logging.getLogger("landed.api")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(404, "Not found", f"No endpoint at {request.path}")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(400, "Bad request", str(exception) if exception else None)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(403, "Forbidden", str(exception) if exception else None)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    # The traceback is already logged by django.request; never leak it to the client.
+    return error_response(
+        500,
+        "Internal server error",
+        f"Quote request id {getattr(request, 'request_id', '-')} when reporting this.",
+    )

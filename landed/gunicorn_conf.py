@@ -1,0 +1,16 @@
+"""gunicorn settings for `make run` and containers, from the environment."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# Without Redis the rate-limit cache lives in the server process: keep to one process then,
+# and serve concurrent requests with threads.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2" if os.environ.get("REDIS_URL") else "1"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 10
+accesslog = "-"
+errorlog = "-"
+# Each access line ends with the request id, as the application's own log lines carry it.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

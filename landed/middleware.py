@@ -1,0 +1,98 @@
+"""Middleware shared by every response: request ids, security headers, JSON errors."""
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from landed.api.errors import error_response
+from landed.logging import current_request_id
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client-supplied id is echoed only if it is a plain token: no spaces, no control characters.
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class RequestIdMiddleware:
+    """Echo the client's X-Request-ID (or mint a UUID) and expose it to logging."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        request.request_id = request_id
+        token = current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class PermissionsPolicyMiddleware:
+    """Django sets nosniff, Referrer-Policy and X-Frame-Options; this adds Permissions-Policy."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+class JsonErrorFallbackMiddleware:
+    """Turn any error page that is not JSON into the API's error envelope.
+
+    The API's own views and handlers already answer in JSON; this catches what Django renders
+    itself before a view runs (its DEBUG pages, a CSRF failure outside DRF, a disallowed host).
+    The operators' admin keeps its HTML pages.
+    """
+
+    HTML_AREAS = ("/admin/", "/static/", "/docs", "/redoc")
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or request.path.startswith(self.HTML_AREAS):
+            return response
+        content_type = response.get("Content-Type", "")
+        if content_type.startswith("application/json") and _is_json(response):
+            return response
+        replacement = error_response(
+            response.status_code, _generic_message(response.status_code), None
+        )
+        # Keep what inner middleware set (security headers, Allow, Retry-After, cookies).
+        for header, value in response.items():
+            if header.lower() not in ("content-type", "content-length"):
+                replacement[header] = value
+        replacement.cookies = response.cookies
+        return replacement
+
+
+def _is_json(response: HttpResponse) -> bool:
+    if getattr(response, "streaming", False):
+        return True
+    try:
+        json.loads(response.content or b"null")
+    except ValueError:
+        return False
+    return True
+
+
+def _generic_message(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

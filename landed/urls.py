@@ -1,0 +1,24 @@
+"""Root URLs. The API lives at the root, as in the reference (`/auth/...`, `/health`)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from landed.api.docs import OpenApiJsonView, RedocView, SwaggerView
+from landed.health import HealthView
+
+admin.site.site_header = "Landed operations"
+admin.site.site_title = "Landed admin"
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("auth/", include("landed.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),
+    path("docs", SwaggerView.as_view(url_name="openapi-schema"), name="docs"),
+    path("redoc", RedocView.as_view(url_name="openapi-schema"), name="redoc"),
+]
+
+handler400 = "landed.api.handlers.bad_request"
+handler403 = "landed.api.handlers.permission_denied"
+handler404 = "landed.api.handlers.not_found"
+handler500 = "landed.api.handlers.server_error"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole check that CI runs: lint, migrations in step with the models, the test suite
+# against real PostgreSQL and Redis. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${VENV:-.venv}"
+export PATH="$PWD/$venv/bin:$PATH"
+
+if [ -z "${TEST_DATABASE_URL:-}" ] || [ -z "${TEST_REDIS_URL:-}" ]; then
+  scripts/services.sh
+fi
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/landed}"
+# A Redis database of its own, so that tests never touch data of a running platform.
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+export SECRET_KEY="${SECRET_KEY:-test-only-secret-key-not-for-production}"
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== migrations are up to date"
+python manage.py makemigrations --check --dry-run
+echo "== pytest"
+python -m pytest "$@"
