@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests run against the real PostgreSQL and Redis named in the environment."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.accounts.factories import PASSWORD, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings) -> None:
+    # Fast hashing: the suite signs users in hundreds of times. Production hashing is covered
+    # by a test of its own.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Rate limits are switched on only by the tests that are about them.
+    settings.RATELIMIT_ENABLE = False
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    """A client that enforces CSRF as a browser-facing server does."""
+    return APIClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def jwt_api(api: APIClient, user) -> APIClient:
+    """A client that authenticates with the user's JWT."""
+    response = api.post("/auth/login", {"email": user.email, "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    fresh = APIClient(enforce_csrf_checks=True)
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+    return fresh
