@@ -19,7 +19,6 @@ S = TypeVar("S", bound=serializers.Serializer)
 # DRF's error codes, named as the reference's (Pydantic's) error types where one is the same.
 _ERROR_TYPES = {
     "required": "missing",
-    "null": "missing",
     "blank": "string_too_short",
     "min_length": "string_too_short",
     "max_length": "string_too_long",
@@ -89,9 +88,12 @@ def _error_type(code: str, field: Any) -> str:
             if isinstance(field, field_class):
                 return error_type
         return "value_error"
-    if code == "invalid":
+    if field is None and code == "invalid":
         # DRF's "Invalid data. Expected a dictionary" for a body that is not an object.
         return "model_attributes_type"
+    if field is None and code == "null":
+        # DRF's "No data provided" for a body of `null`.
+        return "missing"
     return _ERROR_TYPES.get(code, code)
 
 
