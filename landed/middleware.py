@@ -93,6 +93,7 @@ def _is_json(response: HttpResponse) -> bool:
 
 def _generic_message(status: int) -> str:
     try:
-        return HTTPStatus(status).phrase
+        # "Not Found" -> "Not found", as the API's own messages are written.
+        return HTTPStatus(status).phrase.capitalize()
     except ValueError:
         return "Error"

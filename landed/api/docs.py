@@ -3,24 +3,27 @@
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404
+from django.http import HttpRequest, HttpResponse
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiJsonRenderer2
 from drf_spectacular.views import (
     SpectacularJSONAPIView,
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
-from rest_framework.request import Request
+
+from landed.api.errors import error_response
 
 
 class _ExposedOnly:
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.EXPOSE_API_DOCS:
-            raise Http404("API docs are disabled; set EXPOSE_API_DOCS=true.")
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+            return error_response(404, "Not found", f"No endpoint at {request.path}")
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 
 class OpenApiJsonView(_ExposedOnly, SpectacularJSONAPIView):
-    pass
+    # Plain application/json first, so that every HTTP client and tool reads it as JSON.
+    renderer_classes = [OpenApiJsonRenderer2, OpenApiJsonRenderer]
 
 
 class SwaggerView(_ExposedOnly, SpectacularSwaggerView):

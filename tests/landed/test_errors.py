@@ -124,16 +124,16 @@ def test_debug_pages_are_json_too(settings):
     crash = client.get("/test/django-crash")
 
     assert missing.status_code == 404
-    assert missing.json()["error"] == "Not Found"
+    assert missing.json()["error"] == "Not found"
     assert crash.status_code == 500
-    assert crash.json()["error"] == "Internal Server Error"
+    assert crash.json()["error"] == "Internal server error"
 
 
 @pytest.mark.urls("tests.landed.crash_urls")
 def test_any_html_error_page_becomes_the_envelope(api):
     response = api.get("/test/html-error")
     assert response.status_code == 418
-    assert response.json() == {"error": "I'm a Teapot", "detail": None}
+    assert response.json() == {"error": "I'm a teapot", "detail": None}
 
 
 def test_disallowed_host_is_json_400(api):

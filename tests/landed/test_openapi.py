@@ -1,0 +1,84 @@
+"""The OpenAPI description: served only when EXPOSE_API_DOCS is on, and valid."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+DOCS = ["/openapi.json", "/docs", "/redoc"]
+
+
+@pytest.mark.parametrize("path", DOCS)
+def test_docs_are_404_by_default(api, path, settings):
+    assert settings.EXPOSE_API_DOCS is False
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"] == "Not found"
+
+
+@pytest.fixture
+def docs_on(settings):
+    settings.EXPOSE_API_DOCS = True
+
+
+def test_schema_lists_every_endpoint(api, docs_on):
+    response = api.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    operations = {
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    assert operations == {
+        ("GET", "/health"),
+        ("POST", "/auth/signup"),
+        ("POST", "/auth/login"),
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/refresh"),
+        ("GET", "/auth/me"),
+        ("GET", "/auth/api-keys"),
+        ("POST", "/auth/api-keys"),
+        ("DELETE", "/auth/api-keys"),
+        ("POST", "/auth/exchange-code"),
+    }
+
+
+def test_schema_describes_errors_and_auth(api, docs_on):
+    schema = api.get("/openapi.json").json()
+
+    signup = schema["paths"]["/auth/signup"]["post"]
+    assert {"201", "409", "422", "429"} <= set(signup["responses"])
+    # No security requirement on signup, and no global one that would apply to it.
+    assert "security" not in signup
+    assert "security" not in schema
+    me = schema["paths"]["/auth/me"]["get"]
+    schemes = {name for requirement in me["security"] for name in requirement}
+    assert schemes == {"sessionCookie", "apiKey", "jwtAuth"}
+    listing = schema["paths"]["/auth/api-keys"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"limit", "offset"}
+    page = schema["components"]["schemas"]["ApiKeyPage"]
+    assert set(page["properties"]) == {"items", "total", "limit", "offset", "has_next"}
+    error = schema["components"]["schemas"]["ValidationError"]
+    assert set(error["properties"]) == {"error", "detail"}
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_viewers_are_served_without_a_cdn(api, docs_on, path):
+    response = api.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/openapi.json" in html
+    assert "cdn.jsdelivr" not in html
+
+
+def test_schema_generates_without_warnings(settings):
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    assert "openapi" in out.getvalue()
