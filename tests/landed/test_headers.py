@@ -5,6 +5,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from tests.ratelimit_windows import ip_with_fresh_window
+
 pytestmark = pytest.mark.django_db
 
 SECURITY_HEADERS = {
@@ -34,11 +36,12 @@ def test_401_and_422_carry_security_headers(api):
     assert_security_headers(api.post("/auth/login", {}, format="json"))
 
 
-def test_429_carries_security_headers(api, settings):
+def test_429_carries_security_headers(settings):
     settings.RATELIMIT_ENABLE = True
     settings.RATE_LIMIT_TIERS = {**settings.RATE_LIMIT_TIERS, "login": ["1/m"]}
-    api.post("/auth/login", {}, format="json")
-    limited = api.post("/auth/login", {}, format="json")
+    client = APIClient(REMOTE_ADDR=ip_with_fresh_window())
+    client.post("/auth/login", {}, format="json")
+    limited = client.post("/auth/login", {}, format="json")
     assert limited.status_code == 429
     assert_security_headers(limited)
 

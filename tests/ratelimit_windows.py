@@ -1,0 +1,24 @@
+"""django-ratelimit counts in fixed windows whose edges depend on the client key. Tests that
+send many requests pick a client IP (or wait) so that no window edge falls inside the test."""
+
+import time
+
+from django_ratelimit.core import _get_window
+
+
+def seconds_left_in_window(ip: str, period: int) -> float:
+    return _get_window(ip, period) - time.time()
+
+
+def ip_with_fresh_window(min_seconds_left: float = 20) -> str:
+    for last_octet in range(2, 255):
+        ip = f"127.0.0.{last_octet}"
+        if all(seconds_left_in_window(ip, p) > min_seconds_left for p in (60, 3600)):
+            return ip
+    raise RuntimeError("no loopback address with a fresh rate-limit window")
+
+
+def wait_for_fresh_window(ip: str, min_seconds_left: float = 20) -> None:
+    left = seconds_left_in_window(ip, 60)
+    if left <= min_seconds_left:
+        time.sleep(left + 0.5)
