@@ -21,4 +21,5 @@ def ip_with_fresh_window(min_seconds_left: float = 20) -> str:
 def wait_for_fresh_window(ip: str, min_seconds_left: float = 20) -> None:
     left = seconds_left_in_window(ip, 60)
     if left <= min_seconds_left:
-        time.sleep(left + 0.5)
+        # The window's last whole second still counts into it: sleep past that second too.
+        time.sleep(left + 1.5)
