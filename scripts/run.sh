@@ -19,9 +19,13 @@ if [ -z "${SECRET_KEY:-}" ]; then
   fi
   SECRET_KEY="$(cat "$key_file")"
   export SECRET_KEY
-  # Plain HTTP on the loopback: a Secure cookie would never come back from curl or a browser.
-  export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}"
 fi
+
+case "$HOST" in
+  127.*|localhost|::1)
+    # Plain HTTP on the loopback: curl would never send a Secure cookie back.
+    export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}" ;;
+esac
 
 if [ -n "${DATABASE_URL:-}" ]; then db="${DATABASE_URL%%://*} (DATABASE_URL)"; else db="SQLite in $LANDED_DATA_DIR"; fi
 if [ -n "${REDIS_URL:-}" ]; then cache="Redis (REDIS_URL)"; else cache="in-process (single server process)"; fi

@@ -45,6 +45,10 @@ class NotAuthenticatedError(ApplicationError):
     status_code = 401
     default_message = "Not authenticated"
 
+    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+        # A 401 names the scheme to authenticate with (RFC 9110).
+        super().__init__(message, detail, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
 
 class PaymentRequiredError(ApplicationError):
     status_code = 402

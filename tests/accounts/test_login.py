@@ -32,6 +32,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(api, user):
 
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() == {"error": "Invalid email or password", "detail": None}
+    assert wrong["WWW-Authenticate"] == 'Bearer realm="api"'
     assert "landed_session" not in wrong.cookies
 
 

@@ -1,0 +1,22 @@
+# The Landed platform image: API server (and, with other commands, workers and beat).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LANDED_DATA_DIR=/var/lib/landed
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY landed ./landed
+RUN pip install --no-cache-dir .
+COPY manage.py ./
+COPY scripts ./scripts
+
+RUN useradd --system --home /var/lib/landed landed \
+    && mkdir -p /var/lib/landed && chown landed /var/lib/landed
+USER landed
+
+ENV HOST=0.0.0.0 PORT=8000
+EXPOSE 8000
+CMD ["scripts/run.sh"]
