@@ -37,7 +37,3 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return BEARER_CHALLENGE
-
-
-def authenticated_by_session(request: Request) -> bool:
-    return isinstance(request.successful_authenticator, CookieSessionAuthentication)

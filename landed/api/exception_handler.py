@@ -1,6 +1,5 @@
 """The single DRF exception handler: every API failure leaves as the reference's envelope."""
 
-import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,8 +12,6 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 
 from landed.api.errors import ApplicationError, error_payload
 from landed.api.validation import error_detail_text, validation_errors
-
-logger = logging.getLogger("landed.api")
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,12 +1,8 @@
 """Django's own error handlers (URLs no view matched, crashes), in the API's JSON envelope."""
 
-import logging
-
 from django.http import HttpRequest, JsonResponse
 
 from landed.api.errors import error_response
-
-logger = logging.getLogger("landed.api")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
