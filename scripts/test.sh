@@ -9,7 +9,8 @@ export PATH="$PWD/$venv/bin:$PATH"
 if [ -z "${TEST_DATABASE_URL:-}" ] || [ -z "${TEST_REDIS_URL:-}" ]; then
   scripts/services.sh
 fi
-export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/landed}"
+# pytest-django creates (and drops) test_<name>; the server's own database is never touched.
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # A Redis database of its own, so that tests never touch data of a running platform.
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key-not-for-production}"
