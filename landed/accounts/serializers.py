@@ -6,16 +6,25 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from landed.accounts.models import User
-from landed.api.serializers import Timestamp
+from landed.api.serializers import StrictCharField, StrictEmailField, Timestamp
 
 
 class CredentialsInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=128, write_only=True)
 
 
 class SignupInputSerializer(CredentialsInputSerializer):
-    name = serializers.CharField(
+    password = StrictCharField(
+        min_length=8,
+        max_length=128,
+        write_only=True,
+        help_text=(
+            "At least 8 characters, not a common password, not all digits, not too similar "
+            "to the email."
+        ),
+    )
+    name = StrictCharField(
         max_length=200, required=False, help_text="Account name; defaults to the email."
     )
 
@@ -61,18 +70,18 @@ class TokenSerializer(serializers.Serializer):
 
 
 class RefreshInputSerializer(serializers.Serializer):
-    access_token = serializers.CharField(
+    access_token = StrictCharField(
         required=False,
         help_text="The JWT to refresh; or send it as `Authorization: Bearer <jwt>`.",
     )
 
 
 class ExchangeCodeInputSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=200)
+    code = StrictCharField(max_length=200)
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
 
 
 class ApiKeySerializer(serializers.Serializer):

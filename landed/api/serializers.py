@@ -1,8 +1,38 @@
 """Serializer pieces shared by every app's API."""
 
 from datetime import UTC, datetime
+from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from rest_framework import serializers
+
+# Stated as a pattern so that the OpenAPI description carries the rule too.
+_NO_NUL = RegexValidator(
+    r"^[^\x00]*$", message="Null characters are not allowed.", code="null_characters_not_allowed"
+)
+
+
+class StrictCharField(serializers.CharField):
+    """Input text that must be a JSON string: DRF would turn `42` into `"42"` silently. It is
+    kept as sent (no trimming), so that what the OpenAPI description allows is accepted."""
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ] + [_NO_NUL]
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    """An email address, given as a JSON string."""
 
 
 class Timestamp(serializers.DateTimeField):

@@ -27,6 +27,7 @@ _ERROR_TYPES = {
     "max_string_length": "string_too_long",
     "not_a_list": "list_type",
     "not_a_dict": "dict_type",
+    "not_a_string": "string_type",
     "empty": "too_short",
     "invalid_choice": "enum",
     "max_digits": "decimal_max_digits",

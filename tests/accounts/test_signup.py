@@ -66,7 +66,7 @@ def test_duplicate_email_is_409_whatever_its_case(api, user):
 @pytest.mark.parametrize(
     ("password", "error_type"),
     [
-        ("short1", "password_too_short"),
+        ("short1", "string_too_short"),
         ("password123", "password_too_common"),
         ("83749261538", "password_entirely_numeric"),
         ("new@example.com1", "password_too_similar"),
@@ -107,3 +107,25 @@ def test_production_password_hasher_is_pbkdf2(api, settings):
     ]
     signup(api)
     assert User.objects.get().password.startswith("pbkdf2_sha256$")
+
+
+@pytest.mark.parametrize("value", [12345678901, 1.5, True, ["a-long-password"], {"a": 1}])
+def test_non_string_values_are_not_coerced(api, value):
+    response = api.post(SIGNUP, {"email": "n@example.com", "password": value}, format="json")
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", "password"], "msg": "Not a valid string.", "type": "string_type"}
+    ]
+
+
+def test_null_characters_are_refused(api):
+    response = signup(api, password="a-long-\x00-passphrase")
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "password"],
+            "msg": "Null characters are not allowed.",
+            "type": "null_characters_not_allowed",
+        }
+    ]
