@@ -120,6 +120,7 @@ class LoginThrottle(models.Model):
 
     class Meta:
         verbose_name = "login lockout"
+        indexes = [models.Index(fields=["last_failed_at"])]
 
     def __str__(self) -> str:
         return self.email

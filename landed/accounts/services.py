@@ -74,6 +74,10 @@ def _record_failed_login(email: str, now: datetime) -> LoginThrottle:
             throttle.failed_attempts = 0
             logger.warning("accounts.login_locked email_hash=%s", hash_secret(email)[:12])
         throttle.save()
+    # Rows of emails that stopped failing long ago tell nothing any more; keep the table small.
+    LoginThrottle.objects.filter(last_failed_at__lt=now - 2 * window).exclude(
+        locked_until__gt=now
+    ).delete()
     return throttle
 
 

@@ -98,3 +98,13 @@ def test_login_validates_its_body(api):
     assert response.json()["detail"] == [
         {"loc": ["body", "password"], "msg": "This field is required.", "type": "missing"}
     ]
+
+
+def test_stale_failure_records_are_purged(api, user):
+    LoginThrottle.objects.create(
+        email="long-ago@example.com",
+        failed_attempts=2,
+        last_failed_at=timezone.now() - timedelta(hours=1),
+    )
+    login(api, user.email, "wrong")
+    assert list(LoginThrottle.objects.values_list("email", flat=True)) == [user.email]
