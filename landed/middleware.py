@@ -14,7 +14,7 @@ from landed.logging import current_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied id is echoed only if it is a plain token: no spaces, no control characters.
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -27,7 +27,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         supplied = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        request_id = supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
         request.request_id = request_id
         token = current_request_id.set(request_id)
         try:

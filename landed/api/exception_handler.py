@@ -53,7 +53,7 @@ def _render_drf_exception(exc: exceptions.APIException) -> Response:
         message = "Malformed JSON"
         detail = str(detail).removeprefix("JSON parse error - ")
     elif isinstance(exc, exceptions.NotAuthenticated):
-        message, detail = "Not authenticated", detail
+        message = "Not authenticated"
     elif isinstance(exc, exceptions.AuthenticationFailed):
         message = "Invalid credentials"
     elif isinstance(exc, exceptions.MethodNotAllowed):
