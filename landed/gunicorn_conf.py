@@ -14,3 +14,8 @@ errorlog = "-"
 # Each access line ends with the request id, as the application's own log lines carry it.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Several servers may run on one machine (tests, a second port): no shared control socket.
+control_socket_disable = True
+# The longest request line and header gunicorn allows; longer ones get its (HTML) 414 / 431.
+limit_request_line = 8190
+limit_request_field_size = 8190

@@ -1,6 +1,5 @@
 """Middleware shared by every response: request ids, security headers, JSON errors."""
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -53,22 +52,21 @@ class PermissionsPolicyMiddleware:
 class JsonErrorFallbackMiddleware:
     """Turn any error page that is not JSON into the API's error envelope.
 
-    The API's own views and handlers already answer in JSON; this catches what Django renders
-    itself before a view runs (its DEBUG pages, a CSRF failure outside DRF, a disallowed host).
-    The operators' admin keeps its HTML pages.
+    The API's own views and handlers already answer in JSON; this catches what Django and
+    third-party views render themselves (DEBUG pages, the docs views' 405s). The operators'
+    admin keeps its HTML pages.
     """
 
-    HTML_AREAS = ("/admin/", "/static/", "/docs", "/redoc")
+    HTML_AREA = "/admin/"
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if response.status_code < 400 or request.path.startswith(self.HTML_AREAS):
+        if response.status_code < 400 or request.path.startswith(self.HTML_AREA):
             return response
-        content_type = response.get("Content-Type", "")
-        if content_type.startswith("application/json") and _is_json(response):
+        if response.get("Content-Type", "").startswith("application/json"):
             return response
         replacement = error_response(
             response.status_code, _generic_message(response.status_code), None
@@ -79,16 +77,6 @@ class JsonErrorFallbackMiddleware:
                 replacement[header] = value
         replacement.cookies = response.cookies
         return replacement
-
-
-def _is_json(response: HttpResponse) -> bool:
-    if getattr(response, "streaming", False):
-        return True
-    try:
-        json.loads(response.content or b"null")
-    except ValueError:
-        return False
-    return True
 
 
 def _generic_message(status: int) -> str:

@@ -47,16 +47,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so that every response (errors, 429s, 500s) carries the request id.
     "landed.middleware.RequestIdMiddleware",
-    "landed.middleware.JsonErrorFallbackMiddleware",
+    # Security headers next, so that they reach every response, even one made before a view.
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "landed.middleware.PermissionsPolicyMiddleware",
+    "landed.middleware.JsonErrorFallbackMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "landed.urls"
@@ -183,15 +184,18 @@ REST_FRAMEWORK = {
         # The reference's order: session cookie, then API key, then JWT.
         "landed.accounts.authentication.CookieSessionAuthentication",
         "landed.accounts.authentication.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "landed.accounts.authentication.BearerJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["landed.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "landed.api.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [],
+    # A JSON-only API: always answer JSON, whatever `Accept` or `?format=` says.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "landed.api.negotiation.FirstRendererNegotiation",
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 EXPOSE_API_DOCS = env.bool("EXPOSE_API_DOCS", default=False)

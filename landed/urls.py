@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from landed.accounts.admin import admin_login
 from landed.api.docs import OpenApiJsonView, RedocView, SwaggerView
 from landed.health import HealthView
 
@@ -12,6 +13,7 @@ admin.site.site_title = "Landed admin"
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("auth/", include("landed.accounts.urls")),
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),
     path("docs", SwaggerView.as_view(url_name="openapi-schema"), name="docs"),

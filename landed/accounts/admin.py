@@ -1,12 +1,56 @@
 """The operators' pages for accounts, users, API keys and sign-in lockouts."""
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from landed.accounts import services
 from landed.accounts.models import Account, ApiKey, LoginThrottle, User
+from landed.api import ratelimit
+from landed.api.errors import NotAuthenticatedError, RateLimitedError
+
+
+class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in goes through the same lockout as the API's: operator accounts are
+    the most valuable ones to guess."""
+
+    def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            try:
+                self.user_cache = services.user_login(
+                    request=self.request, email=email, password=password
+                )
+            except RateLimitedError as exc:
+                raise ValidationError(exc.detail, code="locked") from exc
+            except NotAuthenticatedError as exc:
+                raise self.get_invalid_login_error() from exc
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = LockoutAdminAuthenticationForm
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login page, with sign-in attempts held to the API's Login rate tier."""
+    if request.method == "POST":
+        try:
+            ratelimit.enforce_rate_limit(request, group="admin.login", tier=ratelimit.LOGIN)
+        except RateLimitedError as exc:
+            response = HttpResponse(
+                "Too many sign-in attempts. Try again later.", status=429, content_type="text/plain"
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+    return admin.site.login(request)
 
 
 class UserInline(admin.TabularInline):

@@ -28,3 +28,16 @@ class CookieSessionScheme(OpenApiAuthenticationExtension):
             "name": "landed_session",
             "description": "Set by signup and login. Writes also need the X-CSRFToken header.",
         }
+
+
+class BearerJWTScheme(OpenApiAuthenticationExtension):
+    target_class = "landed.accounts.authentication.BearerJWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT from signup, login, /auth/me or /auth/refresh (1 hour).",
+        }

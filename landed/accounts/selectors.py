@@ -1,14 +1,9 @@
 """Reads of accounts, users and keys."""
 
-import hashlib
-
 from django.db.models import QuerySet
 
+from landed.accounts.hashing import hash_secret
 from landed.accounts.models import Account, ApiKey
-
-
-def hash_secret(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:

@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from landed.accounts.hashing import hash_secret
 from landed.accounts.models import Account, ApiKey, AuthCode, LoginThrottle, User, normalize_email
-from landed.accounts.selectors import hash_secret
 from landed.api.errors import ConflictError, NotAuthenticatedError, RateLimitedError
 
 logger = logging.getLogger("landed.accounts")
@@ -28,13 +28,12 @@ def account_signup(*, email: str, password: str, name: str | None = None) -> Use
         raise ConflictError("Email already registered", "Sign in instead, or use another email.")
     try:
         with transaction.atomic():
-            account = Account.objects.create(name=name or email)
-            user = User.objects.create_user(email, password, account=account)
+            user = User.objects.create_user(email, password, account_name=name)
     except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
         raise ConflictError(
             "Email already registered", "Sign in instead, or use another email."
         ) from exc
-    logger.info("accounts.signup account_id=%s", account.id)
+    logger.info("accounts.signup account_id=%s", user.account_id)
     return user
 
 

@@ -33,6 +33,9 @@ def verify_refreshable(raw_token: str, *, user: User) -> None:
             key=jwt_settings.SIGNING_KEY,
             algorithms=[jwt_settings.ALGORITHM],
             options={"verify_exp": False, "require": ["iat", "exp"]},
+            audience=jwt_settings.AUDIENCE,
+            issuer=jwt_settings.ISSUER,
+            leeway=jwt_settings.LEEWAY,
         )
     except jwt.PyJWTError as exc:
         raise NotAuthenticatedError("Invalid token", str(exc)) from exc

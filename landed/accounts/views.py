@@ -3,13 +3,12 @@
 from django.contrib.auth import login, logout
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authentication import get_authorization_header
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from landed.accounts import selectors, serializers, services
-from landed.accounts.authentication import CookieSessionAuthentication
+from landed.accounts.authentication import CookieSessionAuthentication, bearer_token
 from landed.accounts.models import User
 from landed.accounts.tokens import access_token_for, verify_refreshable
 from landed.api import ratelimit
@@ -105,24 +104,17 @@ class RefreshView(LandedAPIView):
             "`access_token` in the body."
         ),
         request=serializers.RefreshInputSerializer,
-        responses={200: serializers.TokenSerializer, **error_responses(400, 401, 403, 422)},
+        responses={200: serializers.TokenSerializer, **error_responses(400, 401, 403, 415, 422)},
     )
     def post(self, request: Request) -> Response:
         data = parse_body(serializers.RefreshInputSerializer, request).validated_data
-        raw_token = data.get("access_token") or _bearer_token(request)
+        raw_token = data.get("access_token") or bearer_token(request)
         if not raw_token:
             raise NotAuthenticatedError(
                 "Missing token", "Send the JWT as a Bearer token or as access_token."
             )
         verify_refreshable(raw_token, user=request.user)
         return Response(serializers.TokenSerializer(access_token_for(request.user)).data)
-
-
-def _bearer_token(request: Request) -> str | None:
-    parts = get_authorization_header(request).split()
-    if len(parts) == 2 and parts[0].lower() == b"bearer":
-        return parts[1].decode("latin-1")
-    return None
 
 
 class MeView(LandedAPIView):
@@ -162,7 +154,7 @@ class ApiKeysView(LandedAPIView):
         request=serializers.ApiKeyCreateInputSerializer,
         responses={
             201: serializers.ApiKeyCreatedSerializer,
-            **error_responses(400, 401, 403, 415, 422),
+            **error_responses(400, 401, 403, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -27,7 +28,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return _response(404, "Not found", None)
 
     if isinstance(exc, RequestDataTooBig):
-        return _response(413, "Request body too large", str(exc))
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _response(413, "Request body too large", f"The limit is {limit} bytes.")
 
     if isinstance(exc, DjangoPermissionDenied):
         return _response(403, "Forbidden", str(exc) or None)
@@ -45,10 +47,11 @@ def _render_drf_exception(exc: exceptions.APIException) -> Response:
     if getattr(exc, "wait", None) is not None:
         headers["Retry-After"] = str(int(exc.wait))
 
-    detail = error_detail_text(exc.detail)
+    # simplejwt's details are dicts ({"detail", "code", "messages"}); keep their sentence.
+    detail = _simplejwt_reason(exc.detail) if isinstance(exc.detail, dict) else exc.detail
+    detail = error_detail_text(detail)
     if isinstance(exc, InvalidToken):
-        # simplejwt's detail is a dict with internal token-class messages; keep the sentence.
-        message, detail = "Invalid or expired token", _simplejwt_reason(exc.detail)
+        message = "Invalid or expired token"
     elif isinstance(exc, exceptions.ParseError):
         message = "Malformed JSON"
         detail = str(detail).removeprefix("JSON parse error - ")
@@ -68,14 +71,11 @@ def _render_drf_exception(exc: exceptions.APIException) -> Response:
     return _response(exc.status_code, str(message), detail, headers)
 
 
-def _simplejwt_reason(detail: Any) -> str:
-    if isinstance(detail, dict):
-        messages = detail.get("messages") or []
-        for item in messages:
-            if isinstance(item, dict) and item.get("message"):
-                return str(item["message"])
-        return str(detail.get("detail", "Token is invalid or expired"))
-    return str(detail)
+def _simplejwt_reason(detail: dict[str, Any]) -> str:
+    for item in detail.get("messages") or []:
+        if isinstance(item, dict) and item.get("message"):
+            return str(item["message"])
+    return str(detail.get("detail", "Invalid credentials"))
 
 
 def _response(

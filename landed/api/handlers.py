@@ -1,5 +1,6 @@
 """Django's own error handlers (URLs no view matched, crashes), in the API's JSON envelope."""
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 
 from landed.api.errors import error_response
@@ -10,7 +11,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return error_response(400, "Bad request", str(exception) if exception else None)
+    # Django's messages here name settings (ALLOWED_HOSTS ...): not for clients.
+    detail = "Invalid Host header." if isinstance(exception, DisallowedHost) else None
+    return error_response(400, "Bad request", detail)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -10,11 +10,13 @@ from landed.api.validation import parse_query
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Far past any real list, and inside what every database accepts as an OFFSET.
+MAX_OFFSET = 1_000_000_000
 
 
 class PageQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 def paginate(

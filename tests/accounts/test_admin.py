@@ -121,3 +121,42 @@ def test_admin_user_search_and_filters(operator_client, user):
     assert response.status_code == 200
     assert user.email in response.content.decode()
     assert ApiKey.objects.count() == 0
+
+
+def _admin_login(client: Client, email: str, password: str):
+    return client.post("/admin/login/", {"username": email, "password": password})
+
+
+def test_admin_login_locks_like_the_api(operator_client):
+    client = Client()
+    for _ in range(5):
+        page = _admin_login(client, "ops@example.com", "wrong-password")
+        assert page.status_code == 200
+    locked = _admin_login(client, "ops@example.com", OPERATOR_PASSWORD)
+
+    assert locked.status_code == 200
+    assert "Too many failed sign-in attempts" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_login_still_works(operator_client):
+    client = Client()
+    response = _admin_login(client, "ops@example.com", OPERATOR_PASSWORD)
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_admin_login_refuses_customers(user, password):
+    page = _admin_login(Client(), user.email, password)
+    assert page.status_code == 200
+    assert "staff account" in page.content.decode()
+
+
+def test_admin_login_attempts_are_rate_limited(settings, db):
+    from tests.ratelimit_windows import ip_with_fresh_window
+
+    settings.RATELIMIT_ENABLE = True
+    client = Client(REMOTE_ADDR=ip_with_fresh_window())
+    answers = [_admin_login(client, f"x{i}@example.com", "wrong").status_code for i in range(11)]
+
+    assert answers == [200] * 10 + [429]
