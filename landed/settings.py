@@ -212,6 +212,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "landed.api.schema.collapse_redundant_blank_choices",
+    ],
 }
 
 # Rate-limit tiers of the API reference; each is a list of django-ratelimit rates, all enforced.

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from landed.api.serializers import QueryInteger
 from landed.api.validation import parse_query
 
 DEFAULT_LIMIT = 50
@@ -15,8 +16,8 @@ MAX_OFFSET = 1_000_000_000
 
 
 class PageQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
+    limit = QueryInteger(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    offset = QueryInteger(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 def paginate(

@@ -31,3 +31,28 @@ def error_responses(*status_codes: int) -> dict[int, OpenApiResponse]:
         serializer: Any = ValidationErrorSerializer if code == 422 else ErrorSerializer
         responses[code] = OpenApiResponse(serializer, description=_DESCRIPTIONS[code])
     return responses
+
+
+def collapse_redundant_blank_choices(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular writes a blank-allowed string with a pattern as `oneOf: [<pattern>,
+    <empty string>]`. When the first branch admits "" too (no minLength, no format; our only
+    pattern, "no NUL", matches ""), "" would match both branches and be invalid under `oneOf`.
+    Keep the single, truthful branch."""
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict):
+            choices = node.get("oneOf")
+            if (
+                isinstance(choices, list)
+                and len(choices) == 2
+                and choices[1] == {"type": "string", "maxLength": 0}
+                and not {"minLength", "format"} & set(choices[0])
+            ):
+                merged = {k: v for k, v in node.items() if k != "oneOf"}
+                node = {**choices[0], **merged}
+            return {key: visit(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        return node
+
+    return visit(result)

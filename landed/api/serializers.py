@@ -35,6 +35,16 @@ class StrictEmailField(StrictCharField, serializers.EmailField):
     """An email address, given as a JSON string."""
 
 
+class QueryInteger(serializers.IntegerField):
+    """An integer query parameter. `?limit=` (empty) is a bad value, not a missing one: DRF
+    would silently use the default."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class Timestamp(serializers.DateTimeField):
     """ISO 8601 in UTC with an explicit offset, as the reference writes it (`+00:00`)."""
 

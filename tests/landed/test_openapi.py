@@ -82,3 +82,9 @@ def test_schema_generates_without_warnings(settings):
     out = io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
     assert "openapi" in out.getvalue()
+
+
+def test_optional_blank_strings_have_one_schema(api, docs_on):
+    schema = api.get("/openapi.json").json()
+    name = schema["components"]["schemas"]["ApiKeyCreateInputRequest"]["properties"]["name"]
+    assert name == {"type": "string", "default": "", "maxLength": 100, "pattern": "^[^\\u0000]*$"}

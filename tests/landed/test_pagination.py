@@ -52,6 +52,8 @@ def test_limit_of_200_is_allowed(jwt_api):
         ("limit=abc", ["query", "limit"], "int_parsing"),
         ("offset=-1", ["query", "offset"], "greater_than_equal"),
         ("offset=1.5", ["query", "offset"], "int_parsing"),
+        ("offset=", ["query", "offset"], "int_parsing"),
+        ("limit=", ["query", "limit"], "int_parsing"),
     ],
 )
 def test_bad_values_are_422_in_query(jwt_api, query, loc, error_type):
