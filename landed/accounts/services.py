@@ -22,14 +22,12 @@ API_KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def account_signup(*, email: str, password: str, name: str | None = None) -> User:
-    """Create an account and its first user."""
-    email = normalize_email(email)
-    if User.objects.filter(email=email).exists():
-        raise ConflictError("Email already registered", "Sign in instead, or use another email.")
+    """Create an account and its first user. The email's unique constraint decides a race
+    between two sign-ups, and the account row is rolled back with the losing user."""
     try:
         with transaction.atomic():
             user = User.objects.create_user(email, password, account_name=name)
-    except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
+    except IntegrityError as exc:
         raise ConflictError(
             "Email already registered", "Sign in instead, or use another email."
         ) from exc
