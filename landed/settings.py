@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "landed.accounts",
+    "connectors",
+    "syncs",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -127,10 +130,15 @@ if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# A message a worker took and never acknowledged (the worker died) is handed out again after
+# this; the stale-job reaper usually acts first, and a redelivered task finds its job settled.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
 if not REDIS_URL:
     # A broker that needs no server: messages are files under the data directory.
     _broker_dir = DATA_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
@@ -143,6 +151,48 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Work is split by kind onto queues (workers.queues.Queue), so the fleet scales per queue.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# --- Syncs ----------------------------------------------------------------------------------
+# How often a running job writes its progress (and checks for a cancel request).
+JOB_PROGRESS_INTERVAL_SECONDS = env.float("JOB_PROGRESS_INTERVAL_SECONDS", default=1.0)
+# A running job's worker beats this often; a job silent for JOB_STALE_SECONDS is taken as
+# lost by the reaper, failed, and retried from its last checkpoint.
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=5.0)
+JOB_STALE_SECONDS = env.float("JOB_STALE_SECONDS", default=60.0)
+# Attempts of one sync (the first included) before it stays failed; retries back off
+# exponentially from SYNC_RETRY_BACKOFF_SECONDS up to SYNC_RETRY_BACKOFF_MAX_SECONDS.
+SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=3)
+SYNC_RETRY_BACKOFF_SECONDS = env.float("SYNC_RETRY_BACKOFF_SECONDS", default=30.0)
+SYNC_RETRY_BACKOFF_MAX_SECONDS = env.float("SYNC_RETRY_BACKOFF_MAX_SECONDS", default=900.0)
+# A pending job no worker has started this long after it was due is enqueued again.
+JOB_REQUEUE_AFTER_SECONDS = env.float("JOB_REQUEUE_AFTER_SECONDS", default=120.0)
+# Beat: how often due schedules are triggered and stale jobs reaped.
+SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=30.0)
+REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
+# Connection tests answer within this, whatever the connector's own timeouts.
+CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
+SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+
+CELERY_BEAT_SCHEDULE = {
+    "trigger-due-syncs": {
+        "task": "syncs.trigger_due",
+        "schedule": SCHEDULER_TICK_SECONDS,
+        "options": {"queue": "default", "expires": SCHEDULER_TICK_SECONDS},
+    },
+    "reap-stale-jobs": {
+        "task": "syncs.reap_stale_jobs",
+        "schedule": REAPER_INTERVAL_SECONDS,
+        "options": {"queue": "default", "expires": REAPER_INTERVAL_SECONDS},
+    },
+}
+
+# --- Secrets at rest ------------------------------------------------------------------------
+# Fernet keys, newest first (see connectors/crypto.py). Empty: one key derived from SECRET_KEY.
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -212,6 +262,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "syncs.models.JobStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",

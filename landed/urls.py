@@ -13,6 +13,8 @@ admin.site.site_title = "Landed admin"
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("auth/", include("landed.accounts.urls")),
+    path("", include("connectors.urls")),
+    path("", include("syncs.urls")),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start the Landed platform: apply migrations, then serve the API with gunicorn.
-# With nothing configured it runs embedded (SQLite file and a local secret key under
-# LANDED_DATA_DIR, default ./var); DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
+# Start the Landed platform: apply migrations, then run the API (gunicorn), a sync worker and
+# the scheduler (Celery worker and beat) together; Ctrl-C stops all three.
+# With nothing configured it runs embedded (SQLite file, a file-based broker and a local secret
+# key under LANDED_DATA_DIR, default ./var); DATABASE_URL and REDIS_URL switch to PostgreSQL
+# and Redis. RUN_WORKERS=false serves the API alone (workers run elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VENV:-.venv}"
@@ -33,5 +35,31 @@ if [ -n "${REDIS_URL:-}" ]; then cache="Redis (REDIS_URL)"; else cache="in-proce
 python manage.py migrate --no-input -v 0
 python manage.py collectstatic --no-input -v 0
 
-echo "Landed API on http://$HOST:$PORT  (database: $db; cache: $cache). Ctrl-C stops it."
-exec gunicorn --config python:landed.gunicorn_conf landed.wsgi
+if [ -n "${REDIS_URL:-}" ]; then broker="Redis"; else broker="files in $LANDED_DATA_DIR/broker"; fi
+mkdir -p "$LANDED_DATA_DIR/broker/processed"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+if [ "${RUN_WORKERS:-true}" = "true" ]; then
+  celery -A landed worker --queues syncs,default --concurrency "${WORKER_CONCURRENCY:-2}" \
+    --hostname "worker@%h" --loglevel "${LOG_LEVEL:-INFO}" &
+  pids+=($!)
+  celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
+    --schedule "$LANDED_DATA_DIR/celerybeat-schedule" &
+  pids+=($!)
+  workers_note="; sync worker and scheduler (broker: $broker)"
+else
+  workers_note=""
+fi
+
+echo "Landed API on http://$HOST:$PORT  (database: $db; cache: $cache$workers_note). Ctrl-C stops it."
+gunicorn --config python:landed.gunicorn_conf landed.wsgi &
+pids+=($!)
+# Stop everything as soon as any of the processes exits.
+wait -n "${pids[@]}"

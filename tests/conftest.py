@@ -49,3 +49,13 @@ def jwt_api(api: APIClient, user) -> APIClient:
     fresh = APIClient(enforce_csrf_checks=True)
     fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
     return fresh
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,65 @@
+"""Connector and destination configs: validated against the type's spec, split into plain and
+secret parts for storage, joined again (decrypted) for the code that connects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.crypto import decrypt_secrets, encrypt_secrets
+from connectors.framework.spec import ConnectorSpec, validate_config, with_defaults
+
+__all__ = ["check_config", "full_config", "secrets_set", "store", "updated_config", "with_defaults"]
+from landed.api.errors import RequestValidationError
+
+
+def check_config(spec: ConnectorSpec, config: Any, *, partial: bool = False) -> None:
+    """422 naming each bad field (`loc` ["body", "config", <field>])."""
+    issues = validate_config(spec, config, partial=partial)
+    if issues:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ["body", "config", *([i.field] if i.field else [])],
+                    "msg": i.msg,
+                    "type": i.type,
+                }
+                for i in issues
+            ]
+        )
+
+
+def split_secrets(spec: ConnectorSpec, config: dict[str, Any]) -> tuple[dict, dict]:
+    secret_names = set(spec.secret_fields)
+    plain = {k: v for k, v in config.items() if k not in secret_names}
+    secrets = {k: v for k, v in config.items() if k in secret_names and v is not None}
+    return plain, secrets
+
+
+def updated_config(
+    instance: Any, spec: ConnectorSpec, config: dict[str, Any], *, partial: bool
+) -> dict:
+    """The whole config after an update with `config`. Saved secrets absent from `config` are
+    kept: secrets are never sent to clients, so a client cannot send them back. A partial
+    update keeps absent plain fields too; a full one replaces them."""
+    plain, secrets = split_secrets(spec, config)
+    saved_secrets = decrypt_secrets(instance.encrypted_secrets)
+    base_plain = dict(instance.config) if partial else {}
+    merged = {**base_plain, **plain, **saved_secrets, **secrets}
+    # An explicit null clears an optional field.
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def store(instance: Any, spec: ConnectorSpec, config: dict[str, Any]) -> None:
+    """Set `instance.config` (plain fields) and `instance.encrypted_secrets` from `config`."""
+    plain, secrets = split_secrets(spec, config)
+    instance.config = plain
+    instance.encrypted_secrets = encrypt_secrets(secrets)
+
+
+def full_config(instance: Any, spec: ConnectorSpec) -> dict[str, Any]:
+    """Plain config, decrypted secrets and the spec's defaults: what a connector is handed."""
+    return with_defaults(spec, {**instance.config, **decrypt_secrets(instance.encrypted_secrets)})
+
+
+def secrets_set(instance: Any) -> list[str]:
+    return sorted(decrypt_secrets(instance.encrypted_secrets))

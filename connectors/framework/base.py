@@ -1,0 +1,297 @@
+"""The contracts of sources and destinations.
+
+Sources: `spec`, `check`, `discover`, `read`. Destinations: `spec`, `check`, `open_loader`.
+Both are handed plain config dicts (secrets already decrypted) and know nothing of Django.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+
+from connectors.framework.spec import ConnectorSpec
+from connectors.framework.types import Column
+
+SyncMode = Literal["full_refresh", "incremental"]
+LoadMode = Literal["append", "overwrite", "merge"]
+SYNC_MODES: tuple[str, ...] = ("full_refresh", "incremental")
+LOAD_MODES: tuple[str, ...] = ("append", "overwrite", "merge")
+
+# Rows per batch a source aims at; the actual batch is bounded by rows or by bytes.
+DEFAULT_BATCH_ROWS = 100_000
+
+
+# --- Errors --------------------------------------------------------------------------------
+class ConnectorError(Exception):
+    """A failure a user can act on. `retryable` failures (network, timeouts, a server
+    restarting) are retried automatically; the others (bad password, missing table) are not."""
+
+    retryable: ClassVar[bool] = False
+    kind: ClassVar[str] = "connector_error"
+
+    def __init__(self, message: str, *, stream: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stream = stream
+
+
+class ConfigError(ConnectorError):
+    kind = "config_error"
+
+
+class UnreachableError(ConnectorError):
+    retryable = True
+    kind = "unreachable"
+
+
+class AuthenticationError(ConnectorError):
+    kind = "authentication_failed"
+
+
+class PermissionError_(ConnectorError):
+    kind = "permission_denied"
+
+
+class StreamNotFoundError(ConnectorError):
+    kind = "stream_not_found"
+
+
+class TransientError(ConnectorError):
+    retryable = True
+    kind = "transient"
+
+
+# --- Check ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a connection test, step by step: reachable, authenticated, permitted.
+    A step that was not reached is None."""
+
+    ok: bool
+    reachable: bool | None
+    authenticated: bool | None
+    permitted: bool | None
+    message: str
+    error_type: str | None = None
+
+    @classmethod
+    def success(cls, message: str = "Connection succeeded.") -> CheckResult:
+        return cls(True, True, True, True, message)
+
+    @classmethod
+    def failure(cls, error: ConnectorError) -> CheckResult:
+        kind = error.kind
+        return cls(
+            ok=False,
+            reachable=False
+            if kind == "unreachable"
+            else (None if kind == "config_error" else True),
+            authenticated=(
+                False
+                if kind == "authentication_failed"
+                else (True if kind == "permission_denied" else None)
+            ),
+            permitted=False if kind == "permission_denied" else None,
+            message=error.message,
+            error_type=kind,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reachable": self.reachable,
+            "authenticated": self.authenticated,
+            "permitted": self.permitted,
+            "message": self.message,
+            "error_type": self.error_type,
+        }
+
+
+# --- Streams -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stream:
+    """A discovered stream: a table, a view, an API collection."""
+
+    name: str  # unique within the source, e.g. "public.orders"
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    cursor_candidates: tuple[str, ...] = ()  # columns usable as an incremental cursor
+    default_cursor: str | None = None
+    supports_incremental: bool = True
+    kind: str = "table"  # "table", "view", "collection"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "columns": [c.as_dict() for c in self.columns],
+            "primary_key": list(self.primary_key),
+            "cursor_candidates": list(self.cursor_candidates),
+            "default_cursor": self.default_cursor,
+            "supports_incremental": self.supports_incremental,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stream:
+        return cls(
+            name=data["name"],
+            kind=data.get("kind", "table"),
+            columns=tuple(Column.from_dict(c) for c in data["columns"]),
+            primary_key=tuple(data.get("primary_key") or ()),
+            cursor_candidates=tuple(data.get("cursor_candidates") or ()),
+            default_cursor=data.get("default_cursor"),
+            supports_incremental=data.get("supports_incremental", True),
+        )
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What to read of one stream.
+
+    `state` is the position a previous read reached (as yielded with a batch), or None to
+    start from the beginning. For `incremental` it holds the cursor reached; for
+    `full_refresh` it lets an interrupted read resume after the last delivered key.
+    """
+
+    stream: Stream
+    sync_mode: SyncMode = "full_refresh"
+    cursor_field: str | None = None
+    primary_key: tuple[str, ...] = ()
+    state: dict[str, Any] | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+
+@dataclass
+class Batch:
+    """Rows of one stream, and the stream's state once these rows are loaded.
+    `state` is JSON-serialisable; loading it with the rows, atomically, is the destination's job."""
+
+    records: pa.RecordBatch
+    state: dict[str, Any] | None
+    bytes_read: int = 0
+
+
+# --- Source --------------------------------------------------------------------------------
+class Source(ABC):
+    spec: ClassVar[ConnectorSpec]
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Credentials valid, system reachable, read permitted; nothing written."""
+
+    @abstractmethod
+    def discover(self) -> list[Stream]:
+        """The streams with their columns, keys and cursor candidates."""
+
+    @abstractmethod
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        """The stream's rows from `request.state` on, in bounded batches, in the order that
+        makes each batch's state a valid resume point."""
+
+
+# --- Destination ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SchemaChange:
+    """A change the loader applied (or recorded) to a destination table."""
+
+    stream: str
+    change: Literal["table_created", "column_added", "column_removed", "type_changed"]
+    column: str | None = None
+    old_type: str | None = None
+    new_type: str | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "change": self.change,
+            "column": self.column,
+            "old_type": self.old_type,
+            "new_type": self.new_type,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class StreamLoad:
+    """How one stream lands: table name, columns, key and load mode. `run_id` ties the loads of
+    one sync (across its retried attempts) together: a resumed attempt with the same run id
+    continues an unfinished overwrite instead of starting it over."""
+
+    stream: str
+    table: str
+    columns: tuple[Column, ...]
+    load_mode: LoadMode
+    run_id: str
+    primary_key: tuple[str, ...] = ()
+
+
+@dataclass
+class SavedState:
+    """A stream's state as committed in the destination."""
+
+    stream: str
+    state: dict[str, Any] | None
+    run_id: str | None
+    complete: bool
+
+
+@dataclass
+class LoadResult:
+    rows: int
+    bytes: int
+
+
+class StreamLoader(ABC):
+    """Loads one stream's batches. Every `write` is one transaction holding the rows and the
+    stream's new state; `finish` completes the stream (the atomic swap of an overwrite)."""
+
+    schema_changes: list[SchemaChange]
+
+    @abstractmethod
+    def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult: ...
+
+    @abstractmethod
+    def finish(self, state: dict[str, Any] | None) -> None: ...
+
+
+class Loader(AbstractContextManager["Loader"]):
+    """An open connection to a destination namespace (a schema), for one sync."""
+
+    @abstractmethod
+    def saved_states(self) -> dict[str, SavedState]:
+        """Every stream's state as committed with its rows."""
+
+    @abstractmethod
+    def open_stream(self, load: StreamLoad) -> StreamLoader:
+        """Create or evolve the stream's table (recording schema changes), ready for writes."""
+
+    @abstractmethod
+    def reset_state(self, stream: str) -> None:
+        """Forget a stream's state (a full re-sync)."""
+
+
+class Destination(ABC):
+    spec: ClassVar[ConnectorSpec]
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Reachable, authenticated, and allowed to create tables (nothing left behind)."""
+
+    @abstractmethod
+    def open_loader(self, namespace: str) -> Loader:
+        """A loader writing into `namespace` (created if missing)."""

@@ -1,0 +1,38 @@
+"""The catalog: every source and destination type that really works, by its type name."""
+
+from __future__ import annotations
+
+from connectors.framework.base import Destination, Source
+from connectors.framework.spec import ConnectorSpec
+
+
+def _sources() -> dict[str, type[Source]]:
+    from connectors.sources.postgres import PostgresSource
+    from connectors.sources.sample import SampleSource
+
+    return {cls.spec.type: cls for cls in (SampleSource, PostgresSource)}
+
+
+def _destinations() -> dict[str, type[Destination]]:
+    from connectors.destinations.duckdb import DuckDBDestination
+    from connectors.destinations.postgres import PostgresDestination
+
+    return {cls.spec.type: cls for cls in (DuckDBDestination, PostgresDestination)}
+
+
+def source_types() -> dict[str, type[Source]]:
+    return _sources()
+
+
+def destination_types() -> dict[str, type[Destination]]:
+    return _destinations()
+
+
+def source_spec(type_name: str) -> ConnectorSpec | None:
+    cls = _sources().get(type_name)
+    return cls.spec if cls else None
+
+
+def destination_spec(type_name: str) -> ConnectorSpec | None:
+    cls = _destinations().get(type_name)
+    return cls.spec if cls else None

@@ -1,0 +1,241 @@
+"""Input and output shapes of the Connectors and Destinations endpoints."""
+
+from rest_framework import serializers
+
+from connectors import configs
+from connectors.framework.base import LOAD_MODES, SYNC_MODES
+from landed.api.serializers import StrictCharField, Timestamp
+from syncs.selectors import health_of
+
+
+class ConfigField(serializers.DictField):
+    """A JSON object; its fields are checked against the type's spec by the service."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "Fields of the type's spec (see the catalog).")
+        super().__init__(**kwargs)
+
+
+# --- Destinations --------------------------------------------------------------------------
+class DestinationInputSerializer(serializers.Serializer):
+    name = StrictCharField(min_length=1, max_length=200)
+    type = StrictCharField(min_length=1, max_length=50)
+    config = ConfigField()
+
+
+class DestinationTestInputSerializer(serializers.Serializer):
+    type = StrictCharField(min_length=1, max_length=50)
+    config = ConfigField()
+
+
+class DestinationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    config = serializers.DictField(help_text="Non-secret fields.")
+    secrets_set = serializers.SerializerMethodField(
+        help_text="Names of the secret fields that are set (their values are never returned)."
+    )
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+    def get_secrets_set(self, obj) -> list[str]:
+        return configs.secrets_set(obj)
+
+
+# --- Connectors ----------------------------------------------------------------------------
+_FREQUENCY_HELP = "Minutes between scheduled syncs (5 to 525600); null for manual syncs only."
+
+
+class ConnectorCreateInputSerializer(serializers.Serializer):
+    name = StrictCharField(min_length=1, max_length=200)
+    type = StrictCharField(min_length=1, max_length=50)
+    config = ConfigField(required=False, default=dict)
+    destination_id = serializers.UUIDField()
+    sync_frequency_minutes = serializers.IntegerField(
+        min_value=5,
+        max_value=525_600,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text=_FREQUENCY_HELP,
+    )
+    paused = serializers.BooleanField(required=False, default=False)
+    destination_schema = StrictCharField(
+        required=False,
+        max_length=63,
+        help_text="Schema the tables land in; defaults to one derived from the name.",
+    )
+
+    def validate_destination_schema(self, value: str) -> str:
+        from connectors.services import SCHEMA_NAME
+
+        if not SCHEMA_NAME.match(value):
+            raise serializers.ValidationError(
+                "Use lower-case letters, digits and underscores, starting with a letter.",
+                code="string_pattern_mismatch",
+            )
+        return value
+
+
+class ConnectorUpdateInputSerializer(serializers.Serializer):
+    name = StrictCharField(min_length=1, max_length=200, required=False)
+    type = StrictCharField(min_length=1, max_length=50, required=False)
+    config = ConfigField(required=False)
+    destination_id = serializers.UUIDField(required=False)
+    sync_frequency_minutes = serializers.IntegerField(
+        min_value=5, max_value=525_600, allow_null=True, required=False, help_text=_FREQUENCY_HELP
+    )
+    paused = serializers.BooleanField(required=False)
+
+
+class ConnectorSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    config = serializers.DictField(help_text="Non-secret fields.")
+    secrets_set = serializers.SerializerMethodField()
+    destination_id = serializers.UUIDField()
+    destination_schema = serializers.CharField()
+    sync_frequency_minutes = serializers.IntegerField(allow_null=True)
+    paused = serializers.BooleanField()
+    health = serializers.SerializerMethodField(
+        help_text="healthy, failing, paused, syncing or never_synced."
+    )
+    last_synced_at = Timestamp(allow_null=True, help_text="End of the last successful sync.")
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+    def get_secrets_set(self, obj) -> list[str]:
+        return configs.secrets_set(obj)
+
+    def get_health(self, obj) -> str:
+        return health_of(obj)
+
+
+class SyncInputSerializer(serializers.Serializer):
+    full_resync = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Re-read every stream from the start and replace its table.",
+    )
+
+
+# --- Streams -------------------------------------------------------------------------------
+class StreamSelectionInputSerializer(serializers.Serializer):
+    name = StrictCharField(min_length=1, max_length=300)
+    enabled = serializers.BooleanField()
+    sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
+    load_mode = serializers.ChoiceField(choices=LOAD_MODES)
+    cursor_field = StrictCharField(required=False, allow_null=True, max_length=300)
+    primary_key = serializers.ListField(
+        child=StrictCharField(min_length=1, max_length=300), required=False, max_length=32
+    )
+
+
+class StreamsInputSerializer(serializers.Serializer):
+    streams = StreamSelectionInputSerializer(many=True, allow_empty=False, max_length=10_000)
+
+
+class ColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    nullable = serializers.BooleanField()
+    precision = serializers.IntegerField(allow_null=True)
+    scale = serializers.IntegerField(allow_null=True)
+    source_type = serializers.CharField(allow_null=True)
+
+
+class StreamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
+    load_mode = serializers.ChoiceField(choices=LOAD_MODES)
+    cursor_field = serializers.CharField(allow_null=True)
+    primary_key = serializers.ListField(child=serializers.CharField())
+    saved = serializers.BooleanField(help_text="False: defaults, nothing saved for this stream.")
+    kind = serializers.CharField()
+    columns = ColumnSerializer(many=True)
+    source_primary_key = serializers.ListField(child=serializers.CharField())
+    cursor_candidates = serializers.ListField(child=serializers.CharField())
+    supports_incremental = serializers.BooleanField()
+
+
+class StreamListSerializer(serializers.Serializer):
+    streams = StreamSerializer(many=True)
+
+
+# --- Catalog and tests ---------------------------------------------------------------------
+class SpecFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    required = serializers.BooleanField()
+    default = serializers.JSONField(allow_null=True)
+    description = serializers.CharField()
+    secret = serializers.BooleanField()
+    choices = serializers.ListField(child=serializers.CharField(), required=False)
+    minimum = serializers.FloatField(required=False)
+    maximum = serializers.FloatField(required=False)
+
+
+class CatalogEntrySerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.CharField()
+    auth_method = serializers.CharField()
+    supports_incremental = serializers.BooleanField()
+    has_static_schema = serializers.BooleanField()
+    fields = SpecFieldSerializer(many=True)
+
+
+class CatalogSerializer(serializers.Serializer):
+    items = CatalogEntrySerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class CatalogSchemaStreamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    columns = ColumnSerializer(many=True)
+    primary_key = serializers.ListField(child=serializers.CharField())
+    cursor_candidates = serializers.ListField(child=serializers.CharField())
+    default_cursor = serializers.CharField(allow_null=True)
+    supports_incremental = serializers.BooleanField()
+
+
+class CatalogSchemaSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    streams = CatalogSchemaStreamSerializer(many=True)
+
+
+class TestResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    ok = serializers.BooleanField()
+    reachable = serializers.BooleanField(allow_null=True)
+    authenticated = serializers.BooleanField(allow_null=True)
+    permitted = serializers.BooleanField(allow_null=True)
+    message = serializers.CharField()
+    error_type = serializers.CharField(allow_null=True)
+    duration_ms = serializers.FloatField()
+
+
+class SummarySparkPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    rows_synced = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    syncs = serializers.IntegerField()
+
+
+class SummaryHealthSerializer(serializers.Serializer):
+    healthy = serializers.IntegerField()
+    failing = serializers.IntegerField()
+    paused = serializers.IntegerField()
+    syncing = serializers.IntegerField()
+    never_synced = serializers.IntegerField()
+
+
+class ConnectorSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    health = SummaryHealthSerializer()
+    sparkline = SummarySparkPointSerializer(many=True)

@@ -1,0 +1,251 @@
+"""Writes and actions on connectors and destinations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
+from connectors import configs
+from connectors.checks import run_check
+from connectors.framework import registry, selection
+from connectors.framework.base import ConnectorError, Source, Stream
+from connectors.framework.base import Destination as DestinationImpl
+from connectors.framework.spec import ConnectorSpec
+from connectors.models import Connector, Destination
+from landed.accounts.models import Account
+from landed.api.errors import (
+    BadRequestError,
+    ConflictError,
+    RequestValidationError,
+    UpstreamError,
+)
+
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def invalid(loc: list[Any], msg: str, kind: str = "value_error") -> RequestValidationError:
+    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
+def source_spec(type_name: str) -> ConnectorSpec:
+    spec = registry.source_spec(type_name)
+    if spec is None:
+        known = ", ".join(sorted(registry.source_types()))
+        raise invalid(["type"], f"Input should be one of: {known}", "enum")
+    return spec
+
+
+def destination_spec(type_name: str) -> ConnectorSpec:
+    spec = registry.destination_spec(type_name)
+    if spec is None:
+        known = ", ".join(sorted(registry.destination_types()))
+        raise invalid(["type"], f"Input should be one of: {known}", "enum")
+    return spec
+
+
+def _save_unique(instance: Any, kind: str) -> None:
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"A {kind} with this name already exists.", "Names are unique per account."
+        ) from exc
+
+
+# --- Destinations --------------------------------------------------------------------------
+def destination_create(*, account: Account, name: str, type: str, config: dict) -> Destination:
+    spec = destination_spec(type)
+    configs.check_config(spec, config)
+    destination = Destination(account=account, name=name, type=type)
+    configs.store(destination, spec, config)
+    _save_unique(destination, "destination")
+    return destination
+
+
+def destination_update(
+    *, destination: Destination, name: str, type: str, config: dict
+) -> Destination:
+    """A full update of name and config; the type cannot change. Secret fields left out keep
+    their saved values."""
+    if type != destination.type:
+        raise invalid(["type"], "The type of a destination cannot change.", "type_immutable")
+    spec = destination_spec(type)
+    configs.check_config(spec, config, partial=True)
+    merged = configs.updated_config(destination, spec, config, partial=False)
+    configs.check_config(spec, merged)
+    destination.name = name
+    configs.store(destination, spec, merged)
+    _save_unique(destination, "destination")
+    return destination
+
+
+def destination_delete(*, destination: Destination) -> None:
+    try:
+        destination.delete()
+    except ProtectedError as exc:
+        names = ", ".join(sorted(c.name for c in destination.connectors.all()[:10]))
+        raise ConflictError(
+            "The destination is used by connectors.",
+            f"Delete or move these connectors first: {names}.",
+        ) from exc
+
+
+def destination_impl(destination: Destination) -> DestinationImpl:
+    spec = destination_spec(destination.type)
+    cls = registry.destination_types()[destination.type]
+    return cls(configs.full_config(destination, spec))
+
+
+def destination_test(*, type: str, config: dict) -> dict[str, Any]:
+    spec = destination_spec(type)
+    configs.check_config(spec, config)
+    cls = registry.destination_types()[type]
+    impl = cls(configs.with_defaults(spec, config))
+    return run_check(impl.check)
+
+
+def destination_test_saved(*, destination: Destination) -> dict[str, Any]:
+    return run_check(destination_impl(destination).check)
+
+
+# --- Connectors ----------------------------------------------------------------------------
+def _default_schema(account: Account, destination: Destination, name: str) -> str:
+    base = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "connector"
+    if base[0].isdigit():
+        base = f"c_{base}"
+    base = base[:50]
+    taken = set(
+        Connector.objects.filter(destination=destination).values_list(
+            "destination_schema", flat=True
+        )
+    )
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
+def connector_create(
+    *,
+    account: Account,
+    name: str,
+    type: str,
+    config: dict,
+    destination: Destination,
+    sync_frequency_minutes: int | None,
+    paused: bool = False,
+    destination_schema: str | None = None,
+) -> Connector:
+    spec = source_spec(type)
+    configs.check_config(spec, config)
+    if destination_schema is None:
+        destination_schema = _default_schema(account, destination, name)
+    elif Connector.objects.filter(
+        destination=destination, destination_schema=destination_schema
+    ).exists():
+        raise ConflictError(
+            "Another connector already loads into this schema of the destination.",
+            "Choose another destination_schema.",
+        )
+    connector = Connector(
+        account=account,
+        name=name,
+        type=type,
+        destination=destination,
+        destination_schema=destination_schema,
+        sync_frequency_minutes=sync_frequency_minutes,
+        paused=paused,
+    )
+    configs.store(connector, spec, config)
+    _save_unique(connector, "connector")
+    return connector
+
+
+def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
+    """A partial update. Config fields merge into the saved config (secrets left out are
+    kept); config and destination cannot change while a sync is pending or running."""
+    from syncs.selectors import job_active_for
+
+    spec = source_spec(connector.type)
+    if "type" in data and data["type"] != connector.type:
+        raise invalid(["type"], "The type of a connector cannot change.", "type_immutable")
+    if ("config" in data or "destination" in data) and job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change its config or destination when the sync has finished, or cancel it.",
+        )
+    if "config" in data:
+        configs.check_config(spec, data["config"], partial=True)
+        merged = configs.updated_config(connector, spec, data["config"], partial=True)
+        configs.check_config(spec, merged)
+        configs.store(connector, spec, merged)
+    for field in ("name", "destination", "sync_frequency_minutes", "paused"):
+        if field in data:
+            setattr(connector, field, data[field])
+    _save_unique(connector, "connector")
+    return connector
+
+
+def connector_delete(*, connector: Connector) -> None:
+    """Removes the connector with its jobs, history and state (not the destination's tables).
+    A running job notices at its next progress write and stops."""
+    connector.delete()
+
+
+def source_impl(connector: Connector) -> Source:
+    spec = source_spec(connector.type)
+    cls = registry.source_types()[connector.type]
+    return cls(configs.full_config(connector, spec))
+
+
+def connector_test(*, connector: Connector) -> dict[str, Any]:
+    return run_check(source_impl(connector).check)
+
+
+def connector_discover(*, connector: Connector) -> list[Stream]:
+    """Live discovery. A source that cannot be reached is a 502 (an upstream failure); one that
+    refuses the credentials or the config is a 400 the user can act on."""
+    try:
+        return source_impl(connector).discover()
+    except ConnectorError as exc:
+        error = UpstreamError if exc.retryable else BadRequestError
+        raise error("Stream discovery failed.", {"type": exc.kind, "message": exc.message}) from exc
+
+
+def connector_streams(*, connector: Connector) -> list[selection.StreamSelection]:
+    return selection.resolve(connector_discover(connector=connector), connector.streams)
+
+
+def connector_streams_update(
+    *, connector: Connector, entries: list[dict[str, Any]]
+) -> list[selection.StreamSelection]:
+    discovered = connector_discover(connector=connector)
+    problems = selection.validate(discovered, entries)
+    if problems:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ["body", "streams", p["index"], p["field"]],
+                    "msg": p["msg"],
+                    "type": p["type"],
+                }
+                for p in problems
+            ]
+        )
+    saved = {entry["name"]: entry for entry in connector.streams}
+    for entry in entries:
+        saved[entry["name"]] = {
+            "name": entry["name"],
+            "enabled": entry["enabled"],
+            "sync_mode": entry["sync_mode"],
+            "load_mode": entry["load_mode"],
+            "cursor_field": entry.get("cursor_field"),
+            "primary_key": list(entry.get("primary_key") or []),
+        }
+    connector.streams = list(saved.values())
+    connector.save(update_fields=["streams", "updated_at"])
+    return selection.resolve(discovered, connector.streams)

@@ -1,0 +1,391 @@
+"""The Connectors and Destinations endpoints of the API reference."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from connectors import selectors, serializers, services
+from landed.api import ratelimit
+from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
+from landed.api.schema import error_responses
+from landed.api.validation import parse_body
+from landed.api.views import LandedAPIView
+from syncs import services as sync_services
+from syncs.serializers import JobSerializer
+
+TAG_CONNECTORS = ["connectors"]
+TAG_DESTINATIONS = ["destinations"]
+
+
+def _connector_out(request: Request, connector_id: Any) -> dict:
+    connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+    return serializers.ConnectorSerializer(connector).data
+
+
+def _stream_out(selection) -> dict:
+    stream = selection.stream
+    return {
+        **selection.as_dict(),
+        "kind": stream.kind,
+        "columns": [c.as_dict() for c in stream.columns],
+        "source_primary_key": list(stream.primary_key),
+        "cursor_candidates": list(stream.cursor_candidates),
+        "supports_incremental": stream.supports_incremental,
+    }
+
+
+# --- Catalog -------------------------------------------------------------------------------
+class ConnectorCatalogView(LandedAPIView):
+    # Auth optional: the catalog is public, but a signed-in caller is still recognised.
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="connectors_catalog",
+        tags=TAG_CONNECTORS,
+        summary="Connector types with their config fields",
+        responses={200: serializers.CatalogSerializer, **error_responses()},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.source_catalog())
+
+
+class ConnectorCatalogSchemaView(LandedAPIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="connectors_catalog_schema",
+        tags=TAG_CONNECTORS,
+        summary="The fixed stream schema of a connector type (where it has one)",
+        responses={200: serializers.CatalogSchemaSerializer, **error_responses(404)},
+        auth=[],
+    )
+    def get(self, request: Request, type_name: str) -> Response:
+        return Response(selectors.source_static_schema(type_name=type_name))
+
+
+class DestinationCatalogView(LandedAPIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="destinations_catalog",
+        tags=TAG_DESTINATIONS,
+        summary="Destination types with their config fields",
+        responses={200: serializers.CatalogSerializer, **error_responses()},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.destination_catalog())
+
+
+# --- Connectors ----------------------------------------------------------------------------
+class ConnectorListView(LandedAPIView):
+    @extend_schema(
+        operation_id="connectors_list",
+        tags=TAG_CONNECTORS,
+        summary="List configured connectors",
+        parameters=[PageQuerySerializer],
+        responses={
+            200: page_serializer(serializers.ConnectorSerializer),
+            **error_responses(401, 422),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        connectors = selectors.connector_list(account=request.user.account)
+        return Response(paginate(request, connectors, serializers.ConnectorSerializer))
+
+    @extend_schema(
+        operation_id="connectors_create",
+        tags=TAG_CONNECTORS,
+        summary="Create a connector",
+        description="Config is checked against the type's fields; secret fields are "
+        "encrypted at rest and never returned (`secrets_set` names those that are set).",
+        request=serializers.ConnectorCreateInputSerializer,
+        responses={
+            201: serializers.ConnectorSerializer,
+            **error_responses(400, 401, 409, 413, 415, 422),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(serializers.ConnectorCreateInputSerializer, request).validated_data
+        destination = _destination_for_input(request, data["destination_id"])
+        connector = services.connector_create(
+            account=request.user.account,
+            name=data["name"],
+            type=data["type"],
+            config=data["config"],
+            destination=destination,
+            sync_frequency_minutes=data["sync_frequency_minutes"],
+            paused=data["paused"],
+            destination_schema=data.get("destination_schema"),
+        )
+        return Response(_connector_out(request, connector.id), status=status.HTTP_201_CREATED)
+
+
+def _destination_for_input(request: Request, destination_id: Any):
+    """The caller's destination named in a body: one that is not theirs is a 422 on the field
+    (the body is wrong), not a 404 (the URL is fine)."""
+    from landed.api.errors import NotFoundError
+
+    try:
+        return selectors.destination_get(
+            account=request.user.account, destination_id=destination_id
+        )
+    except NotFoundError as exc:
+        raise services.invalid(
+            ["destination_id"], "Destination not found.", "destination_not_found"
+        ) from exc
+
+
+class ConnectorSummaryView(LandedAPIView):
+    @extend_schema(
+        operation_id="connectors_summary",
+        tags=TAG_CONNECTORS,
+        summary="Counts by health and 14-day sparklines of rows synced and failures",
+        responses={200: serializers.ConnectorSummarySerializer, **error_responses(401)},
+    )
+    def get(self, request: Request) -> Response:
+        from syncs.selectors import connector_summary
+
+        return Response(connector_summary(account=request.user.account))
+
+
+class ConnectorDetailView(LandedAPIView):
+    rate_limit_tiers = {"GET": ratelimit.READ_HIGH}
+
+    @extend_schema(
+        operation_id="connectors_get",
+        tags=TAG_CONNECTORS,
+        summary="Get a connector",
+        responses={200: serializers.ConnectorSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, connector_id: Any) -> Response:
+        return Response(_connector_out(request, connector_id))
+
+    @extend_schema(
+        operation_id="connectors_update",
+        tags=TAG_CONNECTORS,
+        summary="Update a connector (partial)",
+        description="Config fields merge into the saved config; secret fields left out keep "
+        "their values. Config and destination cannot change while a sync is pending or "
+        "running (409).",
+        request=serializers.ConnectorUpdateInputSerializer,
+        responses={
+            200: serializers.ConnectorSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422),
+        },
+    )
+    def patch(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        data = dict(parse_body(serializers.ConnectorUpdateInputSerializer, request).validated_data)
+        if "destination_id" in data:
+            data["destination"] = _destination_for_input(request, data.pop("destination_id"))
+        services.connector_update(connector=connector, data=data)
+        return Response(_connector_out(request, connector.id))
+
+    @extend_schema(
+        operation_id="connectors_delete",
+        tags=TAG_CONNECTORS,
+        summary="Delete a connector with its jobs, history and state",
+        description="The destination's tables are left in place.",
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses(401, 404)},
+    )
+    def delete(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        services.connector_delete(connector=connector)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConnectorSyncView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="connectors_sync",
+        tags=TAG_CONNECTORS,
+        summary="Trigger a sync",
+        description="202 with the new job; 409 while a sync of the connector is pending or "
+        "running.",
+        request=serializers.SyncInputSerializer,
+        responses={202: JobSerializer, **error_responses(400, 401, 404, 409, 415, 422)},
+    )
+    def post(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        data = parse_body(serializers.SyncInputSerializer, request).validated_data
+        job = sync_services.sync_trigger(connector=connector, full_resync=data["full_resync"])
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ConnectorTestView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="connectors_test",
+        tags=TAG_CONNECTORS,
+        summary="Test the connector's credentials (nothing is written)",
+        description="200 with the outcome, step by step; a failed test is `status: failed`.",
+        request=None,
+        responses={200: serializers.TestResultSerializer, **error_responses(401, 404)},
+    )
+    def post(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        return Response(services.connector_test(connector=connector))
+
+
+class ConnectorStreamsView(LandedAPIView):
+    @extend_schema(
+        operation_id="connectors_streams_get",
+        tags=TAG_CONNECTORS,
+        summary="Streams found by live discovery, with the saved selection",
+        responses={
+            200: serializers.StreamListSerializer,
+            **error_responses(400, 401, 404, 502),
+        },
+    )
+    def get(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        selections = services.connector_streams(connector=connector)
+        return Response({"streams": [_stream_out(s) for s in selections]})
+
+    @extend_schema(
+        operation_id="connectors_streams_update",
+        tags=TAG_CONNECTORS,
+        summary="Enable or disable streams and set their sync and load modes",
+        description="Checked against live discovery: an unknown stream or column, or merge "
+        "without a primary key, is a 422.",
+        request=serializers.StreamsInputSerializer,
+        responses={
+            200: serializers.StreamListSerializer,
+            **error_responses(400, 401, 404, 413, 415, 422, 502),
+        },
+    )
+    def put(self, request: Request, connector_id: Any) -> Response:
+        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
+        data = parse_body(serializers.StreamsInputSerializer, request).validated_data
+        selections = services.connector_streams_update(
+            connector=connector, entries=[dict(entry) for entry in data["streams"]]
+        )
+        return Response({"streams": [_stream_out(s) for s in selections]})
+
+
+# --- Destinations --------------------------------------------------------------------------
+class DestinationListView(LandedAPIView):
+    @extend_schema(
+        operation_id="destinations_list",
+        tags=TAG_DESTINATIONS,
+        summary="List configured destinations",
+        parameters=[PageQuerySerializer],
+        responses={
+            200: page_serializer(serializers.DestinationSerializer),
+            **error_responses(401, 422),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        destinations = selectors.destination_list(account=request.user.account)
+        return Response(paginate(request, destinations, serializers.DestinationSerializer))
+
+    @extend_schema(
+        operation_id="destinations_create",
+        tags=TAG_DESTINATIONS,
+        summary="Create a destination",
+        request=serializers.DestinationInputSerializer,
+        responses={
+            201: serializers.DestinationSerializer,
+            **error_responses(400, 401, 409, 413, 415, 422),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(serializers.DestinationInputSerializer, request).validated_data
+        destination = services.destination_create(account=request.user.account, **data)
+        return Response(
+            serializers.DestinationSerializer(destination).data, status=status.HTTP_201_CREATED
+        )
+
+
+class DestinationDetailView(LandedAPIView):
+    rate_limit_tiers = {"GET": ratelimit.READ_HIGH}
+
+    def _get(self, request: Request, destination_id: Any):
+        return selectors.destination_get(
+            account=request.user.account, destination_id=destination_id
+        )
+
+    @extend_schema(
+        operation_id="destinations_get",
+        tags=TAG_DESTINATIONS,
+        summary="Get a destination",
+        responses={200: serializers.DestinationSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, destination_id: Any) -> Response:
+        return Response(serializers.DestinationSerializer(self._get(request, destination_id)).data)
+
+    @extend_schema(
+        operation_id="destinations_update",
+        tags=TAG_DESTINATIONS,
+        summary="Update a destination (full body; the type cannot change)",
+        description="Secret fields left out of `config` keep their saved values.",
+        request=serializers.DestinationInputSerializer,
+        responses={
+            200: serializers.DestinationSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422),
+        },
+    )
+    def patch(self, request: Request, destination_id: Any) -> Response:
+        destination = self._get(request, destination_id)
+        data = parse_body(serializers.DestinationInputSerializer, request).validated_data
+        destination = services.destination_update(destination=destination, **data)
+        return Response(serializers.DestinationSerializer(destination).data)
+
+    @extend_schema(
+        operation_id="destinations_delete",
+        tags=TAG_DESTINATIONS,
+        summary="Delete a destination",
+        description="409 while connectors load into it. Its tables are left in place.",
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **error_responses(401, 404, 409),
+        },
+    )
+    def delete(self, request: Request, destination_id: Any) -> Response:
+        services.destination_delete(destination=self._get(request, destination_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DestinationTestView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="destinations_test",
+        tags=TAG_DESTINATIONS,
+        summary="Test a destination's connectivity without saving it",
+        request=serializers.DestinationTestInputSerializer,
+        responses={
+            200: serializers.TestResultSerializer,
+            **error_responses(400, 401, 413, 415, 422),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(serializers.DestinationTestInputSerializer, request).validated_data
+        return Response(services.destination_test(type=data["type"], config=data["config"]))
+
+
+class DestinationSavedTestView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="destinations_test_saved",
+        tags=TAG_DESTINATIONS,
+        summary="Test a saved destination's connectivity",
+        request=None,
+        responses={200: serializers.TestResultSerializer, **error_responses(401, 404)},
+    )
+    def post(self, request: Request, destination_id: Any) -> Response:
+        destination = selectors.destination_get(
+            account=request.user.account, destination_id=destination_id
+        )
+        return Response(services.destination_test_saved(destination=destination))

@@ -1,0 +1,158 @@
+"""Jobs (one attempt of a sync, with live progress), stream state and schema changes."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.models import Connector
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobTrigger(models.TextChoices):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    RETRY = "retry"
+
+
+class Job(models.Model):
+    """One attempt of a sync. A retry is a new job linked to the one it retries; all attempts
+    of one sync share `run_id`, which the destination uses to resume an unfinished load."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="jobs")
+    status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.PENDING)
+    trigger = models.CharField(max_length=16, choices=JobTrigger, default=JobTrigger.MANUAL)
+    full_resync = models.BooleanField(default=False)
+    run_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    attempt = models.PositiveIntegerField(default=1)
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # A retry waits out its backoff: the worker does not start it before this time.
+    run_after = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    current_stream = models.CharField(max_length=300, blank=True, default="")
+    rows_read = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    bytes_written = models.BigIntegerField(default=0)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True, default="")
+    # {"type", "message", "stream", "retryable"} for a failed job.
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            # At most one pending or running job per connector: the 409 of a double trigger,
+            # enforced by the database so that two racing requests cannot both win.
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_job_per_connector",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["connector", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        duration = self.duration_seconds
+        if not duration:
+            return None
+        return round(self.rows_written / duration, 1)
+
+
+class JobStream(models.Model):
+    """Per-stream progress of a job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="streams")
+    name = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.PENDING)
+    sync_mode = models.CharField(max_length=16)
+    load_mode = models.CharField(max_length=16)
+    rows_read = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    bytes_written = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["job", "name"], name="job_stream_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StreamState(models.Model):
+    """A mirror of each stream's state as committed in the destination (the destination's
+    copy is the one a resumed sync trusts)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="states")
+    stream = models.CharField(max_length=300)
+    state = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "stream"], name="stream_state_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.stream
+
+
+class SchemaChange(models.Model):
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="schema_changes"
+    )
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    stream = models.CharField(max_length=300)
+    change = models.CharField(max_length=32)
+    column = models.CharField(max_length=300, blank=True, default="")
+    old_type = models.CharField(max_length=100, blank=True, default="")
+    new_type = models.CharField(max_length=100, blank=True, default="")
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stream}: {self.change} {self.column}"

@@ -1,0 +1,239 @@
+"""The one way a sync starts (API, schedule, retry), and the job lifecycle around it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.models import Connector
+from landed.api.errors import ConflictError
+from syncs.models import ACTIVE_STATUSES, Job, JobStatus, JobTrigger
+
+logger = logging.getLogger("syncs")
+
+
+def _enqueue(job: Job, countdown: float = 0) -> None:
+    """Hand the job to a worker once the transaction that created it has committed, so a
+    worker never looks for a row that was rolled back."""
+    from workers.tasks import run_sync
+
+    job_id = str(job.id)
+    transaction.on_commit(
+        lambda: run_sync.apply_async(args=[job_id], countdown=max(countdown, 0) or None)
+    )
+
+
+def sync_trigger(
+    *,
+    connector: Connector,
+    trigger: str = JobTrigger.MANUAL,
+    full_resync: bool = False,
+    retry_of: Job | None = None,
+    delay_seconds: float = 0,
+) -> Job:
+    """Create a pending job and enqueue it. 409 while a sync of the connector is pending or
+    running (a database constraint decides, so two racing triggers cannot both win)."""
+    now = timezone.now()
+    job = Job(
+        connector=connector,
+        trigger=trigger,
+        full_resync=full_resync,
+        run_after=now + timedelta(seconds=delay_seconds),
+    )
+    if retry_of is not None:
+        job.run_id = retry_of.run_id
+        job.attempt = retry_of.attempt + 1
+        job.retry_of = retry_of
+        job.full_resync = retry_of.full_resync
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            Connector.objects.filter(pk=connector.pk).update(last_triggered_at=now)
+            _enqueue(job, delay_seconds)
+    except IntegrityError as exc:
+        active = Job.objects.filter(connector=connector, status__in=ACTIVE_STATUSES).first()
+        raise ConflictError(
+            "A sync of this connector is already pending or running.",
+            {"job_id": str(active.id) if active else None},
+        ) from exc
+    logger.info("syncs.job_created job=%s connector=%s trigger=%s", job.id, connector.id, trigger)
+    return job
+
+
+def job_cancel(*, job: Job, reason: str = "") -> Job:
+    """A pending job is cancelled at once; a running one is asked to stop, which its worker
+    does at the next batch boundary (every batch is committed whole, so the destination stays
+    consistent). A finished job cannot be cancelled (409)."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status == JobStatus.PENDING:
+            job.status = JobStatus.CANCELLED
+            job.finished_at = now
+            job.cancel_requested_at = now
+            job.cancel_reason = reason
+            job.save(
+                update_fields=["status", "finished_at", "cancel_requested_at", "cancel_reason"]
+            )
+        elif job.status == JobStatus.RUNNING:
+            if job.cancel_requested_at is None:
+                job.cancel_requested_at = now
+                job.cancel_reason = reason
+                job.save(update_fields=["cancel_requested_at", "cancel_reason"])
+        else:
+            raise ConflictError(f"The job has already finished ({job.status}).")
+    logger.info("syncs.job_cancel_requested job=%s status=%s", job.id, job.status)
+    return job
+
+
+def job_retry(*, job: Job) -> Job:
+    """A new attempt of a failed or cancelled job, linked to it, resuming from the
+    destination's last committed checkpoint."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise ConflictError(
+            f"Only a failed or cancelled job can be retried; this one is {job.status}."
+        )
+    if Job.objects.filter(retry_of=job).exists():
+        raise ConflictError("This job has already been retried.")
+    return sync_trigger(connector=job.connector, trigger=JobTrigger.RETRY, retry_of=job)
+
+
+def job_claim(*, job_id: Any, worker: str | None = None) -> Job | None:
+    """Pending -> running, atomically; None when the job is not pending (already taken,
+    cancelled, settled by the reaper: a redelivered task message does nothing)."""
+    now = timezone.now()
+    claimed = Job.objects.filter(id=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker or socket.gethostname(),
+    )
+    if not claimed:
+        return None
+    return Job.objects.select_related("connector", "connector__destination").get(id=job_id)
+
+
+def job_heartbeat(*, job_id: Any) -> bool:
+    """False when the job is gone or no longer running (its worker should stop)."""
+    return bool(
+        Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+    )
+
+
+def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) -> Job | None:
+    """Settle a running job; a retryable failure schedules the next attempt (with backoff)
+    while attempts remain. Returns the retry job, if any."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
+            status=status, finished_at=now, heartbeat_at=now, error=error
+        )
+        if not updated:
+            return None
+        logger.info("syncs.job_finished job=%s status=%s", job.id, status)
+        if status == JobStatus.FAILED and error and error.get("retryable"):
+            return _schedule_retry(job)
+    return None
+
+
+def retry_delay_seconds(attempt: int) -> float:
+    """Exponential backoff after `attempt` failed attempts, capped."""
+    delay = settings.SYNC_RETRY_BACKOFF_SECONDS * (2 ** max(attempt - 1, 0))
+    return min(delay, settings.SYNC_RETRY_BACKOFF_MAX_SECONDS)
+
+
+def _schedule_retry(job: Job) -> Job | None:
+    if job.attempt >= settings.SYNC_MAX_ATTEMPTS:
+        logger.info("syncs.retries_exhausted job=%s attempts=%s", job.id, job.attempt)
+        return None
+    failed = Job.objects.select_related("connector").get(pk=job.pk)
+    try:
+        return sync_trigger(
+            connector=failed.connector,
+            trigger=JobTrigger.RETRY,
+            retry_of=failed,
+            delay_seconds=retry_delay_seconds(failed.attempt),
+        )
+    except ConflictError:
+        # Someone triggered a sync meanwhile; it resumes the connector's streams anyway.
+        return None
+
+
+def jobs_reap_stale() -> list[uuid.UUID]:
+    """Fail running jobs whose worker stopped beating (killed, lost its host) and schedule
+    their retries. No job stays `running` after its worker died."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    stale = Job.objects.filter(status=JobStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    reaped = []
+    for job in stale:
+        silent = settings.JOB_STALE_SECONDS
+        error = {
+            "type": "worker_lost",
+            "message": (
+                f"The worker running this sync stopped responding (no heartbeat for {silent:g} "
+                "seconds). The sync resumes from its last committed checkpoint."
+            ),
+            "stream": job.current_stream or None,
+            "retryable": True,
+        }
+        if job.cancel_requested_at:
+            job_finish(job=job, status=JobStatus.CANCELLED)
+        else:
+            job_finish(job=job, status=JobStatus.FAILED, error=error)
+        logger.warning("syncs.job_reaped job=%s worker=%s", job.id, job.worker)
+        reaped.append(job.id)
+    return reaped
+
+
+def jobs_requeue_pending() -> int:
+    """Enqueue again pending jobs that no worker started long after they were due (a lost
+    broker message); claiming is atomic, so a duplicate message is harmless."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
+    count = 0
+    for job in Job.objects.filter(status=JobStatus.PENDING, run_after__lt=cutoff):
+        with transaction.atomic():
+            _enqueue(job)
+        count += 1
+    return count
+
+
+def syncs_trigger_due() -> list[uuid.UUID]:
+    """Trigger every unpaused connector whose frequency has elapsed since its last trigger."""
+    now = timezone.now()
+    due = Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False).exclude(
+        jobs__status__in=ACTIVE_STATUSES
+    )
+    triggered = []
+    for connector in due.only("id", "sync_frequency_minutes", "last_triggered_at"):
+        last = connector.last_triggered_at
+        if last and last + timedelta(minutes=connector.sync_frequency_minutes) > now:
+            continue
+        try:
+            job = sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
+        except ConflictError:
+            continue
+        triggered.append(job.id)
+    return triggered
+
+
+def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:
+    """Write a running job's progress; False when the job is gone or no longer running."""
+    return bool(
+        Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
+            heartbeat_at=timezone.now(), **fields
+        )
+    )
+
+
+def job_cancel_requested(*, job_id: Any) -> bool:
+    return Job.objects.filter(id=job_id, cancel_requested_at__isnull=False).exists()

@@ -1,0 +1,97 @@
+"""The Jobs endpoints: live progress, cancel and retry."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from landed.api import ratelimit
+from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
+from landed.api.schema import error_responses
+from landed.api.validation import parse_body, parse_query
+from landed.api.views import LandedAPIView
+from syncs import selectors, serializers, services
+
+TAGS = ["jobs"]
+
+
+class JobListView(LandedAPIView):
+    @extend_schema(
+        operation_id="jobs_list",
+        tags=TAGS,
+        summary="List recent jobs, newest first",
+        parameters=[PageQuerySerializer, serializers.JobListQuerySerializer],
+        responses={200: page_serializer(serializers.JobSerializer), **error_responses(401, 422)},
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_query(serializers.JobListQuerySerializer, request).validated_data
+        jobs = selectors.job_list(
+            account=request.user.account,
+            connector_id=query.get("connector_id"),
+            status=query.get("status"),
+        )
+        return Response(paginate(request, jobs, serializers.JobSerializer))
+
+
+class JobDetailView(LandedAPIView):
+    rate_limit_tiers = {"GET": ratelimit.READ_HIGH}
+
+    @extend_schema(
+        operation_id="jobs_get",
+        tags=TAGS,
+        summary="Live status and progress of a job",
+        description="Poll while `status` is pending or running; progress is at most about "
+        "two seconds old.",
+        responses={200: serializers.JobSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, job_id: Any) -> Response:
+        job = selectors.job_get(account=request.user.account, job_id=job_id)
+        return Response(serializers.JobSerializer(job).data)
+
+
+class JobCancelView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="jobs_cancel",
+        tags=TAGS,
+        summary="Cancel a pending or running job",
+        description="A pending job is cancelled at once (200); a running one stops at its "
+        "next batch boundary (202, `cancel_requested_at` set), leaving every committed batch "
+        "in place. 409 for a finished job.",
+        request=serializers.JobCancelInputSerializer,
+        responses={
+            200: serializers.JobSerializer,
+            202: serializers.JobSerializer,
+            **error_responses(401, 404, 409, 415, 422),
+        },
+    )
+    def post(self, request: Request, job_id: Any) -> Response:
+        job = selectors.job_get(account=request.user.account, job_id=job_id)
+        data = parse_body(serializers.JobCancelInputSerializer, request).validated_data
+        job = services.job_cancel(job=job, reason=data["reason"])
+        job = selectors.job_get(account=request.user.account, job_id=job.id)
+        code = status.HTTP_202_ACCEPTED if job.is_active else status.HTTP_200_OK
+        return Response(serializers.JobSerializer(job).data, status=code)
+
+
+class JobRetryView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="jobs_retry",
+        tags=TAGS,
+        summary="Retry a failed or cancelled job",
+        description="202 with a new attempt linked to this one (`retry_of`), resuming from "
+        "the last committed checkpoint. 409 when the job has not failed or been cancelled, "
+        "was already retried, or another sync of the connector is active.",
+        request=None,
+        responses={202: serializers.JobSerializer, **error_responses(401, 404, 409)},
+    )
+    def post(self, request: Request, job_id: Any) -> Response:
+        job = selectors.job_get(account=request.user.account, job_id=job_id)
+        retry = services.job_retry(job=job)
+        retry = selectors.job_get(account=request.user.account, job_id=retry.id)
+        return Response(serializers.JobSerializer(retry).data, status=status.HTTP_202_ACCEPTED)

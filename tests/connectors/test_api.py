@@ -1,0 +1,357 @@
+"""The Connectors and Destinations endpoints: validation, secrets, ownership, catalog."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from connectors.models import Connector, Destination
+from landed.accounts import services as account_services
+from tests.accounts.factories import UserFactory
+from tests.pg import pg_config
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    _, raw_key = account_services.api_key_create(user=user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture
+def client(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def duckdb_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANDED_DUCKDB_ROOT", str(tmp_path / "duckdb"))
+    return tmp_path / "duckdb"
+
+
+@pytest.fixture
+def destination(client, duckdb_root) -> dict:
+    response = client.post(
+        "/destinations",
+        {"name": "lake", "type": "duckdb", "config": {"path": "lake.duckdb"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def create_connector(client, destination, **overrides) -> dict:
+    body = {
+        "name": "demo",
+        "type": "sample",
+        "config": {"size": 100},
+        "destination_id": destination["id"],
+        **overrides,
+    }
+    response = client.post("/connectors", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# --- Catalog -------------------------------------------------------------------------------
+def test_catalog_lists_working_types_with_typed_fields():
+    response = APIClient().get("/connectors/catalog")
+    assert response.status_code == 200
+    types = {item["type"]: item for item in response.json()["items"]}
+    assert set(types) == {"postgres", "sample"}
+    password = next(f for f in types["postgres"]["fields"] if f["name"] == "password")
+    assert password["type"] == "secret" and password["secret"] is True
+    sslmode = next(f for f in types["postgres"]["fields"] if f["name"] == "sslmode")
+    assert sslmode["type"] == "enum" and "require" in sslmode["choices"]
+
+    destinations = APIClient().get("/destinations/catalog").json()["items"]
+    assert {item["type"] for item in destinations} == {"duckdb", "postgres"}
+
+
+def test_static_schema_of_the_sample_type():
+    response = APIClient().get("/connectors/catalog/sample/schema")
+    assert response.status_code == 200
+    streams = {s["name"]: s for s in response.json()["streams"]}
+    assert set(streams) == {"customers", "orders", "events"}
+    assert streams["orders"]["primary_key"] == ["id"]
+
+    assert APIClient().get("/connectors/catalog/postgres/schema").status_code == 404
+    missing = APIClient().get("/connectors/catalog/nope/schema")
+    assert missing.status_code == 404 and missing.json()["error"] == "Unknown connector type"
+
+
+# --- Destinations --------------------------------------------------------------------------
+def test_destination_secrets_are_encrypted_and_never_returned(client):
+    config = {**pg_config("postgres"), "password": "s3cret-value"}
+    response = client.post(
+        "/destinations", {"name": "wh", "type": "postgres", "config": config}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert "password" not in body["config"]
+    assert body["secrets_set"] == ["password"]
+    assert b"s3cret-value" not in response.content
+    stored = Destination.objects.get(id=body["id"])
+    assert "s3cret-value" not in stored.encrypted_secrets
+    assert "password" not in stored.config
+
+    # A full update without the secret keeps it.
+    update = client.patch(
+        f"/destinations/{body['id']}",
+        {"name": "wh2", "type": "postgres", "config": pg_config("postgres")},
+        format="json",
+    )
+    assert update.status_code == 200, update.content
+    assert update.json()["secrets_set"] == ["password"]
+    assert update.json()["name"] == "wh2"
+
+
+def test_destination_type_cannot_change(client, destination):
+    response = client.patch(
+        f"/destinations/{destination['id']}",
+        {"name": "lake", "type": "postgres", "config": pg_config("postgres")},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "type"]
+
+
+def test_destination_patch_needs_the_full_body(client, destination):
+    response = client.patch(f"/destinations/{destination['id']}", {"name": "x"}, format="json")
+    assert response.status_code == 422
+    locs = {tuple(d["loc"]) for d in response.json()["detail"]}
+    assert {("body", "type"), ("body", "config")} <= locs
+
+
+def test_destination_config_is_checked_against_its_spec(client):
+    response = client.post(
+        "/destinations",
+        {"name": "wh", "type": "postgres", "config": {"host": 5, "port": "x", "bogus": 1}},
+        format="json",
+    )
+    assert response.status_code == 422
+    detail = {tuple(d["loc"]): d["type"] for d in response.json()["detail"]}
+    assert detail[("body", "config", "host")] == "string_type"
+    assert detail[("body", "config", "port")] == "int_type"
+    assert detail[("body", "config", "bogus")] == "extra_forbidden"
+    assert detail[("body", "config", "database")] == "missing"
+
+
+def test_unknown_type_is_422(client):
+    response = client.post(
+        "/destinations", {"name": "wh", "type": "oracle", "config": {}}, format="json"
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "type"]
+    assert response.json()["detail"][0]["type"] == "enum"
+
+
+def test_duplicate_names_are_409(client, destination):
+    response = client.post(
+        "/destinations",
+        {"name": "lake", "type": "duckdb", "config": {"path": "other.duckdb"}},
+        format="json",
+    )
+    assert response.status_code == 409
+
+
+def test_destination_in_use_cannot_be_deleted(client, destination):
+    connector = create_connector(client, destination)
+    assert client.delete(f"/destinations/{destination['id']}").status_code == 409
+    assert client.delete(f"/connectors/{connector['id']}").status_code == 204
+    assert client.delete(f"/destinations/{destination['id']}").status_code == 204
+
+
+def test_destination_test_without_saving(client, duckdb_root):
+    response = client.post(
+        "/destinations/test", {"type": "duckdb", "config": {"path": "t.duckdb"}}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    escape = client.post(
+        "/destinations/test",
+        {"type": "duckdb", "config": {"path": "../../etc/evil.duckdb"}},
+        format="json",
+    )
+    assert escape.status_code == 200
+    assert escape.json()["status"] == "failed"
+    assert Destination.objects.count() == 0
+
+
+def test_destination_test_of_a_closed_port(client, unused_port):
+    config = {**pg_config("postgres"), "port": unused_port, "connect_timeout": 2}
+    response = client.post(
+        "/destinations/test", {"type": "postgres", "config": config}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "failed" and body["reachable"] is False
+
+
+# --- Connectors ----------------------------------------------------------------------------
+def test_connector_lifecycle(client, destination):
+    connector = create_connector(client, destination, sync_frequency_minutes=60)
+    assert connector["health"] == "never_synced"
+    assert connector["destination_schema"] == "demo"
+    assert connector["sync_frequency_minutes"] == 60
+    assert connector["paused"] is False
+
+    listing = client.get("/connectors").json()
+    assert listing["total"] == 1 and listing["has_next"] is False
+    assert listing["items"][0]["id"] == connector["id"]
+
+    patched = client.patch(
+        f"/connectors/{connector['id']}",
+        {"paused": True, "config": {"size": 200}},
+        format="json",
+    ).json()
+    assert patched["paused"] is True and patched["health"] == "paused"
+    assert patched["config"] == {"size": 200}
+
+    assert client.delete(f"/connectors/{connector['id']}").status_code == 204
+    assert client.get(f"/connectors/{connector['id']}").status_code == 404
+
+
+def test_connector_validation_names_the_field(client, destination):
+    response = client.post(
+        "/connectors",
+        {
+            "name": "",
+            "type": "sample",
+            "config": {"size": "big"},
+            "destination_id": destination["id"],
+            "sync_frequency_minutes": 1,
+        },
+        format="json",
+    )
+    assert response.status_code == 422
+    locs = {tuple(d["loc"]) for d in response.json()["detail"]}
+    assert ("body", "name") in locs
+    assert ("body", "sync_frequency_minutes") in locs
+
+    response = client.post(
+        "/connectors",
+        {
+            "name": "x",
+            "type": "sample",
+            "config": {"size": "big"},
+            "destination_id": destination["id"],
+        },
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "config", "size"]
+
+
+def test_resources_of_another_account_are_404(client, destination):
+    connector = create_connector(client, destination)
+    stranger = client_for(UserFactory())
+    assert stranger.get(f"/connectors/{connector['id']}").status_code == 404
+    assert (
+        stranger.post(f"/connectors/{connector['id']}/sync", {}, format="json").status_code == 404
+    )
+    assert stranger.delete(f"/destinations/{destination['id']}").status_code == 404
+    assert stranger.get("/connectors").json()["total"] == 0
+    # Naming another account's destination in a body is a 422 on that field.
+    response = stranger.post(
+        "/connectors",
+        {"name": "x", "type": "sample", "destination_id": destination["id"]},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "destination_id"]
+    assert Connector.objects.count() == 1
+
+
+def test_streams_are_discovered_and_selection_validated(client, destination):
+    connector = create_connector(client, destination)
+    streams = client.get(f"/connectors/{connector['id']}/streams").json()["streams"]
+    assert {s["name"] for s in streams} == {"customers", "orders", "events"}
+    assert all(s["saved"] is False for s in streams)
+
+    bad = client.put(
+        f"/connectors/{connector['id']}/streams",
+        {
+            "streams": [
+                {
+                    "name": "nope",
+                    "enabled": True,
+                    "sync_mode": "full_refresh",
+                    "load_mode": "append",
+                },
+                {
+                    "name": "orders",
+                    "enabled": True,
+                    "sync_mode": "incremental",
+                    "load_mode": "merge",
+                    "cursor_field": "no_such_column",
+                },
+                {
+                    "name": "events",
+                    "enabled": True,
+                    "sync_mode": "full_refresh",
+                    "load_mode": "merge",
+                    "primary_key": ["missing"],
+                },
+            ]
+        },
+        format="json",
+    )
+    assert bad.status_code == 422
+    locs = {tuple(d["loc"]): d["type"] for d in bad.json()["detail"]}
+    assert locs[("body", "streams", 0, "name")] == "unknown_stream"
+    assert locs[("body", "streams", 1, "cursor_field")] == "unknown_column"
+    assert locs[("body", "streams", 2, "primary_key")] == "unknown_column"
+
+    good = client.put(
+        f"/connectors/{connector['id']}/streams",
+        {
+            "streams": [
+                {
+                    "name": "events",
+                    "enabled": False,
+                    "sync_mode": "full_refresh",
+                    "load_mode": "append",
+                }
+            ]
+        },
+        format="json",
+    )
+    assert good.status_code == 200, good.content
+    events = next(s for s in good.json()["streams"] if s["name"] == "events")
+    assert events["enabled"] is False and events["saved"] is True
+
+
+def test_sync_trigger_is_202_then_409(client, destination, django_capture_on_commit_callbacks):
+    connector = create_connector(client, destination)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = client.post(f"/connectors/{connector['id']}/sync", {}, format="json")
+    assert first.status_code == 202
+    job = first.json()
+    assert job["status"] == "pending" and job["trigger"] == "manual"
+    # The task is enqueued only once the job row is committed.
+    assert len(callbacks) == 1
+    second = client.post(f"/connectors/{connector['id']}/sync", format="json")
+    assert second.status_code == 409
+    assert client.get(f"/jobs/{job['id']}").json()["status"] == "pending"
+    listing = client.get(f"/jobs?connector_id={connector['id']}&status=pending").json()
+    assert listing["total"] == 1
+    assert client.get("/jobs?status=bogus").status_code == 422
+
+    # A pending job is cancelled at once; then it can be retried.
+    cancelled = client.post(f"/jobs/{job['id']}/cancel", {}, format="json")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    with django_capture_on_commit_callbacks(execute=False):
+        retry = client.post(f"/jobs/{job['id']}/retry", format="json")
+    assert retry.status_code == 202
+    assert retry.json()["retry_of"] == job["id"] and retry.json()["attempt"] == 2
+    assert client.post(f"/jobs/{job['id']}/retry", format="json").status_code == 409
+
+
+def test_summary_counts_by_health(client, destination):
+    create_connector(client, destination, name="a")
+    create_connector(client, destination, name="b", paused=True)
+    summary = client.get("/connectors/summary").json()
+    assert summary["total"] == 2
+    assert summary["health"]["never_synced"] == 1 and summary["health"]["paused"] == 1
+    assert len(summary["sparkline"]) == 14

@@ -1,0 +1,75 @@
+"""A worker SIGKILLed mid-sync: the reaper (on beat) notices its silence, the job is retried on
+a new worker from the last committed checkpoint, and the destination ends with exactly the
+source's rows, in every load mode."""
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import create_pg_connector
+from tests.e2e.test_postgres_sync import ORDERS, fingerprint, seed_orders, select_streams
+from tests.pg import connect
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROWS = 300_000
+BATCH = 2000
+
+
+@pytest.fixture(scope="module")
+def big_source():
+    from tests.pg import scratch
+
+    with scratch("landed_e2e_kill") as name:
+        with connect(name) as conn:
+            conn.execute(ORDERS)
+        seed_orders(name, 1, ROWS)
+        yield name
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"sync_mode": "full_refresh", "load_mode": "append"},
+        {"sync_mode": "full_refresh", "load_mode": "overwrite"},
+        {"sync_mode": "incremental", "load_mode": "merge", "cursor_field": "updated_at"},
+        {"sync_mode": "incremental", "load_mode": "append", "cursor_field": "updated_at"},
+    ],
+    ids=lambda s: f"{s['sync_mode']}-{s['load_mode']}",
+)
+def test_worker_killed_mid_sync_resumes_exactly_once(
+    celery, api, big_source, dest_db, pg_destination, settings
+):
+    worker = celery.start("worker", name="doomed", SYNC_BATCH_ROWS=str(BATCH))
+    celery.start("beat")
+    connector = create_pg_connector(api, big_source, pg_destination)
+    select_streams(api, connector["id"], **settings)
+    job = api.ok("POST", f"/connectors/{connector['id']}/sync", 202)
+
+    # Kill the worker once some batches are committed and the rest are still to come.
+    deadline = time.monotonic() + 60
+    while True:
+        progress = api.ok("GET", f"/jobs/{job['id']}")
+        if progress["rows_written"] >= 10 * BATCH:
+            break
+        assert progress["status"] in ("pending", "running"), progress
+        assert time.monotonic() < deadline, celery.logs()
+        time.sleep(0.02)
+    celery.kill(worker)
+    killed_at = api.ok("GET", f"/jobs/{job['id']}")
+    assert killed_at["status"] == "running"
+    assert killed_at["rows_written"] < ROWS, "the sync finished before the kill"
+
+    # The reaper fails the silent job and schedules attempt 2; a new worker takes it.
+    failed = api.wait_for_job(job["id"], statuses=("failed",), timeout=30)
+    assert failed["error"]["type"] == "worker_lost"
+    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH))
+    jobs = api.ok("GET", f"/jobs?connector_id={connector['id']}")["items"]
+    retry = next(j for j in jobs if j["retry_of"] == job["id"])
+    assert retry["attempt"] == 2 and retry["run_id"] == job["run_id"]
+    finished = api.wait_for_job(retry["id"], timeout=120)
+    assert finished["status"] == "succeeded", (finished, celery.logs())
+    # The resumed attempt read only what the first had not committed.
+    assert finished["rows_read"] < ROWS
+
+    assert fingerprint(dest_db, "shop.orders") == fingerprint(big_source, "orders")

@@ -1,0 +1,340 @@
+"""The sync runner: discover, then per stream read -> write, batch by batch.
+
+Every batch is committed in the destination together with the stream state it reaches, so a
+resumed attempt (same `run_id`) continues exactly where the last committed batch ended:
+nothing lost, nothing loaded twice. Progress is written at a bounded rate, with a heartbeat on
+a thread of its own so that a slow batch does not look like a dead worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from connectors.crypto import SecretDecryptionError
+from connectors.framework import selection
+from connectors.framework.base import (
+    ConnectorError,
+    Loader,
+    ReadRequest,
+    SavedState,
+    Source,
+    StreamLoad,
+)
+from connectors.services import destination_impl, source_impl
+from syncs import services
+from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamState
+
+logger = logging.getLogger("workers.runner")
+
+
+class SyncCancelled(Exception):
+    """The user asked the job to stop."""
+
+
+class JobGone(Exception):
+    """The job was deleted (with its connector) or settled elsewhere: stop, record nothing."""
+
+
+class StreamsFailed(Exception):
+    """Some streams failed; the others were loaded (one failing stream does not stop them)."""
+
+    def __init__(self, failures: list[ConnectorError], *, total: int) -> None:
+        super().__init__(failures[0].message)
+        self.failures = failures
+        self.total = total
+
+    def as_error(self) -> dict[str, Any]:
+        first = self.failures[0]
+        message = first.message
+        if len(self.failures) > 1 or self.total > 1:
+            message = (
+                f"{len(self.failures)} of {self.total} streams failed. {first.stream}: {message}"
+            )
+        return _error(
+            first.kind,
+            message,
+            stream=first.stream,
+            retryable=any(f.retryable for f in self.failures),
+        )
+
+
+def run_sync_job(job_id: str) -> None:
+    """The task body: claim the job (a redelivered message finds it taken and does nothing),
+    run it, settle it."""
+    job = services.job_claim(job_id=job_id)
+    if job is None:
+        logger.info("syncs.job_skipped job=%s (not pending)", job_id)
+        return
+    logger.info(
+        "syncs.job_started job=%s connector=%s attempt=%s", job.id, job.connector_id, job.attempt
+    )
+    heartbeat = _Heartbeat(job.id)
+    heartbeat.start()
+    try:
+        status, error = JobStatus.SUCCEEDED, None
+        try:
+            SyncRun(job).run()
+        except SyncCancelled:
+            status = JobStatus.CANCELLED
+        except JobGone:
+            logger.info("syncs.job_gone job=%s", job.id)
+            return
+        except StreamsFailed as exc:
+            status, error = JobStatus.FAILED, exc.as_error()
+        except ConnectorError as exc:
+            status, error = JobStatus.FAILED, _connector_error(exc)
+        except SecretDecryptionError as exc:
+            status, error = (
+                JobStatus.FAILED,
+                _error("secrets_unreadable", str(exc), retryable=False),
+            )
+        except Exception:
+            logger.exception("syncs.job_crashed job=%s", job.id)
+            status = JobStatus.FAILED
+            error = _error(
+                "internal_error",
+                "The sync failed unexpectedly; it will be retried. Quote the job id to support.",
+                retryable=True,
+            )
+        services.job_finish(job=job, status=status, error=error)
+    finally:
+        heartbeat.stop()
+
+
+def _error(kind: str, message: str, *, stream: str | None = None, retryable: bool) -> dict:
+    return {"type": kind, "message": message, "stream": stream, "retryable": retryable}
+
+
+def _connector_error(exc: ConnectorError) -> dict:
+    return _error(exc.kind, exc.message, stream=exc.stream, retryable=exc.retryable)
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, job_id: Any) -> None:
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
+                services.job_heartbeat(job_id=self.job_id)
+        except Exception:
+            logger.exception("syncs.heartbeat_failed job=%s", self.job_id)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=10)
+
+
+@dataclass
+class _Counters:
+    rows_read: int = 0
+    rows_written: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+
+@dataclass
+class _Progress:
+    """Counts in memory, written to the job's rows at most once per interval."""
+
+    job: Job
+    totals: _Counters = field(default_factory=_Counters)
+    streams: dict[str, _Counters] = field(default_factory=dict)
+    current: str = ""
+    last_state: dict[str, Any] = field(default_factory=dict)
+    _flushed_at: float = 0.0
+
+    def add(
+        self, stream: str, *, rows_read=0, bytes_read=0, rows_written=0, bytes_written=0
+    ) -> None:
+        for counters in (self.totals, self.streams.setdefault(stream, _Counters())):
+            counters.rows_read += rows_read
+            counters.bytes_read += bytes_read
+            counters.rows_written += rows_written
+            counters.bytes_written += bytes_written
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._flushed_at >= settings.JOB_PROGRESS_INTERVAL_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write progress; stop if the job was deleted or a cancel was requested."""
+        self._flushed_at = time.monotonic()
+        alive = services.job_record_progress(
+            job_id=self.job.id,
+            fields={
+                "current_stream": self.current,
+                "rows_read": self.totals.rows_read,
+                "rows_written": self.totals.rows_written,
+                "bytes_read": self.totals.bytes_read,
+                "bytes_written": self.totals.bytes_written,
+            },
+        )
+        if not alive:
+            raise JobGone
+        if self.current in self.streams:
+            c = self.streams[self.current]
+            JobStream.objects.filter(job=self.job, name=self.current).update(
+                rows_read=c.rows_read,
+                rows_written=c.rows_written,
+                bytes_read=c.bytes_read,
+                bytes_written=c.bytes_written,
+            )
+        for stream, state in self.last_state.items():
+            StreamState.objects.update_or_create(
+                connector_id=self.job.connector_id, stream=stream, defaults={"state": state}
+            )
+        self.last_state.clear()
+        if services.job_cancel_requested(job_id=self.job.id):
+            raise SyncCancelled
+
+
+class SyncRun:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.connector = job.connector
+        self.run_id = str(job.run_id)
+        self.progress = _Progress(job)
+        self.failures: list[ConnectorError] = []
+
+    def run(self) -> None:
+        source = source_impl(self.connector)
+        destination = destination_impl(self.connector.destination)
+        discovered = source.discover()
+        selections = [s for s in selection.resolve(discovered, self.connector.streams) if s.enabled]
+        tables = selection.table_names([s.stream.name for s in selections])
+        JobStream.objects.bulk_create(
+            [
+                JobStream(
+                    job=self.job,
+                    name=s.stream.name,
+                    sync_mode=s.sync_mode,
+                    load_mode="overwrite" if self.job.full_resync else s.load_mode,
+                )
+                for s in selections
+            ],
+            ignore_conflicts=True,
+        )
+        with destination.open_loader(self.connector.destination_schema) as loader:
+            saved = loader.saved_states()
+            for chosen in selections:
+                self.progress.flush()
+                self._stream(source, loader, chosen, tables[chosen.stream.name], saved)
+        self.progress.current = ""
+        self.progress.flush()
+        if self.failures:
+            raise StreamsFailed(self.failures, total=len(selections))
+
+    def _stream(
+        self,
+        source: Source,
+        loader: Loader,
+        chosen: selection.StreamSelection,
+        table: str,
+        saved_states: dict[str, SavedState],
+    ) -> None:
+        name = chosen.stream.name
+        stream_rows = JobStream.objects.filter(job=self.job, name=name)
+        saved = saved_states.get(name)
+        same_run = saved is not None and saved.run_id == self.run_id
+        if same_run and saved.complete:
+            # Loaded whole by an earlier attempt of this sync.
+            stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+            return
+        load_mode = "overwrite" if self.job.full_resync else chosen.load_mode
+        source_state = self._resume_state(chosen, saved, same_run)
+        if same_run and source_state is None:
+            # Nothing to resume from: an overwrite starts its staging table over.
+            loader.reset_state(name)
+        self.progress.current = name
+        stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
+        try:
+            writer = loader.open_stream(
+                StreamLoad(
+                    stream=name,
+                    table=table,
+                    columns=chosen.stream.columns,
+                    load_mode=load_mode,
+                    run_id=self.run_id,
+                    primary_key=chosen.primary_key,
+                )
+            )
+            self._record_schema_changes(writer.schema_changes)
+            request = ReadRequest(
+                stream=chosen.stream,
+                sync_mode=chosen.sync_mode,
+                cursor_field=chosen.cursor_field,
+                primary_key=chosen.primary_key,
+                state=source_state,
+                batch_rows=settings.SYNC_BATCH_ROWS,
+            )
+            state = self._wrap(chosen, source_state)
+            for batch in source.read(request):
+                self.progress.add(
+                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
+                )
+                state = self._wrap(chosen, batch.state)
+                result = writer.write(batch.records, state)
+                self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
+                self.progress.last_state[name] = state
+                self.progress.maybe_flush()
+            writer.finish(state)
+            self.progress.last_state[name] = state
+        except ConnectorError as exc:
+            exc.stream = exc.stream or name
+            logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
+            self.failures.append(exc)
+            stream_rows.update(
+                status=JobStatus.FAILED, finished_at=timezone.now(), error=exc.message
+            )
+            return
+        self.progress.flush()
+        stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+
+    def _resume_state(
+        self, chosen: selection.StreamSelection, saved: SavedState | None, same_run: bool
+    ) -> dict[str, Any] | None:
+        """Where to start reading: an unfinished attempt of this sync resumes after its last
+        committed batch; an incremental stream goes on from its cursor; else the start."""
+        if saved is None or not saved.state:
+            return None
+        if saved.state.get("cursor_field") != chosen.cursor_field:
+            return None
+        if same_run:
+            return saved.state.get("source")
+        if chosen.sync_mode == "incremental" and not self.job.full_resync:
+            return saved.state.get("source")
+        return None
+
+    @staticmethod
+    def _wrap(chosen: selection.StreamSelection, source_state: Any) -> dict[str, Any]:
+        return {"source": source_state, "cursor_field": chosen.cursor_field}
+
+    def _record_schema_changes(self, changes: list) -> None:
+        SchemaChange.objects.bulk_create(
+            [
+                SchemaChange(
+                    connector_id=self.job.connector_id,
+                    job=self.job,
+                    stream=change.stream,
+                    change=change.change,
+                    column=change.column or "",
+                    old_type=change.old_type or "",
+                    new_type=change.new_type or "",
+                    note=change.note[:500],
+                )
+                for change in changes
+            ]
+        )

@@ -1,0 +1,47 @@
+"""Celery tasks: thin, idempotent, acknowledged late. Each takes ids and calls a service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from syncs import services
+from syncs.models import Job, JobStatus
+from workers import runner
+from workers.queues import Queue
+
+logger = logging.getLogger("workers.tasks")
+
+
+@shared_task(
+    name="syncs.run",
+    queue=Queue.SYNCS,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def run_sync(job_id: str) -> None:
+    job = Job.objects.filter(id=job_id).only("status", "run_after").first()
+    if job is None or job.status != JobStatus.PENDING:
+        logger.info("syncs.task_skipped job=%s", job_id)
+        return
+    wait = (job.run_after - timezone.now()).total_seconds()
+    if wait > 0:
+        # Delivered before its backoff was over (a re-enqueued message): come back then.
+        run_sync.apply_async(args=[job_id], countdown=wait)
+        return
+    runner.run_sync_job(job_id)
+
+
+@shared_task(name="syncs.trigger_due", queue=Queue.DEFAULT, ignore_result=True)
+def trigger_due_syncs() -> int:
+    return len(services.syncs_trigger_due())
+
+
+@shared_task(name="syncs.reap_stale_jobs", queue=Queue.DEFAULT, ignore_result=True)
+def reap_stale_jobs() -> int:
+    reaped = services.jobs_reap_stale()
+    services.jobs_requeue_pending()
+    return len(reaped)
