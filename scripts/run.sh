@@ -36,7 +36,7 @@ python manage.py migrate --no-input -v 0
 python manage.py collectstatic --no-input -v 0
 
 if [ -n "${REDIS_URL:-}" ]; then broker="Redis"; else broker="files in $LANDED_DATA_DIR/broker"; fi
-mkdir -p "$LANDED_DATA_DIR/broker/processed"
+mkdir -p "$LANDED_DATA_DIR/broker/processed" "$LANDED_DATA_DIR/broker/control"
 
 pids=()
 stop_all() {
