@@ -155,6 +155,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # Work is split by kind onto queues (workers.queues.Queue), so the fleet scales per queue.
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Each task's queue, by name (queues: workers.queues.Queue): long syncs apart from light work.
+CELERY_TASK_ROUTES = {
+    "syncs.run": {"queue": "syncs"},
+    "syncs.trigger_due": {"queue": "default"},
+    "syncs.reap_stale_jobs": {"queue": "default"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -183,12 +189,12 @@ CELERY_BEAT_SCHEDULE = {
     "trigger-due-syncs": {
         "task": "syncs.trigger_due",
         "schedule": SCHEDULER_TICK_SECONDS,
-        "options": {"queue": "default", "expires": SCHEDULER_TICK_SECONDS},
+        "options": {"expires": SCHEDULER_TICK_SECONDS},
     },
     "reap-stale-jobs": {
         "task": "syncs.reap_stale_jobs",
         "schedule": REAPER_INTERVAL_SECONDS,
-        "options": {"queue": "default", "expires": REAPER_INTERVAL_SECONDS},
+        "options": {"expires": REAPER_INTERVAL_SECONDS},
     },
 }
 

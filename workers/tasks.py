@@ -1,4 +1,5 @@
-"""Celery tasks: thin, idempotent, acknowledged late. Each takes ids and calls a service."""
+"""Celery tasks: thin, idempotent, acknowledged late. Each takes ids and calls a service.
+Queues are set by name in `workers.queues.TASK_ROUTES`."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from django.utils import timezone
 from syncs import services
 from syncs.models import Job, JobStatus
 from workers import runner
-from workers.queues import Queue
 
 logger = logging.getLogger("workers.tasks")
 
 
 @shared_task(
     name="syncs.run",
-    queue=Queue.SYNCS,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -35,12 +34,12 @@ def run_sync(job_id: str) -> None:
     runner.run_sync_job(job_id)
 
 
-@shared_task(name="syncs.trigger_due", queue=Queue.DEFAULT, ignore_result=True)
+@shared_task(name="syncs.trigger_due", ignore_result=True)
 def trigger_due_syncs() -> int:
     return len(services.syncs_trigger_due())
 
 
-@shared_task(name="syncs.reap_stale_jobs", queue=Queue.DEFAULT, ignore_result=True)
+@shared_task(name="syncs.reap_stale_jobs", ignore_result=True)
 def reap_stale_jobs() -> int:
     reaped = services.jobs_reap_stale()
     services.jobs_requeue_pending()

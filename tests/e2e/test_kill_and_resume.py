@@ -28,7 +28,7 @@ def big_source():
 
 
 @pytest.mark.parametrize(
-    "settings",
+    "stream_settings",
     [
         {"sync_mode": "full_refresh", "load_mode": "append"},
         {"sync_mode": "full_refresh", "load_mode": "overwrite"},
@@ -38,12 +38,12 @@ def big_source():
     ids=lambda s: f"{s['sync_mode']}-{s['load_mode']}",
 )
 def test_worker_killed_mid_sync_resumes_exactly_once(
-    celery, api, big_source, dest_db, pg_destination, settings
+    celery, api, big_source, dest_db, pg_destination, stream_settings
 ):
     worker = celery.start("worker", name="doomed", SYNC_BATCH_ROWS=str(BATCH))
     celery.start("beat")
     connector = create_pg_connector(api, big_source, pg_destination)
-    select_streams(api, connector["id"], **settings)
+    select_streams(api, connector["id"], **stream_settings)
     job = api.ok("POST", f"/connectors/{connector['id']}/sync", 202)
 
     # Kill the worker once some batches are committed and the rest are still to come.
@@ -60,10 +60,11 @@ def test_worker_killed_mid_sync_resumes_exactly_once(
     assert killed_at["status"] == "running"
     assert killed_at["rows_written"] < ROWS, "the sync finished before the kill"
 
-    # The reaper fails the silent job and schedules attempt 2; a new worker takes it.
+    # Another worker of the fleet runs the reaper (scheduled by beat): it fails the silent
+    # job and schedules attempt 2, which a worker then takes.
+    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH))
     failed = api.wait_for_job(job["id"], statuses=("failed",), timeout=30)
     assert failed["error"]["type"] == "worker_lost"
-    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH))
     jobs = api.ok("GET", f"/jobs?connector_id={connector['id']}")["items"]
     retry = next(j for j in jobs if j["retry_of"] == job["id"])
     assert retry["attempt"] == 2 and retry["run_id"] == job["run_id"]

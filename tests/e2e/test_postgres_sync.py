@@ -25,8 +25,8 @@ def seed_orders(database: str, first: int, last: int, *, minute: int = 0) -> Non
         conn.execute(
             """
             INSERT INTO orders
-            SELECT g, 'customer ' || (g % 97), round((g % 1000) / 7.0, 2),
-                   CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('x', (g % 13)) END,
+            SELECT g, 'customer ' || (g %% 97), round((g %% 1000) / 7.0, 2),
+                   CASE WHEN g %% 5 = 0 THEN NULL ELSE repeat('x', (g %% 13)::int) END,
                    timestamptz '2026-01-01 00:00+00' + make_interval(mins => %s, secs => g)
             FROM generate_series(%s::bigint, %s::bigint) AS g
             """,
