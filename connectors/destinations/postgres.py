@@ -193,6 +193,10 @@ def _connect_error(exc: BaseException, config: dict[str, Any]) -> ConnectorError
     return UnreachableError(f"Could not connect to {where}: {message}")
 
 
+def _is_unique_violation(exc: BaseException | None) -> bool:
+    return isinstance(exc, adbc.Error) and (exc.sqlstate or "") == "23505"
+
+
 def _query_error(exc: adbc.Error, stream: str | None = None) -> ConnectorError:
     """A failed statement as a ConnectorError, by SQLSTATE."""
     state = (exc.sqlstate or "").upper()
@@ -469,8 +473,15 @@ class PostgresLoader(Loader):
             else:
                 write_table, changes = load.table, self._prepare_table(load)
             columns = {c.name: c.sql_type for c in self.columns_of(write_table) or []}
+            empty = load.load_mode == "merge" and self._is_empty(write_table)
         self.schema_changes.extend(changes)
-        return PostgresStreamLoader(self, load, write_table, columns, changes)
+        loader = PostgresStreamLoader(self, load, write_table, columns, changes)
+        loader.insert_while_unique = empty
+        return loader
+
+    def _is_empty(self, table: str) -> bool:
+        self.cursor.execute(f"SELECT NOT EXISTS (SELECT FROM {self.table(table)})")
+        return bool(self.cursor.fetchone()[0])
 
     def _prepare_table(self, load: StreamLoad) -> list[SchemaChange]:
         """Create or evolve an append/merge target; for merge, make sure a unique index on
@@ -584,10 +595,27 @@ class PostgresStreamLoader(StreamLoader):
         self.columns = columns  # name -> SQL type of the table written into
         self.schema_changes = list(changes)
         self._finished = False
+        # A merge into a table that started empty first loads with plain COPY: with no row
+        # to update that is the same result at the cost of an append, and the key's unique
+        # index rejects the batch if a key repeats. From the first repeat on, batches merge.
+        self.insert_while_unique = False
 
     def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult:
         self._check_open()
         batch = ev.normalize_batch(records, self.load.stream, set(self.columns))
+        if self.insert_while_unique and batch.num_rows:
+            try:
+                with self.loader.transaction(self.load.stream):
+                    self._insert(batch)
+                    self.loader.save_state(
+                        self.load.stream, state, self.load.run_id, complete=False
+                    )
+                return LoadResult(rows=records.num_rows, bytes=records.nbytes)
+            except ConnectorError as exc:
+                if not _is_unique_violation(exc.__cause__):
+                    raise
+                # Rolled back whole; merge this batch and the rest.
+                self.insert_while_unique = False
         with self.loader.transaction(self.load.stream):
             if batch.num_rows:
                 if self.load.load_mode == "merge":

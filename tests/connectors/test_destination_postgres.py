@@ -232,6 +232,37 @@ def test_merge_last_occurrence_wins_within_and_across_batches(
     ]
 
 
+def test_merge_into_an_empty_table_copies_until_a_key_repeats(
+    loader: PostgresLoader, scratch_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first load with merge costs an append: plain COPY while keys are new. The first
+    repeated key rolls that batch back whole and it, and every later batch, merges."""
+    staged = []
+    real_stage = pg_dest.PostgresStreamLoader._stage
+
+    def counting_stage(self, batch):
+        staged.append(batch.num_rows)
+        return real_stage(self, batch)
+
+    monkeypatch.setattr(pg_dest.PostgresStreamLoader, "_stage", counting_stage)
+    stream = loader.open_stream(load("m", "merge"))
+    stream.write(keyed([(1, "a"), (2, "b")]), {"n": 1})
+    stream.write(keyed([(3, "c")]), {"n": 2})
+    assert staged == []
+    stream.write(keyed([(2, "B"), (5, "e")]), {"n": 3})
+    stream.write(keyed([(6, "f")]), {"n": 4})
+    stream.finish({"n": 4})
+    assert staged == [2, 1]
+    assert rows_of(scratch_database, f"SELECT id, v FROM {NS}.m ORDER BY id") == [
+        (1, "a"),
+        (2, "B"),
+        (3, "c"),
+        (5, "e"),
+        (6, "f"),
+    ]
+    assert loader.saved_states()["public.m"].state == {"n": 4}
+
+
 def test_merge_updates_synced_at(loader: PostgresLoader, scratch_database: str) -> None:
     stream = loader.open_stream(load("m", "merge"))
     stream.write(keyed([(1, "a")]), None)
