@@ -51,11 +51,11 @@ CREATE TABLE bench (
 """
 FILL = """
 INSERT INTO bench
-SELECT g, (g * 7) % 1000, round((g % 100000) / 7.0, 2), 'c' || (g % 1000),
-       CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('lorem ipsum ', 1 + g % 8) END,
+SELECT g, (g * 7) %% 1000, round((g %% 100000) / 7.0, 2), 'c' || (g %% 1000),
+       CASE WHEN g %% 5 = 0 THEN NULL ELSE repeat('lorem ipsum ', (1 + g %% 8)::int) END,
        timestamptz '2026-01-01 00:00+00' - make_interval(secs => g),
        timestamptz '2026-01-01 00:00+00' + make_interval(secs => g),
-       g % 2 = 0, g / 3.0, CASE WHEN g % 3 = 0 THEN NULL ELSE 'eu-west' END
+       g %% 2 = 0, g / 3.0, CASE WHEN g %% 3 = 0 THEN NULL ELSE 'eu-west' END
 FROM generate_series(%s::bigint, %s::bigint) AS g
 """
 
@@ -324,7 +324,7 @@ def main() -> None:
             with psycopg.connect(db_url(source), autocommit=True) as conn:
                 changed = conn.execute(
                     "UPDATE bench SET score = score + 1, "
-                    "updated_at = updated_at + interval '1 year' WHERE id %% 100 = 0"
+                    "updated_at = updated_at + interval '1 year' WHERE id % 100 = 0"
                 ).rowcount
             incremental = client.sync(connector_id)
             inc_seconds = job_seconds(incremental)

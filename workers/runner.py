@@ -31,6 +31,7 @@ from connectors.framework.base import (
 from connectors.services import destination_impl, source_impl
 from syncs import services
 from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamState
+from workers.prefetch import Prefetched
 
 logger = logging.getLogger("workers.runner")
 
@@ -281,15 +282,16 @@ class SyncRun:
                 batch_rows=settings.SYNC_BATCH_ROWS,
             )
             state = self._wrap(chosen, source_state)
-            for batch in source.read(request):
-                self.progress.add(
-                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
-                )
-                state = self._wrap(chosen, batch.state)
-                result = writer.write(batch.records, state)
-                self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
-                self.progress.last_state[name] = state
-                self.progress.maybe_flush()
+            with Prefetched(source.read(request), name=f"read-{name}") as batches:
+                for batch in batches:
+                    self.progress.add(
+                        name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
+                    )
+                    state = self._wrap(chosen, batch.state)
+                    result = writer.write(batch.records, state)
+                    self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
+                    self.progress.last_state[name] = state
+                    self.progress.maybe_flush()
             writer.finish(state)
             self.progress.last_state[name] = state
         except ConnectorError as exc:
