@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from connectors.framework.base import CheckResult
+from connectors.framework.base import CheckResult, ConnectorError
 
 logger = logging.getLogger("connectors.checks")
 
@@ -26,6 +26,9 @@ def run_check(check: Callable[[], CheckResult]) -> dict[str, Any]:
     future = _POOL.submit(check)
     try:
         result = future.result(timeout=timeout)
+    except ConnectorError as exc:
+        # Raised before the check itself ran (a host the network policy refuses).
+        result = CheckResult.failure(exc)
     except FutureTimeout:
         result = CheckResult(
             ok=False,

@@ -5,16 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors import network
 from connectors.crypto import decrypt_secrets, encrypt_secrets
-from connectors.framework.spec import ConnectorSpec, validate_config, with_defaults
-
-__all__ = ["check_config", "full_config", "secrets_set", "store", "updated_config", "with_defaults"]
+from connectors.framework.spec import ConfigIssue, ConnectorSpec, validate_config, with_defaults
 from landed.api.errors import RequestValidationError
+
+__all__ = [
+    "check_config",
+    "full_config",
+    "host_issues",
+    "raise_issues",
+    "secrets_set",
+    "store",
+    "updated_config",
+    "with_defaults",
+]
 
 
 def check_config(spec: ConnectorSpec, config: Any, *, partial: bool = False) -> None:
     """422 naming each bad field (`loc` ["body", "config", <field>])."""
-    issues = validate_config(spec, config, partial=partial)
+    raise_issues(validate_config(spec, config, partial=partial))
+
+
+def host_issues(spec: ConnectorSpec, config: dict[str, Any]) -> list[ConfigIssue]:
+    """The network policy's verdict on the config's host, as a field issue."""
+    if spec.host_field is None:
+        return []
+    problem = network.host_problem(config.get(spec.host_field), config.get("port", 5432))
+    return [ConfigIssue(spec.host_field, problem, "host_not_allowed")] if problem else []
+
+
+def raise_issues(issues: list[ConfigIssue]) -> None:
     if issues:
         raise RequestValidationError(
             [
@@ -45,8 +66,9 @@ def updated_config(
     saved_secrets = decrypt_secrets(instance.encrypted_secrets)
     base_plain = dict(instance.config) if partial else {}
     merged = {**base_plain, **plain, **saved_secrets, **secrets}
-    # An explicit null clears an optional field.
-    return {k: v for k, v in merged.items() if v is not None}
+    # An explicit null clears an optional field, a secret one included.
+    cleared = {name for name, value in config.items() if value is None}
+    return {k: v for k, v in merged.items() if v is not None and k not in cleared}
 
 
 def store(instance: Any, spec: ConnectorSpec, config: dict[str, Any]) -> None:

@@ -61,7 +61,11 @@ class Connector(models.Model):
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="connector_name_unique")
+            models.UniqueConstraint(fields=["account", "name"], name="connector_name_unique"),
+            # Two connectors loading into one schema would share tables and stream state.
+            models.UniqueConstraint(
+                fields=["destination", "destination_schema"], name="connector_schema_unique"
+            ),
         ]
         indexes = [models.Index(fields=["paused", "sync_frequency_minutes"])]
 

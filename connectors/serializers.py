@@ -75,6 +75,10 @@ class ConnectorCreateInputSerializer(serializers.Serializer):
                 "Use lower-case letters, digits and underscores, starting with a letter.",
                 code="string_pattern_mismatch",
             )
+        if value.startswith("pg_") or value == "information_schema":
+            raise serializers.ValidationError(
+                "This schema name is reserved by the database.", code="reserved_name"
+            )
         return value
 
 

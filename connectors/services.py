@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from connectors import configs
+from connectors import configs, network
 from connectors.checks import run_check
 from connectors.framework import registry, selection
 from connectors.framework.base import ConnectorError, Source, Stream
@@ -22,6 +23,8 @@ from landed.api.errors import (
     RequestValidationError,
     UpstreamError,
 )
+
+logger = logging.getLogger("connectors")
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -47,19 +50,39 @@ def destination_spec(type_name: str) -> ConnectorSpec:
 
 
 def _save_unique(instance: Any, kind: str) -> None:
+    """Save; a clash with a unique constraint is a 409 that says which."""
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError as exc:
+        if "connector_schema_unique" in str(exc):
+            raise ConflictError(
+                "Another connector already loads into this schema of the destination.",
+                "Choose another destination_schema, or another destination.",
+            ) from exc
         raise ConflictError(
             f"A {kind} with this name already exists.", "Names are unique per account."
         ) from exc
 
 
 # --- Destinations --------------------------------------------------------------------------
+def _check_destination_config(type_name: str, config: dict) -> None:
+    """The spec's field checks, then the type's own (a DuckDB path inside its directory),
+    then the network policy for its host."""
+    spec = destination_spec(type_name)
+    configs.check_config(spec, config)
+    issues = registry.destination_types()[type_name].config_issues(config)
+    configs.raise_issues(issues + configs.host_issues(spec, config))
+
+
+def _check_source_config(spec: ConnectorSpec, config: dict) -> None:
+    configs.check_config(spec, config)
+    configs.raise_issues(configs.host_issues(spec, config))
+
+
 def destination_create(*, account: Account, name: str, type: str, config: dict) -> Destination:
     spec = destination_spec(type)
-    configs.check_config(spec, config)
+    _check_destination_config(type, config)
     destination = Destination(account=account, name=name, type=type)
     configs.store(destination, spec, config)
     _save_unique(destination, "destination")
@@ -76,7 +99,7 @@ def destination_update(
     spec = destination_spec(type)
     configs.check_config(spec, config, partial=True)
     merged = configs.updated_config(destination, spec, config, partial=False)
-    configs.check_config(spec, merged)
+    _check_destination_config(type, merged)
     destination.name = name
     configs.store(destination, spec, merged)
     _save_unique(destination, "destination")
@@ -94,28 +117,36 @@ def destination_delete(*, destination: Destination) -> None:
         ) from exc
 
 
+def _destination(type_name: str, config: dict, account_id: Any) -> DestinationImpl:
+    spec = destination_spec(type_name)
+    cls = registry.destination_types()[type_name]
+    return cls(config, tenant=str(account_id), hostaddr=network.pinned_address(spec, config))
+
+
 def destination_impl(destination: Destination) -> DestinationImpl:
+    """The destination, ready to connect (secrets decrypted, host checked and pinned).
+    Raises a ConnectorError when its host is not allowed or does not resolve."""
     spec = destination_spec(destination.type)
-    cls = registry.destination_types()[destination.type]
-    return cls(configs.full_config(destination, spec))
+    return _destination(
+        destination.type, configs.full_config(destination, spec), destination.account_id
+    )
 
 
-def destination_test(*, type: str, config: dict) -> dict[str, Any]:
+def destination_test(*, account: Account, type: str, config: dict) -> dict[str, Any]:
     spec = destination_spec(type)
-    configs.check_config(spec, config)
-    cls = registry.destination_types()[type]
-    impl = cls(configs.with_defaults(spec, config))
-    return run_check(impl.check)
+    _check_destination_config(type, config)
+    full = configs.with_defaults(spec, config)
+    return run_check(lambda: _destination(type, full, account.id).check())
 
 
 def destination_test_saved(*, destination: Destination) -> dict[str, Any]:
-    return run_check(destination_impl(destination).check)
+    return run_check(lambda: destination_impl(destination).check())
 
 
 # --- Connectors ----------------------------------------------------------------------------
 def _default_schema(account: Account, destination: Destination, name: str) -> str:
     base = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "connector"
-    if base[0].isdigit():
+    if base[0].isdigit() or base.startswith("pg_") or base == "information_schema":
         base = f"c_{base}"
     base = base[:50]
     taken = set(
@@ -141,16 +172,9 @@ def connector_create(
     destination_schema: str | None = None,
 ) -> Connector:
     spec = source_spec(type)
-    configs.check_config(spec, config)
+    _check_source_config(spec, config)
     if destination_schema is None:
         destination_schema = _default_schema(account, destination, name)
-    elif Connector.objects.filter(
-        destination=destination, destination_schema=destination_schema
-    ).exists():
-        raise ConflictError(
-            "Another connector already loads into this schema of the destination.",
-            "Choose another destination_schema.",
-        )
     connector = Connector(
         account=account,
         name=name,
@@ -181,7 +205,7 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
     if "config" in data:
         configs.check_config(spec, data["config"], partial=True)
         merged = configs.updated_config(connector, spec, data["config"], partial=True)
-        configs.check_config(spec, merged)
+        _check_source_config(spec, merged)
         configs.store(connector, spec, merged)
     for field in ("name", "destination", "sync_frequency_minutes", "paused"):
         if field in data:
@@ -197,13 +221,16 @@ def connector_delete(*, connector: Connector) -> None:
 
 
 def source_impl(connector: Connector) -> Source:
+    """The source, ready to connect (secrets decrypted, host checked and pinned). Raises a
+    ConnectorError when its host is not allowed or does not resolve."""
     spec = source_spec(connector.type)
     cls = registry.source_types()[connector.type]
-    return cls(configs.full_config(connector, spec))
+    config = configs.full_config(connector, spec)
+    return cls(config, hostaddr=network.pinned_address(spec, config))
 
 
 def connector_test(*, connector: Connector) -> dict[str, Any]:
-    return run_check(source_impl(connector).check)
+    return run_check(lambda: source_impl(connector).check())
 
 
 def connector_discover(*, connector: Connector) -> list[Stream]:
@@ -214,6 +241,16 @@ def connector_discover(*, connector: Connector) -> list[Stream]:
     except ConnectorError as exc:
         error = UpstreamError if exc.retryable else BadRequestError
         raise error("Stream discovery failed.", {"type": exc.kind, "message": exc.message}) from exc
+    except Exception as exc:
+        logger.exception("connectors.discover_crashed connector=%s", connector.id)
+        raise UpstreamError(
+            "Stream discovery failed.",
+            {
+                "type": "internal_error",
+                "message": "The source answered in a way Landed could "
+                "not read; quote the X-Request-ID to support.",
+            },
+        ) from exc
 
 
 def connector_streams(*, connector: Connector) -> list[selection.StreamSelection]:

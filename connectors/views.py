@@ -371,7 +371,11 @@ class DestinationTestView(LandedAPIView):
     )
     def post(self, request: Request) -> Response:
         data = parse_body(serializers.DestinationTestInputSerializer, request).validated_data
-        return Response(services.destination_test(type=data["type"], config=data["config"]))
+        return Response(
+            services.destination_test(
+                account=request.user.account, type=data["type"], config=data["config"]
+            )
+        )
 
 
 class DestinationSavedTestView(LandedAPIView):

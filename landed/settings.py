@@ -198,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Connectors may reach private, loopback and link-local addresses (the server's own network)
+# only when this is on: a hosted Landed keeps it off; `make run` on a loopback host turns it on.
+ALLOW_PRIVATE_NETWORKS = env.bool("ALLOW_PRIVATE_NETWORKS", default=False)
+
 # --- Secrets at rest ------------------------------------------------------------------------
 # Fernet keys, newest first (see connectors/crypto.py). Empty: one key derived from SECRET_KEY.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])

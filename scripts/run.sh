@@ -26,7 +26,9 @@ fi
 case "$HOST" in
   127.*|localhost|::1)
     # Plain HTTP on the loopback: curl would never send a Secure cookie back.
-    export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}" ;;
+    export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}"
+    # A local, single-user install: let connectors reach databases on this machine's network.
+    export ALLOW_PRIVATE_NETWORKS="${ALLOW_PRIVATE_NETWORKS:-true}" ;;
 esac
 
 if [ -n "${DATABASE_URL:-}" ]; then db="${DATABASE_URL%%://*} (DATABASE_URL)"; else db="SQLite in $LANDED_DATA_DIR"; fi

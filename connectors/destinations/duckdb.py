@@ -9,8 +9,8 @@ Files: this is a multi-tenant server, so a customer's `path` must not reach arbi
 files. Paths resolve under one root directory: `LANDED_DUCKDB_ROOT`, else
 `$LANDED_DATA_DIR/duckdb`, else `./var/duckdb`. Relative paths are taken from the root; absolute
 paths must lie inside it; `..` is refused outright and symbolic links are resolved before the
-check. Only `.duckdb` files are written. (Separating one tenant's files from another's inside
-the root is up to the caller, e.g. by a per-organisation root or path prefix.)
+check. Only `.duckdb` files are written. Each tenant (account) has a directory of its own under
+the root, so that one account can never name, test or overwrite another's file.
 
 DuckDB lets one process write a file at a time; a file held by another process surfaces as a
 retryable TransientError saying the file is in use.
@@ -53,7 +53,7 @@ from connectors.framework.base import (
     StreamLoader,
     TransientError,
 )
-from connectors.framework.spec import ConnectorSpec, SpecField
+from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField
 from connectors.framework.types import MAX_ARROW_DECIMAL_PRECISION, Column
 
 SUFFIX = ".duckdb"
@@ -72,9 +72,23 @@ def duckdb_root() -> Path:
     return root.expanduser().resolve()
 
 
-def resolve_path(raw: Any) -> Path:
+_TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def tenant_root(tenant: str | None) -> Path:
+    """The directory of one tenant's files (the root itself when there is no tenant, as in
+    a single-user install driven without accounts)."""
+    root = duckdb_root()
+    if tenant is None:
+        return root
+    if not _TENANT.match(tenant):
+        raise ConfigError("Invalid tenant name for the DuckDB directory.")
+    return root / tenant
+
+
+def resolve_path(raw: Any, tenant: str | None = None) -> Path:
     """The file a configured `path` names, refused (ConfigError) unless it is a `.duckdb` file
-    inside the root."""
+    inside the tenant's directory."""
     if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise ConfigError("Set `path` to a .duckdb file name, e.g. analytics.duckdb.")
     candidate = Path(raw.strip())
@@ -82,7 +96,7 @@ def resolve_path(raw: Any) -> Path:
         raise ConfigError("The DuckDB path may not contain '..'.")
     if candidate.suffix != SUFFIX or candidate.name == SUFFIX:
         raise ConfigError(f"The DuckDB path must name a file ending in {SUFFIX}.")
-    root = duckdb_root()
+    root = tenant_root(tenant)
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not resolved.is_relative_to(root) or resolved == root:
         raise ConfigError(
@@ -216,11 +230,21 @@ class DuckDBDestination(Destination):
         tags=("sql", "file", "embedded"),
     )
 
+    @classmethod
+    def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
+        if "path" not in config:
+            return []  # the spec reports it missing
+        try:
+            resolve_path(config["path"])
+        except ConfigError as exc:
+            return [ConfigIssue("path", exc.message, "value_error")]
+        return []
+
     def check(self) -> CheckResult:
         """The path lies inside the root, its directory is writable, and the file (when it
         exists) opens as a DuckDB database. Nothing is created."""
         try:
-            path = resolve_path(self.config.get("path"))
+            path = resolve_path(self.config.get("path"), self.tenant)
             _probe_writable(_nearest_directory(path))
             if path.exists():
                 self._open(path, read_only=True).close()
@@ -230,7 +254,7 @@ class DuckDBDestination(Destination):
 
     def open_loader(self, namespace: str) -> DuckDBLoader:
         namespace = ev.validate_namespace(namespace)
-        path = resolve_path(self.config.get("path"))
+        path = resolve_path(self.config.get("path"), self.tenant)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -224,6 +224,7 @@ class PostgresDestination(Destination):
         description="Load into PostgreSQL tables, one schema per destination namespace.",
         category="database",
         auth_method="password",
+        host_field="host",
         fields=(
             SpecField("host", "string", "Host name or IP address of the server.", required=True),
             SpecField("port", "integer", "TCP port.", default=5432, minimum=1, maximum=65535),
@@ -276,7 +277,7 @@ class PostgresDestination(Destination):
         if issues:
             issue = issues[0]
             raise ConfigError(f"Invalid {issue.field or 'config'}: {issue.msg}")
-        return with_defaults(self.spec, self.config)
+        return {**with_defaults(self.spec, self.config), "hostaddr": self.hostaddr}
 
 
 def _conninfo(config: dict[str, Any]) -> str:
@@ -298,6 +299,8 @@ def _conninfo(config: dict[str, Any]) -> str:
     }
     if config.get("password"):
         params["password"] = config["password"]
+    if config.get("hostaddr"):
+        params["hostaddr"] = config["hostaddr"]
     return make_conninfo(**params)
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from connectors.framework.spec import ConnectorSpec
+from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.framework.types import Column
 
 SyncMode = Literal["full_refresh", "incremental"]
@@ -85,21 +85,16 @@ class CheckResult:
 
     @classmethod
     def failure(cls, error: ConnectorError) -> CheckResult:
-        kind = error.kind
-        return cls(
-            ok=False,
-            reachable=False
-            if kind == "unreachable"
-            else (None if kind == "config_error" else True),
-            authenticated=(
-                False
-                if kind == "authentication_failed"
-                else (True if kind == "permission_denied" else None)
-            ),
-            permitted=False if kind == "permission_denied" else None,
-            message=error.message,
-            error_type=kind,
-        )
+        """Each step as far as the error tells: an unreachable system was not reached; a
+        refused login was reached; a refused permission passed the login. Any other error
+        leaves the steps unknown."""
+        steps: dict[str, tuple[bool | None, bool | None, bool | None]] = {
+            "unreachable": (False, None, None),
+            "authentication_failed": (True, False, None),
+            "permission_denied": (True, True, False),
+        }
+        reachable, authenticated, permitted = steps.get(error.kind, (None, None, None))
+        return cls(False, reachable, authenticated, permitted, error.message, error.kind)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -183,8 +178,12 @@ class Batch:
 class Source(ABC):
     spec: ClassVar[ConnectorSpec]
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], *, hostaddr: str | None = None) -> None:
+        """`hostaddr`: the IP address the config's host was resolved to and checked against
+        the server's network policy; a connector connects there (the host name still serves
+        TLS verification), so that a DNS answer cannot change between check and connect."""
         self.config = config
+        self.hostaddr = hostaddr
 
     @abstractmethod
     def check(self) -> CheckResult:
@@ -285,8 +284,21 @@ class Loader(AbstractContextManager["Loader"]):
 class Destination(ABC):
     spec: ClassVar[ConnectorSpec]
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(
+        self, config: dict[str, Any], *, tenant: str | None = None, hostaddr: str | None = None
+    ) -> None:
+        """`tenant` names the account the destination loads for: a destination that keeps
+        files on the Landed server itself keeps each tenant's apart. `hostaddr` as for
+        sources."""
         self.config = config
+        self.tenant = tenant
+        self.hostaddr = hostaddr
+
+    @classmethod
+    def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
+        """Problems with a config that its spec's field types cannot express (checked when a
+        destination is saved or tested, before anything connects)."""
+        return []
 
     @abstractmethod
     def check(self) -> CheckResult:

@@ -55,6 +55,9 @@ class ConnectorSpec:
     # `GET /connectors/catalog/{type}/schema` without credentials.
     static_schema: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # The field naming a network host the connector connects to: checked against the
+    # server's network policy (no private addresses unless allowed) before any connection.
+    host_field: str | None = None
 
     def field_named(self, name: str) -> SpecField | None:
         return next((f for f in self.fields if f.name == name), None)

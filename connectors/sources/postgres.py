@@ -95,6 +95,7 @@ class PostgresSource(Source):
         category="database",
         auth_method="password",
         supports_incremental=True,
+        host_field="host",
         fields=(
             SpecField("host", "string", "Host name or IP address of the server.", required=True),
             SpecField("port", "integer", "TCP port.", default=5432, minimum=1, maximum=65535),
@@ -122,8 +123,8 @@ class PostgresSource(Source):
         ),
     )
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config)
+    def __init__(self, config: dict[str, Any], *, hostaddr: str | None = None) -> None:
+        super().__init__(config, hostaddr=hostaddr)
         self._settings: _Settings | None = None
 
     # --- contract --------------------------------------------------------------------------
@@ -184,7 +185,9 @@ class PostgresSource(Source):
     @property
     def settings(self) -> _Settings:
         if self._settings is None:
-            self._settings = _Settings.from_config(with_defaults(self.spec, self.config))
+            self._settings = _Settings.from_config(
+                with_defaults(self.spec, self.config), self.hostaddr
+            )
         return self._settings
 
     def _catalog_connection(self) -> psycopg.Connection[Any]:
@@ -237,9 +240,10 @@ class _Settings:
     schemas: tuple[str, ...]
     sslmode: str
     connect_timeout: int
+    hostaddr: str | None = None
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> _Settings:
+    def from_config(cls, config: dict[str, Any], hostaddr: str | None = None) -> _Settings:
         missing = [name for name in ("host", "database", "username") if not config.get(name)]
         if missing:
             raise ConfigError(f"Missing required field(s): {', '.join(missing)}.")
@@ -263,10 +267,12 @@ class _Settings:
             schemas=schemas,
             sslmode=sslmode,
             connect_timeout=timeout,
+            hostaddr=hostaddr,
         )
 
     def conninfo(self) -> str:
         """A libpq keyword/value string, understood by both psycopg and ADBC."""
+        extra = {"hostaddr": self.hostaddr} if self.hostaddr else {}
         return make_conninfo(
             host=self.host,
             port=self.port,
@@ -276,6 +282,12 @@ class _Settings:
             sslmode=self.sslmode,
             connect_timeout=self.connect_timeout,
             application_name="landed",
+            # A dead server surfaces in about a minute instead of the kernel's two hours.
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+            **extra,
         )
 
 

@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from connectors import services
 from connectors.models import Connector, Destination
 from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
@@ -168,14 +169,36 @@ def test_destination_test_without_saving(client, duckdb_root):
     )
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
-    escape = client.post(
-        "/destinations/test",
-        {"type": "duckdb", "config": {"path": "../../etc/evil.duckdb"}},
-        format="json",
-    )
-    assert escape.status_code == 200
-    assert escape.json()["status"] == "failed"
     assert Destination.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["../../etc/evil.duckdb", "/etc/evil.duckdb", "x.db"])
+def test_duckdb_paths_outside_the_directory_are_422(client, duckdb_root, path):
+    for url in ("/destinations", "/destinations/test"):
+        response = client.post(
+            url, {"name": "x", "type": "duckdb", "config": {"path": path}}, format="json"
+        )
+        assert response.status_code == 422, response.content
+        assert response.json()["detail"][0]["loc"] == ["body", "config", "path"]
+
+
+def test_duckdb_files_of_two_accounts_are_apart(client, duckdb_root, destination):
+    stranger = client_for(UserFactory())
+    theirs = stranger.post(
+        "/destinations",
+        {"name": "lake", "type": "duckdb", "config": {"path": "lake.duckdb"}},
+        format="json",
+    ).json()
+    mine = services.destination_impl(Destination.objects.get(id=destination["id"]))
+    other = services.destination_impl(Destination.objects.get(id=theirs["id"]))
+    with mine.open_loader("demo"), other.open_loader("demo"):
+        pass  # both open for writing at once: two files, not one
+    files = sorted(p.relative_to(duckdb_root) for p in duckdb_root.rglob("*.duckdb"))
+    assert len(files) == 2
+    assert {f.parent.name for f in files} == {
+        str(Destination.objects.get(id=destination["id"]).account_id),
+        str(Destination.objects.get(id=theirs["id"]).account_id),
+    }
 
 
 def test_destination_test_of_a_closed_port(client, unused_port):

@@ -58,5 +58,8 @@ def test_quickstart_sample_into_duckdb(tmp_path):
         # customers, orders (3x) and events (10x)
         assert state["rows_written"] == 500 * 14
 
-    with duckdb.connect(str(tmp_path / "data" / "duckdb" / "landed.duckdb"), read_only=True) as db:
+    # Each account's DuckDB files live in a directory of their own.
+    account_id = signup.json()["customer"]["id"]
+    path = tmp_path / "data" / "duckdb" / account_id / "landed.duckdb"
+    with duckdb.connect(str(path), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM demo.orders").fetchone()[0] == 1500
