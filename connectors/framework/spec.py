@@ -86,7 +86,9 @@ def validate_config(
     issues: list[ConfigIssue] = []
     known = {f.name for f in spec.fields}
     for name in config:
-        if name not in known:
+        if not _is_unicode(name):
+            issues.append(ConfigIssue(_printable(name), "Invalid field name.", "string_unicode"))
+        elif name not in known:
             issues.append(
                 ConfigIssue(name, f"Unknown field for type '{spec.type}'.", "extra_forbidden")
             )
@@ -108,6 +110,8 @@ def _check_value(spec_field: SpecField, value: Any) -> ConfigIssue | None:
             return ConfigIssue(name, "Field required", "missing")
         return None
     kind = spec_field.type
+    if not _is_unicode(value):
+        return ConfigIssue(name, "Input should be valid Unicode text", "string_unicode")
     if kind in ("string", "secret", "enum"):
         if not isinstance(value, str):
             return ConfigIssue(name, "Input should be a valid string", "string_type")
@@ -146,6 +150,22 @@ def _check_value(spec_field: SpecField, value: Any) -> ConfigIssue | None:
             name, f"Input should be less than or equal to {spec_field.maximum:g}", "less_than_equal"
         )
     return None
+
+
+def _is_unicode(value: Any) -> bool:
+    """False for text holding lone surrogates (JSON allows "\\ud800"; UTF-8 and PostgreSQL
+    do not), anywhere in a nested value."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (TypeError, ValueError):
+        return True
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def with_defaults(spec: ConnectorSpec, config: dict[str, Any]) -> dict[str, Any]:

@@ -378,3 +378,18 @@ def test_summary_counts_by_health(client, destination):
     assert summary["total"] == 2
     assert summary["health"]["never_synced"] == 1 and summary["health"]["paused"] == 1
     assert len(summary["sparkline"]) == 14
+
+
+def test_lone_surrogates_in_config_are_422_not_500(client, duckdb_root):
+    """JSON can escape a lone surrogate; UTF-8 and PostgreSQL cannot store one."""
+    bodies = [
+        r'{"name": "e", "type": "duckdb", "config": {"path": "\ud800.duckdb"}}',
+        r'{"name": "e", "type": "duckdb", "config": {"\ud800": 1, "path": "a.duckdb"}}',
+        r'{"name": "e", "type": "postgres", "config": {"host": "h", "database": "d", '
+        r'"username": "u", "password": "\udfff"}}',
+    ]
+    for body in bodies:
+        response = client.post("/destinations", body, content_type="application/json")
+        assert response.status_code == 422, response.content
+        assert response.json()["detail"][0]["type"] == "string_unicode"
+    assert Destination.objects.count() == 0
