@@ -53,6 +53,8 @@ class Connector(models.Model):
     # The saved stream selection: [{name, enabled, sync_mode, load_mode, cursor_field,
     # primary_key}]. Streams not listed follow the defaults (enabled, by discovery).
     streams = models.JSONField(default=list, blank=True)
+    # Each stream's destination table, fixed when the stream is first synced.
+    stream_tables = models.JSONField(default=dict, blank=True)
     # When the last scheduled or manual sync was triggered: the beat scheduler's clock.
     last_triggered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -158,6 +158,9 @@ class StreamSerializer(serializers.Serializer):
     cursor_field = serializers.CharField(allow_null=True)
     primary_key = serializers.ListField(child=serializers.CharField())
     saved = serializers.BooleanField(help_text="False: defaults, nothing saved for this stream.")
+    destination_table = serializers.CharField(
+        help_text="The table the stream lands in, in the connector's destination schema."
+    )
     kind = serializers.CharField()
     columns = ColumnSerializer(many=True)
     source_primary_key = serializers.ListField(child=serializers.CharField())

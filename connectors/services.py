@@ -260,6 +260,15 @@ def connector_streams(*, connector: Connector) -> list[selection.StreamSelection
 def connector_streams_update(
     *, connector: Connector, entries: list[dict[str, Any]]
 ) -> list[selection.StreamSelection]:
+    """Save a selection, checked against live discovery. Not while a sync is pending or
+    running: its attempts must all load the streams the same way."""
+    from syncs.selectors import job_active_for
+
+    if job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change the stream selection when the sync has finished, or cancel it.",
+        )
     discovered = connector_discover(connector=connector)
     problems = selection.validate(discovered, entries)
     if problems:

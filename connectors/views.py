@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from connectors import selectors, serializers, services
+from connectors.framework.selection import assign_tables
 from landed.api import ratelimit
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
@@ -26,10 +27,16 @@ def _connector_out(request: Request, connector_id: Any) -> dict:
     return serializers.ConnectorSerializer(connector).data
 
 
-def _stream_out(selection) -> dict:
+def _streams_out(connector, selections) -> dict:
+    tables = assign_tables(connector.stream_tables, [s.stream.name for s in selections])
+    return {"streams": [_stream_out(s, tables[s.stream.name]) for s in selections]}
+
+
+def _stream_out(selection, table: str) -> dict:
     stream = selection.stream
     return {
         **selection.as_dict(),
+        "destination_table": table,
         "kind": stream.kind,
         "columns": [c.as_dict() for c in stream.columns],
         "source_primary_key": list(stream.primary_key),
@@ -250,7 +257,7 @@ class ConnectorStreamsView(LandedAPIView):
     def get(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
         selections = services.connector_streams(connector=connector)
-        return Response({"streams": [_stream_out(s) for s in selections]})
+        return Response(_streams_out(connector, selections))
 
     @extend_schema(
         operation_id="connectors_streams_update",
@@ -270,7 +277,7 @@ class ConnectorStreamsView(LandedAPIView):
         selections = services.connector_streams_update(
             connector=connector, entries=[dict(entry) for entry in data["streams"]]
         )
-        return Response({"streams": [_stream_out(s) for s in selections]})
+        return Response(_streams_out(connector, selections))
 
 
 # --- Destinations --------------------------------------------------------------------------

@@ -44,6 +44,8 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # A retry waits out its backoff: the worker does not start it before this time.
     run_after = models.DateTimeField(default=timezone.now)
+    # When its task message was last sent (a lost message is sent again, not more often).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -26,6 +26,7 @@ def _enqueue(job: Job, countdown: float = 0) -> None:
     from workers.tasks import run_sync
 
     job_id = str(job.id)
+    Job.objects.filter(id=job.id).update(enqueued_at=timezone.now())
     transaction.on_commit(
         lambda: run_sync.apply_async(args=[job_id], countdown=max(countdown, 0) or None)
     )
@@ -132,6 +133,9 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
     """Settle a running job; a retryable failure schedules the next attempt (with backoff)
     while attempts remain. Returns the retry job, if any."""
     now = timezone.now()
+    if status == JobStatus.FAILED and job_cancel_requested(job_id=job.id):
+        # The user asked it to stop: a failure on the way out is not worth a retry.
+        status, error = JobStatus.CANCELLED, None
     with transaction.atomic():
         updated = Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
             status=status, finished_at=now, heartbeat_at=now, error=error
@@ -186,10 +190,8 @@ def jobs_reap_stale() -> list[uuid.UUID]:
             "stream": job.current_stream or None,
             "retryable": True,
         }
-        if job.cancel_requested_at:
-            job_finish(job=job, status=JobStatus.CANCELLED)
-        else:
-            job_finish(job=job, status=JobStatus.FAILED, error=error)
+        # (A job whose cancel was requested settles as cancelled, without a retry.)
+        job_finish(job=job, status=JobStatus.FAILED, error=error)
         logger.warning("syncs.job_reaped job=%s worker=%s", job.id, job.worker)
         reaped.append(job.id)
     return reaped
@@ -200,7 +202,12 @@ def jobs_requeue_pending() -> int:
     broker message); claiming is atomic, so a duplicate message is harmless."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
     count = 0
-    for job in Job.objects.filter(status=JobStatus.PENDING, run_after__lt=cutoff):
+    # Once per JOB_REQUEUE_AFTER_SECONDS at most: a job that waits behind long syncs is not
+    # lost, and must not pile up copies of its message in the queue.
+    overdue = Job.objects.filter(status=JobStatus.PENDING, run_after__lt=cutoff).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)
+    )
+    for job in overdue:
         with transaction.atomic():
             _enqueue(job)
         count += 1

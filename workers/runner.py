@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from connectors.crypto import SecretDecryptionError
@@ -28,9 +28,11 @@ from connectors.framework.base import (
     Source,
     StreamLoad,
 )
+from connectors.models import Connector
 from connectors.services import destination_impl, source_impl
 from syncs import services
 from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamState
+from workers import resume
 from workers.prefetch import Prefetched
 
 logger = logging.getLogger("workers.runner")
@@ -127,9 +129,12 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
-                services.job_heartbeat(job_id=self.job_id)
-        except Exception:
-            logger.exception("syncs.heartbeat_failed job=%s", self.job_id)
+                try:
+                    services.job_heartbeat(job_id=self.job_id)
+                except Exception:
+                    # A passing database error must not end the beats of a healthy job.
+                    logger.exception("syncs.heartbeat_failed job=%s", self.job_id)
+                    connection.close()
         finally:
             connection.close()
 
@@ -207,6 +212,7 @@ class SyncRun:
         self.job = job
         self.connector = job.connector
         self.run_id = str(job.run_id)
+        self.connector_id = str(job.connector_id)
         self.progress = _Progress(job)
         self.failures: list[ConnectorError] = []
 
@@ -215,7 +221,7 @@ class SyncRun:
         destination = destination_impl(self.connector.destination)
         discovered = source.discover()
         selections = [s for s in selection.resolve(discovered, self.connector.streams) if s.enabled]
-        tables = selection.table_names([s.stream.name for s in selections])
+        tables = self._assign_tables([s.stream.name for s in selections])
         JobStream.objects.bulk_create(
             [
                 JobStream(
@@ -248,17 +254,24 @@ class SyncRun:
     ) -> None:
         name = chosen.stream.name
         stream_rows = JobStream.objects.filter(job=self.job, name=name)
-        saved = saved_states.get(name)
-        same_run = saved is not None and saved.run_id == self.run_id
-        if same_run and saved.complete:
+        settings_ = resume.StreamSettings(
+            sync_mode=chosen.sync_mode,
+            load_mode="overwrite" if self.job.full_resync else chosen.load_mode,
+            cursor_field=chosen.cursor_field,
+            primary_key=tuple(chosen.primary_key),
+        )
+        plan = resume.plan_stream(
+            saved=saved_states.get(name),
+            settings=settings_,
+            run_id=self.run_id,
+            attempt=self.job.attempt,
+            connector_id=self.connector_id,
+            full_resync=self.job.full_resync,
+        )
+        if plan.skip:
             # Loaded whole by an earlier attempt of this sync.
             stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
             return
-        load_mode = "overwrite" if self.job.full_resync else chosen.load_mode
-        source_state = self._resume_state(chosen, saved, same_run)
-        if same_run and source_state is None:
-            # Nothing to resume from: an overwrite starts its staging table over.
-            loader.reset_state(name)
         self.progress.current = name
         stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
         try:
@@ -267,8 +280,8 @@ class SyncRun:
                     stream=name,
                     table=table,
                     columns=chosen.stream.columns,
-                    load_mode=load_mode,
-                    run_id=self.run_id,
+                    load_mode=settings_.load_mode,
+                    run_id=plan.load_id,
                     primary_key=chosen.primary_key,
                 )
             )
@@ -278,51 +291,52 @@ class SyncRun:
                 sync_mode=chosen.sync_mode,
                 cursor_field=chosen.cursor_field,
                 primary_key=chosen.primary_key,
-                state=source_state,
+                state=plan.source_state,
                 batch_rows=settings.SYNC_BATCH_ROWS,
             )
-            state = self._wrap(chosen, source_state)
+            position = plan.source_state
             with Prefetched(source.read(request), name=f"read-{name}") as batches:
                 for batch in batches:
                     self.progress.add(
                         name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
                     )
-                    state = self._wrap(chosen, batch.state)
+                    position = batch.state
+                    state = plan.state(settings_, self.connector_id, position)
                     result = writer.write(batch.records, state)
                     self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
                     self.progress.last_state[name] = state
                     self.progress.maybe_flush()
-            writer.finish(state)
-            self.progress.last_state[name] = state
+            final = plan.final_state(settings_, self.connector_id, position)
+            writer.finish(final)
+            self.progress.last_state[name] = final
         except ConnectorError as exc:
             exc.stream = exc.stream or name
             logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
             self.failures.append(exc)
+            counted = self.progress.streams.get(name, _Counters())
             stream_rows.update(
-                status=JobStatus.FAILED, finished_at=timezone.now(), error=exc.message
+                status=JobStatus.FAILED,
+                finished_at=timezone.now(),
+                error=exc.message,
+                rows_read=counted.rows_read,
+                rows_written=counted.rows_written,
+                bytes_read=counted.bytes_read,
+                bytes_written=counted.bytes_written,
             )
             return
         self.progress.flush()
         stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
 
-    def _resume_state(
-        self, chosen: selection.StreamSelection, saved: SavedState | None, same_run: bool
-    ) -> dict[str, Any] | None:
-        """Where to start reading: an unfinished attempt of this sync resumes after its last
-        committed batch; an incremental stream goes on from its cursor; else the start."""
-        if saved is None or not saved.state:
-            return None
-        if saved.state.get("cursor_field") != chosen.cursor_field:
-            return None
-        if same_run:
-            return saved.state.get("source")
-        if chosen.sync_mode == "incremental" and not self.job.full_resync:
-            return saved.state.get("source")
-        return None
-
-    @staticmethod
-    def _wrap(chosen: selection.StreamSelection, source_state: Any) -> dict[str, Any]:
-        return {"source": source_state, "cursor_field": chosen.cursor_field}
+    def _assign_tables(self, stream_names: list[str]) -> dict[str, str]:
+        """The streams' tables, assigning (and saving) names for streams new to the connector,
+        under a row lock so that two writers cannot assign one name twice."""
+        with transaction.atomic():
+            connector = Connector.objects.select_for_update().get(pk=self.connector.pk)
+            tables = selection.assign_tables(connector.stream_tables, stream_names)
+            if tables != connector.stream_tables:
+                connector.stream_tables = tables
+                connector.save(update_fields=["stream_tables"])
+        return tables
 
     def _record_schema_changes(self, changes: list) -> None:
         SchemaChange.objects.bulk_create(

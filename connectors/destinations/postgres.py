@@ -354,10 +354,27 @@ class PostgresLoader(Loader):
         self.schema_changes: list[SchemaChange] = []
         self.cursor = connection.cursor()  # the one cursor all statements of this loader use
         try:
+            self._lock_namespace()
             self._ensure_namespace()
         except BaseException:
             self.close()
             raise
+
+    def _lock_namespace(self) -> None:
+        """One loader per namespace at a time, held for the connection's life: a worker taken
+        for dead (it stopped beating, yet still runs) cannot commit batches beside the retry
+        that resumed from the saved state, which would load them twice."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                (f"landed:{self.namespace}",),
+            )
+            locked = cursor.fetchone()[0]
+        if not locked:
+            raise TransientError(
+                f"Another sync is loading into schema {self.namespace!r} right now; "
+                "this one is retried when it is done."
+            )
 
     # Context manager and lifetime.
     def __exit__(self, *exc_info: object) -> None:

@@ -96,6 +96,8 @@ def validate(streams: list[Stream], entries: list[dict[str, Any]]) -> list[dict[
         columns = {c.name for c in stream.columns}
         sync_mode, load_mode = entry["sync_mode"], entry["load_mode"]
         primary_key = entry.get("primary_key") or list(stream.primary_key)
+        if len(set(primary_key)) != len(primary_key):
+            problem(index, "primary_key", "A column is listed twice in the primary key.")
         for column in primary_key:
             if column not in columns:
                 problem(
@@ -132,24 +134,43 @@ def validate(streams: list[Stream], entries: list[dict[str, Any]]) -> list[dict[
             problem(
                 index, "primary_key", f"Merge needs a primary key; '{name}' has none.", "missing"
             )
+        if load_mode == "append" and sync_mode == "full_refresh" and not primary_key:
+            # A read with no key has no order to resume from: an interrupted attempt would
+            # append its rows again.
+            problem(
+                index,
+                "primary_key",
+                f"Appending a full refresh needs a primary key to resume exactly once; "
+                f"'{name}' has none. Name unique columns as primary_key, or use overwrite.",
+                "missing",
+            )
     return problems
 
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 
 
-def table_names(stream_names: list[str]) -> dict[str, str]:
-    """Destination table names for streams: the last part of the name ("public.orders" ->
-    "orders"), lower-cased and made identifier-safe, with the full name used when two streams
-    would collide."""
-    short = {name: _identifier(name.rsplit(".", 1)[-1]) for name in stream_names}
-    counts: dict[str, int] = {}
-    for table in short.values():
-        counts[table] = counts.get(table, 0) + 1
-    return {
-        name: table if counts[table] == 1 else _identifier(name.replace(".", "_"))
-        for name, table in short.items()
-    }
+def assign_tables(assigned: dict[str, str], stream_names: list[str]) -> dict[str, str]:
+    """Destination table names: those already `assigned` never change (a stream's table, once
+    loaded, stays where it is, whichever other streams come and go); a new stream gets the
+    last part of its name ("public.orders" -> "orders"), made identifier-safe, or its full name
+    ("public_orders") when that is taken, or a numbered variant."""
+    tables = dict(assigned)
+    taken = set(tables.values())
+    for name in stream_names:
+        if name in tables:
+            continue
+        short = _identifier(name.rsplit(".", 1)[-1])
+        candidates = [short, _identifier(name.replace(".", "_"))]
+        table = next((c for c in candidates if c not in taken), None)
+        n = 2
+        while table is None:
+            numbered = f"{candidates[1][:55]}_{n}"
+            table = numbered if numbered not in taken else None
+            n += 1
+        tables[name] = table
+        taken.add(table)
+    return tables
 
 
 def _identifier(text: str) -> str:

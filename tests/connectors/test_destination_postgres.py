@@ -24,6 +24,7 @@ from connectors.framework.base import (
     SavedState,
     SchemaChange,
     StreamLoad,
+    TransientError,
 )
 from connectors.framework.types import Column, schema_for
 from tests.pg import connect, pg_config
@@ -698,3 +699,15 @@ def test_existing_namespace_needs_no_create_privilege_on_the_database(
 def test_schema_change_dataclass_is_what_is_recorded(loader: PostgresLoader) -> None:
     stream = loader.open_stream(load("fresh"))
     assert stream.schema_changes == [SchemaChange("public.fresh", "table_created")]
+
+
+def test_one_loader_per_namespace_at_a_time(destination: PostgresDestination) -> None:
+    with destination.open_loader(NS):
+        with pytest.raises(TransientError, match="Another sync is loading"):
+            destination.open_loader(NS)
+        # Another namespace is free.
+        with destination.open_loader(f"{NS}_other"):
+            pass
+    # Released with the first loader's connection.
+    with destination.open_loader(NS):
+        pass

@@ -152,7 +152,24 @@ def test_requeue_of_pending_jobs_lost_by_the_broker(
     with django_capture_on_commit_callbacks():
         job = services.sync_trigger(connector=connector)
     assert services.jobs_requeue_pending() == 0
-    Job.objects.filter(id=job.id).update(run_after=timezone.now() - timedelta(minutes=2))
+    two_minutes_ago = timezone.now() - timedelta(minutes=2)
+    Job.objects.filter(id=job.id).update(run_after=two_minutes_ago, enqueued_at=two_minutes_ago)
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.jobs_requeue_pending() == 1
     assert len(callbacks) == 1
+    # Sent again just now: not again on the next reaper tick (no pile of copies).
+    assert services.jobs_requeue_pending() == 0
+
+
+def test_a_failure_after_a_cancel_request_settles_as_cancelled_without_retry(
+    connector, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        job = services.sync_trigger(connector=connector)
+    services.job_claim(job_id=job.id)
+    services.job_cancel(job=job, reason="stop")
+    error = {"type": "transient", "message": "x", "stream": None, "retryable": True}
+    assert services.job_finish(job=job, status=JobStatus.FAILED, error=error) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert not Job.objects.filter(retry_of=job).exists()

@@ -1,0 +1,134 @@
+"""The sync runner, in-process, on the sample source and a DuckDB destination: state and
+tables across syncs that fail, resync and change their streams."""
+
+import duckdb
+import pytest
+
+from connectors import services as connector_services
+from connectors.destinations.duckdb import DuckDBStreamLoader
+from connectors.framework.base import ConnectorError
+from syncs import services
+from syncs.models import Job, JobStatus
+from tests.accounts.factories import AccountFactory
+from workers.runner import run_sync_job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks):
+    monkeypatch.setenv("LANDED_DUCKDB_ROOT", str(tmp_path))
+    settings.SYNC_BATCH_ROWS = 10
+    account = AccountFactory()
+    destination = connector_services.destination_create(
+        account=account, name="lake", type="duckdb", config={"path": "lake.duckdb"}
+    )
+    connector = connector_services.connector_create(
+        account=account,
+        name="demo",
+        type="sample",
+        config={"size": 50},
+        destination=destination,
+        sync_frequency_minutes=None,
+    )
+    path = tmp_path / str(account.id) / "lake.duckdb"
+    return connector, path
+
+
+def select(connector, *entries):
+    connector_services.connector_streams_update(connector=connector, entries=list(entries))
+
+
+def sync(connector, **kwargs) -> Job:
+    job = services.sync_trigger(connector=connector, **kwargs)
+    run_sync_job(str(job.id))
+    job.refresh_from_db()
+    return job
+
+
+def counts(path, table) -> tuple[int, int]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute(f"SELECT count(*), count(DISTINCT id) FROM demo.{table}").fetchone()
+
+
+CUSTOMERS_APPEND = {
+    "name": "customers",
+    "enabled": True,
+    "sync_mode": "incremental",
+    "load_mode": "append",
+    "cursor_field": "updated_at",
+}
+OFF = {"sync_mode": "full_refresh", "load_mode": "overwrite", "enabled": False}
+
+
+def test_a_failed_full_resync_does_not_move_the_incremental_cursor(
+    setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    connector, path = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sync(connector).status == JobStatus.SUCCEEDED
+    assert counts(path, "customers") == (50, 50)
+
+    real_write, calls = DuckDBStreamLoader.write, []
+
+    def failing_write(self, records, state):
+        calls.append(1)
+        if len(calls) == 4:
+            raise ConnectorError("the destination went away")
+        return real_write(self, records, state)
+
+    monkeypatch.setattr(DuckDBStreamLoader, "write", failing_write)
+    with django_capture_on_commit_callbacks(execute=False):
+        failed = sync(connector, full_resync=True)
+    assert failed.status == JobStatus.FAILED
+    monkeypatch.setattr(DuckDBStreamLoader, "write", real_write)
+
+    # The live table is the old one; the next sync goes on from its cursor: nothing again.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sync(connector).status == JobStatus.SUCCEEDED
+    assert counts(path, "customers") == (50, 50)
+
+
+def test_tables_keep_their_names_when_other_streams_are_enabled(
+    setup, django_capture_on_commit_callbacks
+):
+    connector, path = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        sync(connector)
+    select(
+        connector,
+        {"name": "orders", "enabled": True, "sync_mode": "full_refresh", "load_mode": "overwrite"},
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sync(connector).status == JobStatus.SUCCEEDED
+    connector.refresh_from_db()
+    assert connector.stream_tables == {"customers": "customers", "orders": "orders"}
+    assert counts(path, "customers") == (50, 50)
+    assert counts(path, "orders") == (150, 150)
+
+
+def test_a_new_connector_in_an_old_schema_starts_afresh(setup, django_capture_on_commit_callbacks):
+    connector, path = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        sync(connector)
+    destination = connector.destination
+    connector_services.connector_delete(connector=connector)
+    successor = connector_services.connector_create(
+        account=destination.account,
+        name="demo",
+        type="sample",
+        config={"size": 60},
+        destination=destination,
+        sync_frequency_minutes=None,
+        destination_schema="demo",
+    )
+    merge = {**CUSTOMERS_APPEND, "load_mode": "merge"}
+    select(successor, merge, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        job = sync(successor)
+    # The old connector's cursor (at 50) is not inherited: all 60 are read.
+    assert job.rows_read == 60
+    assert counts(path, "customers") == (60, 60)

@@ -1,0 +1,109 @@
+"""Where each stream's read starts, from the state committed in the destination.
+
+The destination keeps one state row per stream, written with each batch. What it holds:
+`{"source": <the source's position>, "cursor_field", "primary_key", "load_mode",
+"connector_id", "live": ...}`. While an overwrite stages a new copy, `live` keeps the state
+that the live table (still the old copy) matches, so that an overwrite that never finishes
+(cancelled, failed for good) does not move the next incremental sync's starting point.
+
+The row's `run_id` is the load's id: the sync's `run_id`, or `<run_id>.<attempt>` when an
+attempt had to start a stream over (nothing to resume from, or settings changed between
+attempts); the destination keeps an overwrite's staging table only for the same load id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.framework.base import SavedState
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    sync_mode: str
+    load_mode: str
+    cursor_field: str | None
+    primary_key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    skip: bool  # loaded whole by an earlier attempt of this sync
+    load_id: str
+    source_state: dict[str, Any] | None
+    live: dict[str, Any] | None  # the state the live table matches, carried while staging
+
+    def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
+        """The state to commit with a batch that reached `source`."""
+        state = {
+            "source": source,
+            "cursor_field": settings.cursor_field,
+            "primary_key": list(settings.primary_key),
+            "load_mode": settings.load_mode,
+            "connector_id": connector_id,
+        }
+        if settings.load_mode == "overwrite":
+            state["live"] = self.live
+        return state
+
+    def final_state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
+        """The state committed when the stream completes: the live table now matches it."""
+        state = self.state(settings, connector_id, source)
+        state.pop("live", None)
+        return state
+
+
+def live_state(saved: SavedState | None, connector_id: str) -> dict[str, Any] | None:
+    """The state the stream's live table matches; None when unknown (never loaded, or left
+    behind by another connector that loaded into this schema before)."""
+    if saved is None or not saved.state or saved.state.get("connector_id") != connector_id:
+        return None
+    if saved.state.get("load_mode") == "overwrite" and not saved.complete:
+        return saved.state.get("live")
+    return saved.state
+
+
+def _same_settings(state: dict[str, Any], settings: StreamSettings) -> bool:
+    return (
+        state.get("load_mode") == settings.load_mode
+        and state.get("cursor_field") == settings.cursor_field
+        and tuple(state.get("primary_key") or ()) == settings.primary_key
+    )
+
+
+def plan_stream(
+    *,
+    saved: SavedState | None,
+    settings: StreamSettings,
+    run_id: str,
+    attempt: int,
+    connector_id: str,
+    full_resync: bool,
+) -> StreamPlan:
+    live = live_state(saved, connector_id)
+    ours = (
+        saved is not None and bool(saved.state) and saved.state.get("connector_id") == connector_id
+    )
+    same_run = ours and (saved.run_id or "").split(".")[0] == run_id
+    if same_run and saved.complete:
+        return StreamPlan(skip=True, load_id=saved.run_id, source_state=None, live=None)
+
+    if same_run and _same_settings(saved.state, settings) and saved.state.get("source"):
+        # An earlier attempt of this sync committed batches: go on after the last one.
+        carried = saved.state.get("live") if settings.load_mode == "overwrite" else None
+        return StreamPlan(False, saved.run_id, saved.state["source"], carried)
+
+    # A new load. Within a sync that already began this stream, it gets a load id of its
+    # own, so that nothing staged by the abandoned attempt is kept.
+    load_id = f"{run_id}.{attempt}" if same_run else run_id
+    start = None
+    if (
+        settings.sync_mode == "incremental"
+        and not full_resync
+        and live is not None
+        and live.get("cursor_field") == settings.cursor_field
+        and tuple(live.get("primary_key") or ()) == settings.primary_key
+    ):
+        start = live.get("source")
+    return StreamPlan(False, load_id, start, live)
