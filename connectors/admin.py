@@ -16,9 +16,21 @@ class DestinationAdmin(admin.ModelAdmin):
     list_display = ("name", "type", "account", "created_at")
     list_filter = ("type",)
     search_fields = ("name", "account__name")
-    readonly_fields = ("id", "type", "secrets_set", "created_at", "updated_at")
+    # Config and ownership change through the API, where they are validated (and secrets
+    # encrypted): here they are shown, not edited.
+    readonly_fields = (
+        "id",
+        "account",
+        "type",
+        "config",
+        "secrets_set",
+        "created_at",
+        "updated_at",
+    )
     fields = ("id", "account", "name", "type", "config", "secrets_set", "created_at", "updated_at")
-    raw_id_fields = ("account",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     @admin.display(description="Secret fields set")
     def secrets_set(self, obj: Destination) -> str:
@@ -39,7 +51,22 @@ class ConnectorAdmin(admin.ModelAdmin):
     list_filter = ("type", "paused")
     search_fields = ("name", "account__name")
     list_editable = ("sync_frequency_minutes", "paused")
-    readonly_fields = ("id", "type", "secrets_set", "last_triggered_at", "created_at", "updated_at")
+    # Operators pause connectors and change schedules here; config, ownership, destination
+    # and streams change through the API, which validates them (and encrypts secrets).
+    readonly_fields = (
+        "id",
+        "account",
+        "type",
+        "config",
+        "secrets_set",
+        "destination",
+        "destination_schema",
+        "streams",
+        "stream_tables",
+        "last_triggered_at",
+        "created_at",
+        "updated_at",
+    )
     fields = (
         "id",
         "account",
@@ -52,12 +79,15 @@ class ConnectorAdmin(admin.ModelAdmin):
         "sync_frequency_minutes",
         "paused",
         "streams",
+        "stream_tables",
         "last_triggered_at",
         "created_at",
         "updated_at",
     )
-    raw_id_fields = ("account", "destination")
     actions = ["trigger_sync"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     @admin.display(description="Secret fields set")
     def secrets_set(self, obj: Connector) -> str:

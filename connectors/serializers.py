@@ -4,7 +4,12 @@ from rest_framework import serializers
 
 from connectors import configs
 from connectors.framework.base import LOAD_MODES, SYNC_MODES
-from landed.api.serializers import StrictCharField, Timestamp
+from landed.api.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    Timestamp,
+)
 from syncs.selectors import health_of
 
 
@@ -52,7 +57,7 @@ class ConnectorCreateInputSerializer(serializers.Serializer):
     type = StrictCharField(min_length=1, max_length=50)
     config = ConfigField(required=False, default=dict)
     destination_id = serializers.UUIDField()
-    sync_frequency_minutes = serializers.IntegerField(
+    sync_frequency_minutes = StrictIntegerField(
         min_value=5,
         max_value=525_600,
         allow_null=True,
@@ -60,7 +65,7 @@ class ConnectorCreateInputSerializer(serializers.Serializer):
         default=None,
         help_text=_FREQUENCY_HELP,
     )
-    paused = serializers.BooleanField(required=False, default=False)
+    paused = StrictBooleanField(required=False, default=False)
     destination_schema = StrictCharField(
         required=False,
         max_length=63,
@@ -87,10 +92,10 @@ class ConnectorUpdateInputSerializer(serializers.Serializer):
     type = StrictCharField(min_length=1, max_length=50, required=False)
     config = ConfigField(required=False)
     destination_id = serializers.UUIDField(required=False)
-    sync_frequency_minutes = serializers.IntegerField(
+    sync_frequency_minutes = StrictIntegerField(
         min_value=5, max_value=525_600, allow_null=True, required=False, help_text=_FREQUENCY_HELP
     )
-    paused = serializers.BooleanField(required=False)
+    paused = StrictBooleanField(required=False)
 
 
 class ConnectorSerializer(serializers.Serializer):
@@ -118,7 +123,7 @@ class ConnectorSerializer(serializers.Serializer):
 
 
 class SyncInputSerializer(serializers.Serializer):
-    full_resync = serializers.BooleanField(
+    full_resync = StrictBooleanField(
         required=False,
         default=False,
         help_text="Re-read every stream from the start and replace its table.",
@@ -128,7 +133,7 @@ class SyncInputSerializer(serializers.Serializer):
 # --- Streams -------------------------------------------------------------------------------
 class StreamSelectionInputSerializer(serializers.Serializer):
     name = StrictCharField(min_length=1, max_length=300)
-    enabled = serializers.BooleanField()
+    enabled = StrictBooleanField()
     sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
     load_mode = serializers.ChoiceField(choices=LOAD_MODES)
     cursor_field = StrictCharField(required=False, allow_null=True, max_length=300)

@@ -155,7 +155,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # Work is split by kind onto queues (workers.queues.Queue), so the fleet scales per queue.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each task's queue, by name (queues: workers.queues.Queue): long syncs apart from light work.
+# Each task's queue, by name: long syncs ("syncs") apart from light, frequent work ("default"),
+# so that each can have workers of its own.
 CELERY_TASK_ROUTES = {
     "syncs.run": {"queue": "syncs"},
     "syncs.trigger_due": {"queue": "default"},

@@ -49,8 +49,13 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 if [ "${RUN_WORKERS:-true}" = "true" ]; then
-  celery -A landed worker --queues syncs,default --concurrency "${WORKER_CONCURRENCY:-2}" \
-    --hostname "worker@%h" --loglevel "${LOG_LEVEL:-INFO}" &
+  # Syncs on workers of their own; the scheduler's and the reaper's light tasks on another,
+  # so that they never wait behind long syncs.
+  celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
+    --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}" &
+  pids+=($!)
+  celery -A landed worker --queues default --concurrency 1 \
+    --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}" &
   pids+=($!)
   celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
     --schedule "$LANDED_DATA_DIR/celerybeat-schedule" &

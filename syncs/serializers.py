@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from landed.api.serializers import StrictCharField, Timestamp
+from landed.api.serializers import QueryChoice, QueryUUID, StrictCharField, Timestamp
 from syncs.models import JobStatus
 
 
@@ -55,8 +55,8 @@ class JobSerializer(serializers.Serializer):
 
 
 class JobListQuerySerializer(serializers.Serializer):
-    connector_id = serializers.UUIDField(required=False)
-    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    connector_id = QueryUUID(required=False)
+    status = QueryChoice(choices=JobStatus.choices, required=False)
 
 
 class JobCancelInputSerializer(serializers.Serializer):

@@ -1,5 +1,5 @@
 """Celery tasks: thin, idempotent, acknowledged late. Each takes ids and calls a service.
-Queues are set by name in `workers.queues.TASK_ROUTES`."""
+Each is routed to its queue by name (CELERY_TASK_ROUTES in settings)."""
 
 from __future__ import annotations
 

@@ -270,7 +270,12 @@ class SampleSource(Source):
                 maximum=MAX_SIZE,
             ),
             SpecField(
-                "seed", "integer", "Seed of the generator: same seed, same data.", default=42
+                "seed",
+                "integer",
+                "Seed of the generator: same seed, same data.",
+                default=42,
+                minimum=0,
+                maximum=2**32 - 1,
             ),
         ),
     )

@@ -35,14 +35,45 @@ class StrictEmailField(StrictCharField, serializers.EmailField):
     """An email address, given as a JSON string."""
 
 
-class QueryInteger(serializers.IntegerField):
-    """An integer query parameter. `?limit=` (empty) is a bad value, not a missing one: DRF
-    would silently use the default."""
+class EmptyQueryValueIsInvalid:
+    """For query parameters: `?limit=` (empty) is a bad value, not a missing one (DRF would
+    silently use the default, or not filter at all)."""
 
     def get_value(self, dictionary: Any) -> Any:
         if dictionary.get(self.field_name) == "":
             return ""
-        return super().get_value(dictionary)
+        return super().get_value(dictionary)  # type: ignore[misc]
+
+
+class QueryInteger(EmptyQueryValueIsInvalid, serializers.IntegerField):
+    """An integer query parameter."""
+
+
+class QueryUUID(EmptyQueryValueIsInvalid, serializers.UUIDField):
+    """A UUID query parameter (a filter by id)."""
+
+
+class QueryChoice(EmptyQueryValueIsInvalid, serializers.ChoiceField):
+    """One of a set of values, as a query parameter."""
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean: DRF would take "yes", "on" or 1 for true, and a destructive flag is
+    no place for guessing."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not "5", not 5.0, not true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class Timestamp(serializers.DateTimeField):

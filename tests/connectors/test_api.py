@@ -393,3 +393,25 @@ def test_lone_surrogates_in_config_are_422_not_500(client, duckdb_root):
         assert response.status_code == 422, response.content
         assert response.json()["detail"][0]["type"] == "string_unicode"
     assert Destination.objects.count() == 0
+
+
+def test_flags_and_numbers_must_be_json_booleans_and_integers(client, destination):
+    connector = create_connector(client, destination)
+    bad = [
+        ("post", f"/connectors/{connector['id']}/sync", {"full_resync": "yes"}, "full_resync"),
+        ("patch", f"/connectors/{connector['id']}", {"paused": 1}, "paused"),
+        ("patch", f"/connectors/{connector['id']}", {"sync_frequency_minutes": "60"}, None),
+    ]
+    for method, url, body, field in bad:
+        response = getattr(client, method)(url, body, format="json")
+        assert response.status_code == 422, (url, body, response.content)
+        loc = response.json()["detail"][0]["loc"]
+        assert loc == ["body", field or next(iter(body))]
+    assert Connector.objects.get(id=connector["id"]).paused is False
+
+
+@pytest.mark.parametrize("query", ["connector_id=", "status=", "connector_id=nope"])
+def test_empty_or_bad_job_filters_are_422(client, query):
+    response = client.get(f"/jobs?{query}")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "query"
