@@ -73,6 +73,19 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def qualified(namespace: str, table: str) -> str:
+    return f"{quote_ident(namespace)}.{quote_ident(table)}"
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (for DDL such as COMMENT, which takes no bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def column_list(names: Sequence[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)
+
+
 def validate_namespace(namespace: str) -> str:
     """The namespace (schema) name, refused unless it is a plain identifier: it is chosen by a
     user, and names like `pg_catalog` or `information_schema` must never be written into."""

@@ -175,14 +175,6 @@ class DuckDBTypes:
 TYPES = DuckDBTypes()
 
 
-def _qualified(namespace: str, table: str) -> str:
-    return f"{ev.quote_ident(namespace)}.{ev.quote_ident(table)}"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 # --- Errors --------------------------------------------------------------------------------
 def _open_error(exc: duckdb.Error, shown: str) -> ConnectorError:
     """A failure to open the file, worded with the path as the user gave it (not the server's
@@ -301,7 +293,7 @@ class DuckDBLoader(Loader):
 
     # SQL helpers.
     def table(self, name: str) -> str:
-        return f"{ev.quote_ident(self.catalog)}.{_qualified(self.namespace, name)}"
+        return f"{ev.quote_ident(self.catalog)}.{ev.qualified(self.namespace, name)}"
 
     @contextmanager
     def transaction(self, stream: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -462,7 +454,7 @@ class DuckDBLoader(Loader):
         parts = [f"{ev.quote_ident(name)} {sql}" for name, sql in columns]
         parts.append(f"{ev.quote_ident(ev.SYNCED_AT)} TIMESTAMPTZ DEFAULT current_timestamp")
         if key:
-            parts.append(f"PRIMARY KEY ({_column_list(key)})")
+            parts.append(f"PRIMARY KEY ({ev.column_list(key)})")
         self.execute(f"CREATE TABLE {self.table(table)} ({', '.join(parts)})")
 
     def _apply_evolution(self, table: str, plan: ev.EvolutionPlan) -> None:
@@ -516,7 +508,7 @@ class DuckDBLoader(Loader):
             if default is not None:
                 part += f" DEFAULT {default}"
             parts.append(part)
-        parts += [f"{kind} ({_column_list(cols)})" for kind, cols in keys]
+        parts += [f"{kind} ({ev.column_list(cols)})" for kind, cols in keys]
         interim = ev.short_name("_landed_rebuild_", table)
         names = [name for name, *_ in columns]
         casts = ", ".join(
@@ -525,7 +517,7 @@ class DuckDBLoader(Loader):
         )
         self.execute(f"CREATE TABLE {self.table(interim)} ({', '.join(parts)})")
         self.execute(
-            f"INSERT INTO {self.table(interim)} ({_column_list(names)}) "
+            f"INSERT INTO {self.table(interim)} ({ev.column_list(names)}) "
             f"SELECT {casts} FROM {self.table(table)}"
         )
         self.execute(f"DROP TABLE {self.table(table)}")
@@ -536,11 +528,11 @@ class DuckDBLoader(Loader):
             if comment:
                 self.execute(
                     f"COMMENT ON COLUMN {self.table(table)}.{ev.quote_ident(name)} "
-                    f"IS {_literal(comment)}"
+                    f"IS {ev.sql_literal(comment)}"
                 )
 
     def _set_removed(self, table: str, names: Sequence[str], removed: bool) -> None:
-        comment = _literal(ev.REMOVED_MARK) if removed else "NULL"
+        comment = ev.sql_literal(ev.REMOVED_MARK) if removed else "NULL"
         for name in names:
             self.execute(
                 f"COMMENT ON COLUMN {self.table(table)}.{ev.quote_ident(name)} IS {comment}"
@@ -560,11 +552,11 @@ class DuckDBLoader(Loader):
         if any(kind == "PRIMARY KEY" for kind, _ in existing):
             statement = (
                 f"CREATE UNIQUE INDEX {ev.quote_ident(index)} "
-                f"ON {self.table(load.table)} ({_column_list(key)})"
+                f"ON {self.table(load.table)} ({ev.column_list(key)})"
             )
         else:
             statement = (
-                f"ALTER TABLE {self.table(load.table)} ADD PRIMARY KEY ({_column_list(key)})"
+                f"ALTER TABLE {self.table(load.table)} ADD PRIMARY KEY ({ev.column_list(key)})"
             )
         try:
             self.execute(statement)
@@ -628,7 +620,7 @@ class DuckDBStreamLoader(StreamLoader):
         names = batch.schema.names
         with self._registered(batch) as view:
             self.loader.execute(
-                f"INSERT INTO {self.loader.table(self.write_table)} ({_column_list(names)}) "
+                f"INSERT INTO {self.loader.table(self.write_table)} ({ev.column_list(names)}) "
                 f"SELECT {self._casts(names)} FROM {view}"
             )
 
@@ -638,7 +630,7 @@ class DuckDBStreamLoader(StreamLoader):
         statement, so the batch must be free of duplicates anyway)."""
         names = batch.schema.names
         numbered = batch.append_column(ev.ROW_NUMBER, ev.row_numbers(batch.num_rows))
-        key = _column_list(self.load.primary_key)
+        key = ev.column_list(self.load.primary_key)
         synced = ev.quote_ident(ev.SYNCED_AT)
         updates = [
             f"{ev.quote_ident(n)} = EXCLUDED.{ev.quote_ident(n)}"
@@ -648,8 +640,8 @@ class DuckDBStreamLoader(StreamLoader):
         with self._registered(numbered) as view:
             self.loader.execute(
                 f"INSERT INTO {self.loader.table(self.write_table)} "
-                f"({_column_list(names)}, {synced}) "
-                f"SELECT DISTINCT ON ({key}) {_column_list(names)}, current_timestamp FROM ("
+                f"({ev.column_list(names)}, {synced}) "
+                f"SELECT DISTINCT ON ({key}) {ev.column_list(names)}, current_timestamp FROM ("
                 f"SELECT {self._casts(names)}, {ev.ROW_NUMBER} FROM {view}) AS b "
                 f"ORDER BY {key}, {ev.ROW_NUMBER} DESC "
                 f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
@@ -671,7 +663,3 @@ class DuckDBStreamLoader(StreamLoader):
         return ", ".join(
             f"CAST({ev.quote_ident(n)} AS {self.columns[n]}) AS {ev.quote_ident(n)}" for n in names
         )
-
-
-def _column_list(names: Sequence[str]) -> str:
-    return ", ".join(ev.quote_ident(n) for n in names)

@@ -55,8 +55,8 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import ConnectorSpec, SpecField, validate_config, with_defaults
 from connectors.framework.types import Column, column_from_field
+from connectors.sources.postgres import SSL_MODES
 
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _BATCH_TABLE = "_landed_batch"  # the per-transaction temporary staging table
 
 
@@ -128,14 +128,6 @@ _COPY_ARROW: dict[str, pa.DataType] = {
 _ARROW_WIDENABLE = frozenset(
     {"smallint", "integer", "bigint", "real", "double", "date", "timestamp", "timestamptz"}
 )
-
-
-def _qualified(namespace: str, table: str) -> str:
-    return f"{ev.quote_ident(namespace)}.{ev.quote_ident(table)}"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # --- Errors --------------------------------------------------------------------------------
@@ -389,7 +381,7 @@ class PostgresLoader(Loader):
 
     # SQL helpers.
     def table(self, name: str) -> str:
-        return _qualified(self.namespace, name)
+        return ev.qualified(self.namespace, name)
 
     @contextmanager
     def transaction(self, stream: str | None = None) -> Iterator[adbc.Cursor]:
@@ -574,7 +566,7 @@ class PostgresLoader(Loader):
         self._set_removed(table, plan.unmark_removed, False)
 
     def _set_removed(self, table: str, names: Sequence[str], removed: bool) -> None:
-        comment = _literal(ev.REMOVED_MARK) if removed else "NULL"
+        comment = ev.sql_literal(ev.REMOVED_MARK) if removed else "NULL"
         for name in names:
             self.cursor.execute(
                 f"COMMENT ON COLUMN {self.table(table)}.{ev.quote_ident(name)} IS {comment}"
@@ -676,7 +668,7 @@ class PostgresStreamLoader(StreamLoader):
         self._stage(batch)
         names = batch.schema.names
         cursor.execute(
-            f"INSERT INTO {self.loader.table(self.write_table)} ({_column_list(names)}) "
+            f"INSERT INTO {self.loader.table(self.write_table)} ({ev.column_list(names)}) "
             f"SELECT {self._casts(names)} FROM pg_temp.{_BATCH_TABLE}"
         )
 
@@ -685,16 +677,17 @@ class PostgresStreamLoader(StreamLoader):
         number: the last occurrence wins."""
         self._stage(batch)
         names = batch.schema.names
-        key = _column_list(self.load.primary_key)
+        key = ev.column_list(self.load.primary_key)
         synced = ev.quote_ident(ev.SYNCED_AT)
         updates = [
             f"{ev.quote_ident(n)} = EXCLUDED.{ev.quote_ident(n)}"
             for n in [*names, ev.SYNCED_AT]
             if n not in self.load.primary_key
         ]
+        columns = ev.column_list(names)
         self.loader.cursor.execute(
-            f"INSERT INTO {self.loader.table(self.write_table)} ({_column_list(names)}, {synced}) "
-            f"SELECT DISTINCT ON ({key}) {_column_list(names)}, now() FROM ("
+            f"INSERT INTO {self.loader.table(self.write_table)} ({columns}, {synced}) "
+            f"SELECT DISTINCT ON ({key}) {columns}, now() FROM ("
             f"SELECT {self._casts(names)}, {ev.ROW_NUMBER} FROM pg_temp.{_BATCH_TABLE}) AS b "
             f"ORDER BY {key}, {ev.ROW_NUMBER} DESC "
             f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
@@ -726,10 +719,6 @@ class PostgresStreamLoader(StreamLoader):
         return ", ".join(
             f"{ev.quote_ident(n)}::{self.columns[n]} AS {ev.quote_ident(n)}" for n in names
         )
-
-
-def _column_list(names: Sequence[str]) -> str:
-    return ", ".join(ev.quote_ident(n) for n in names)
 
 
 def _stage_type(arrow_field: pa.Field) -> str:
