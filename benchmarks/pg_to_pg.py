@@ -88,6 +88,21 @@ def make_source(database: str, rows: int) -> None:
         conn.execute("VACUUM ANALYZE bench")
 
 
+def settle() -> None:
+    """Let the server finish the previous run's background work (its checkpoint, autovacuum
+    of the tables just written) so that it does not land on the next run's clock: both
+    contenders start from a quiet server."""
+    with psycopg.connect(db_url("postgres"), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        for _ in range(120):
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            ).fetchone()[0]
+            if not busy:
+                return
+            time.sleep(0.5)
+
+
 def raw_pipe(source: str, target: str) -> float:
     with psycopg.connect(db_url(target), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS raw_bench")
@@ -124,6 +139,8 @@ class Platform:
             "SECRET_KEY": "benchmark-" + uuid.uuid4().hex,
             "LANDED_DATA_DIR": str(workdir),
             "RATELIMIT_ENABLE": "false",
+            # Source and destination are on this machine's loopback.
+            "ALLOW_PRIVATE_NETWORKS": "true",
             "PORT": str(self.port),
             "JOB_PROGRESS_INTERVAL_SECONDS": "1",
         }
@@ -319,8 +336,10 @@ def main() -> None:
             # and CPU are shared, and single runs vary by tens of percent.
             raw_runs, full_runs, connector_id = [], [], None
             for run in range(args.repeat):
+                settle()
                 raw_runs.append(raw_pipe(source, target))
                 platform.start_worker()
+                settle()
                 job, connector = landed_sync(platform, client, source, target, f"bench_{run}")
                 full_runs.append(job_seconds(job))
                 connector_id = connector_id or connector
@@ -338,6 +357,7 @@ def main() -> None:
                     "UPDATE bench SET score = score + 1, "
                     "updated_at = updated_at + interval '1 year' WHERE id % 100 = 0"
                 ).rowcount
+            settle()
             incremental = client.sync(connector_id)
             inc_seconds = job_seconds(incremental)
             print(
@@ -350,6 +370,7 @@ def main() -> None:
             print(f"creating {big_rows:,} rows ...", flush=True)
             make_source(big_source, big_rows)
             platform.start_worker()
+            settle()
             big_job, _ = landed_sync(platform, client, big_source, target, "bench_big")
             rss_big = platform.worker_peak_rss_mb()
             big_seconds = job_seconds(big_job)

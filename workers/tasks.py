@@ -8,11 +8,17 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from connectors.framework import registry
 from syncs import services
 from syncs.models import Job, JobStatus
 from workers import runner
 
 logger = logging.getLogger("workers.tasks")
+
+# Import every connector and destination when the worker starts (this module is loaded then),
+# not inside the first sync's clock.
+registry.source_types()
+registry.destination_types()
 
 
 @shared_task(
