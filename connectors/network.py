@@ -24,6 +24,9 @@ class HostNotAllowedError(ConfigError):
     kind = "host_not_allowed"
 
 
+# Not global, though Python's tables (3.11) call some of them so.
+_ALSO_DENIED = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("100.64.0.0/10"))
+
 _REFUSAL = (
     "Connections to private, loopback and link-local addresses are not allowed on this "
     "server; use the system's public address (operators can set ALLOW_PRIVATE_NETWORKS)."
@@ -35,17 +38,20 @@ def private_allowed() -> bool:
 
 
 def _forbidden(address: str) -> bool:
+    """Anything but a globally routable unicast address: private, loopback, link-local,
+    shared (100.64/10, where some clouds serve instance metadata), IETF-reserved (192.0.0/24),
+    multicast, unspecified; and IPv6 forms that carry such an IPv4 address inside (mapped,
+    6to4, Teredo)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.sixtofour or ip.teredo:
+            return True  # tunnels to somewhere else: refused whatever they wrap
+        if ip.ipv4_mapped is not None:
+            candidates.append(ip.ipv4_mapped)
+    return any(
+        not c.is_global or c.is_multicast or any(c in net for net in _ALSO_DENIED)
+        for c in candidates
     )
 
 

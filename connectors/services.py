@@ -49,16 +49,18 @@ def destination_spec(type_name: str) -> ConnectorSpec:
     return spec
 
 
-def _save_unique(instance: Any, kind: str) -> None:
-    """Save; a clash with a unique constraint is a 409 that says which."""
+def _save_unique(instance: Any, kind: str, fields: list[str] | None = None) -> None:
+    """Save (only `fields`, for an update: a sync may have changed other columns of the row
+    meanwhile); a clash with a unique constraint is a 409 that says which."""
     try:
         with transaction.atomic():
-            instance.save()
+            instance.save(update_fields=None if fields is None else [*fields, "updated_at"])
     except IntegrityError as exc:
         if "connector_schema_unique" in str(exc):
             raise ConflictError(
                 "Another connector already loads into this schema of the destination.",
-                "Choose another destination_schema, or another destination.",
+                f"Schema {instance.destination_schema!r} is taken there: choose another "
+                "destination, or another destination_schema when creating a connector.",
             ) from exc
         raise ConflictError(
             f"A {kind} with this name already exists.", "Names are unique per account."
@@ -66,12 +68,13 @@ def _save_unique(instance: Any, kind: str) -> None:
 
 
 # --- Destinations --------------------------------------------------------------------------
-def _check_destination_config(type_name: str, config: dict) -> None:
-    """The spec's field checks, then the type's own (a DuckDB path inside its directory),
-    then the network policy for its host."""
+def _check_destination_config(type_name: str, config: dict, account_id: Any) -> None:
+    """The spec's field checks, then the type's own (a DuckDB path inside the account's
+    directory), then the network policy for its host."""
     spec = destination_spec(type_name)
     configs.check_config(spec, config)
-    issues = registry.destination_types()[type_name].config_issues(config)
+    destination_class = registry.destination_types()[type_name]
+    issues = destination_class.config_issues(config, tenant=str(account_id))
     configs.raise_issues(issues + configs.host_issues(spec, config))
 
 
@@ -82,7 +85,7 @@ def _check_source_config(spec: ConnectorSpec, config: dict) -> None:
 
 def destination_create(*, account: Account, name: str, type: str, config: dict) -> Destination:
     spec = destination_spec(type)
-    _check_destination_config(type, config)
+    _check_destination_config(type, config, account.id)
     destination = Destination(account=account, name=name, type=type)
     configs.store(destination, spec, config)
     _save_unique(destination, "destination")
@@ -99,10 +102,10 @@ def destination_update(
     spec = destination_spec(type)
     configs.check_config(spec, config, partial=True)
     merged = configs.updated_config(destination, spec, config, partial=False)
-    _check_destination_config(type, merged)
+    _check_destination_config(type, merged, destination.account_id)
     destination.name = name
     configs.store(destination, spec, merged)
-    _save_unique(destination, "destination")
+    _save_unique(destination, "destination", ["name", "config", "encrypted_secrets"])
     return destination
 
 
@@ -134,7 +137,7 @@ def destination_impl(destination: Destination) -> DestinationImpl:
 
 def destination_test(*, account: Account, type: str, config: dict) -> dict[str, Any]:
     spec = destination_spec(type)
-    _check_destination_config(type, config)
+    _check_destination_config(type, config, account.id)
     full = configs.with_defaults(spec, config)
     return run_check(lambda: _destination(type, full, account.id).check())
 
@@ -202,15 +205,18 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
             "A sync of this connector is pending or running.",
             "Change its config or destination when the sync has finished, or cancel it.",
         )
+    changed = []
     if "config" in data:
         configs.check_config(spec, data["config"], partial=True)
         merged = configs.updated_config(connector, spec, data["config"], partial=True)
         _check_source_config(spec, merged)
         configs.store(connector, spec, merged)
+        changed += ["config", "encrypted_secrets"]
     for field in ("name", "destination", "sync_frequency_minutes", "paused"):
         if field in data:
             setattr(connector, field, data[field])
-    _save_unique(connector, "connector")
+            changed.append(field)
+    _save_unique(connector, "connector", changed)
     return connector
 
 

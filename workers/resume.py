@@ -33,17 +33,21 @@ class StreamPlan:
     load_id: str
     source_state: dict[str, Any] | None
     live: dict[str, Any] | None  # the state the live table matches, carried while staging
+    # Set when this load must replace the table instead of the stream's own mode: an
+    # incremental append whose cursor or key changed re-reads everything.
+    load_mode: str | None = None
 
     def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
         """The state to commit with a batch that reached `source`."""
+        load_mode = self.load_mode or settings.load_mode
         state = {
             "source": source,
             "cursor_field": settings.cursor_field,
             "primary_key": list(settings.primary_key),
-            "load_mode": settings.load_mode,
+            "load_mode": load_mode,
             "connector_id": connector_id,
         }
-        if settings.load_mode == "overwrite":
+        if load_mode == "overwrite":
             state["live"] = self.live
         return state
 
@@ -97,13 +101,15 @@ def plan_stream(
     # A new load. Within a sync that already began this stream, it gets a load id of its
     # own, so that nothing staged by the abandoned attempt is kept.
     load_id = f"{run_id}.{attempt}" if same_run else run_id
-    start = None
+    if settings.sync_mode != "incremental" or full_resync or live is None:
+        return StreamPlan(False, load_id, None, live)
     if (
-        settings.sync_mode == "incremental"
-        and not full_resync
-        and live is not None
-        and live.get("cursor_field") == settings.cursor_field
+        live.get("cursor_field") == settings.cursor_field
         and tuple(live.get("primary_key") or ()) == settings.primary_key
     ):
-        start = live.get("source")
-    return StreamPlan(False, load_id, start, live)
+        return StreamPlan(False, load_id, live.get("source"), live)
+    # The cursor or key changed: the old position means nothing in the new order, so the
+    # stream is read again from the start. Merge absorbs that; an append would load every
+    # row twice, so this one load replaces the table instead.
+    override = "overwrite" if settings.load_mode == "append" else None
+    return StreamPlan(False, load_id, None, live, load_mode=override)

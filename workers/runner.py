@@ -21,6 +21,7 @@ from django.utils import timezone
 from connectors.crypto import SecretDecryptionError
 from connectors.framework import selection
 from connectors.framework.base import (
+    ConfigError,
     ConnectorError,
     Loader,
     ReadRequest,
@@ -220,8 +221,11 @@ class SyncRun:
         source = source_impl(self.connector)
         destination = destination_impl(self.connector.destination)
         discovered = source.discover()
-        selections = [s for s in selection.resolve(discovered, self.connector.streams) if s.enabled]
-        tables = self._assign_tables([s.stream.name for s in selections])
+        everything = selection.resolve(discovered, self.connector.streams)
+        selections = [s for s in everything if s.enabled]
+        # Named across every discovered stream, enabled or not: the names the streams page
+        # shows are the ones the sync uses.
+        tables = self._assign_tables([s.stream.name for s in everything])
         JobStream.objects.bulk_create(
             [
                 JobStream(
@@ -275,12 +279,22 @@ class SyncRun:
         self.progress.current = name
         stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
         try:
+            if (
+                settings_.load_mode == "append"
+                and chosen.sync_mode == "full_refresh"
+                and not chosen.primary_key
+            ):
+                # Saved before the source lost its key, say: refused as when saved.
+                raise ConfigError(
+                    "Appending a full refresh needs a primary key to resume exactly once; "
+                    "name unique columns as primary_key, or use overwrite."
+                )
             writer = loader.open_stream(
                 StreamLoad(
                     stream=name,
                     table=table,
                     columns=chosen.stream.columns,
-                    load_mode=settings_.load_mode,
+                    load_mode=plan.load_mode or settings_.load_mode,
                     run_id=plan.load_id,
                     primary_key=chosen.primary_key,
                 )
@@ -300,7 +314,9 @@ class SyncRun:
                     self.progress.add(
                         name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
                     )
-                    position = batch.state
+                    # A batch with no state moved no resume point (a keyless read inside a
+                    # run of equal cursor values): the last position stands.
+                    position = batch.state if batch.state is not None else position
                     state = plan.state(settings_, self.connector_id, position)
                     result = writer.write(batch.records, state)
                     self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)

@@ -223,11 +223,13 @@ class DuckDBDestination(Destination):
     )
 
     @classmethod
-    def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
+    def config_issues(
+        cls, config: dict[str, Any], *, tenant: str | None = None
+    ) -> list[ConfigIssue]:
         if "path" not in config:
             return []  # the spec reports it missing
         try:
-            resolve_path(config["path"])
+            resolve_path(config["path"], tenant)
         except ConfigError as exc:
             return [ConfigIssue("path", exc.message, "value_error")]
         return []

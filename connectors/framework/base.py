@@ -295,7 +295,9 @@ class Destination(ABC):
         self.hostaddr = hostaddr
 
     @classmethod
-    def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
+    def config_issues(
+        cls, config: dict[str, Any], *, tenant: str | None = None
+    ) -> list[ConfigIssue]:
         """Problems with a config that its spec's field types cannot express (checked when a
         destination is saved or tested, before anything connects)."""
         return []

@@ -176,7 +176,7 @@ class PostgresSource(Source):
             )
             pieces = _chunks(conformed, request.batch_rows)
             if plan.tie_safe:
-                yield from _TieSafeBatcher(plan, request.batch_rows).batches(pieces)
+                yield from _TieSafeBatcher(plan, request.batch_rows, request.state).batches(pieces)
             else:
                 for piece in pieces:
                     yield Batch(piece, plan.state_after(piece), bytes_read=piece.nbytes)
@@ -803,11 +803,14 @@ class _TieSafeBatcher:
     any. At most about two batches' worth of rows is ever held.
     """
 
-    def __init__(self, plan: _ReadPlan, batch_rows: int) -> None:
+    def __init__(
+        self, plan: _ReadPlan, batch_rows: int, start: dict[str, Any] | None = None
+    ) -> None:
         self.plan = plan
         self.batch_rows = batch_rows
         self.cursor_index = plan.key_indices[0]
-        self.safe_state: dict[str, Any] | None = None
+        # Until a group completes, the safe position is where the read started.
+        self.safe_state: dict[str, Any] | None = start
         self.held: list[pa.RecordBatch] = []
         self.held_value: pa.Scalar | None = None
 

@@ -415,3 +415,19 @@ def test_empty_or_bad_job_filters_are_422(client, query):
     response = client.get(f"/jobs?{query}")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_a_duckdb_path_into_another_accounts_directory_is_422(client, duckdb_root, user):
+    other_account = UserFactory().account_id
+    for path in (f"{duckdb_root}/{other_account}/lake.duckdb", f"{duckdb_root}/lake.duckdb"):
+        response = client.post(
+            "/destinations",
+            {"name": "x", "type": "duckdb", "config": {"path": path}},
+            format="json",
+        )
+        assert response.status_code == 422, (path, response.content)
+    mine = f"{duckdb_root}/{user.account_id}/lake.duckdb"
+    response = client.post(
+        "/destinations", {"name": "x", "type": "duckdb", "config": {"path": mine}}, format="json"
+    )
+    assert response.status_code == 201, response.content

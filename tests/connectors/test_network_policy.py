@@ -143,6 +143,11 @@ def test_public_hosts_are_pinned_to_the_checked_address(settings, monkeypatch):
         ("fe80::1", True),
         ("::ffff:127.0.0.1", True),
         ("0.0.0.0", True),  # noqa: S104 - classified, never bound
+        ("100.100.100.200", True),
+        ("192.0.0.192", True),
+        ("2002:7f00:1::1", True),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),
+        ("fd00::1", True),
         ("8.8.8.8", False),
         ("2001:4860:4860::8888", False),
     ],

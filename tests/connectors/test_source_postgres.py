@@ -518,6 +518,23 @@ def test_incremental_without_a_key_and_huge_ties_repeats_but_never_loses(ticks: 
     assert batches[-1].state == {"cursor": [9]}
 
 
+def test_a_resumed_keyless_read_inside_a_huge_tie_keeps_its_starting_position(
+    ticks: str,
+) -> None:
+    """Batches inside a group of equal cursor values bigger than a batch carry the position
+    the read started from, never None (which would send the next sync back to the start)."""
+    execute(ticks, "CREATE VIEW ticks_view AS SELECT id, n FROM ticks")
+    src = source(ticks)
+    stream = stream_named(src, "public.ticks_view")
+    start = {"cursor": [3]}
+    batches = read(
+        src, stream, sync_mode="incremental", cursor_field="n", batch_rows=4, state=start
+    )
+    assert all(b.state is not None for b in batches)
+    assert batches[0].state == start  # the first group (n = 4) is bigger than a batch
+    assert batches[-1].state == {"cursor": [9]}
+
+
 def test_dropped_column_reads_as_nulls_and_missing_table_is_not_found(numbers: str) -> None:
     src = source(numbers)
     stream = stream_named(src, "public.numbers")

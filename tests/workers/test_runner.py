@@ -104,7 +104,12 @@ def test_tables_keep_their_names_when_other_streams_are_enabled(
     with django_capture_on_commit_callbacks(execute=False):
         assert sync(connector).status == JobStatus.SUCCEEDED
     connector.refresh_from_db()
-    assert connector.stream_tables == {"customers": "customers", "orders": "orders"}
+    # Every discovered stream has its name, the disabled ones included.
+    assert connector.stream_tables == {
+        "customers": "customers",
+        "orders": "orders",
+        "events": "events",
+    }
     assert counts(path, "customers") == (50, 50)
     assert counts(path, "orders") == (150, 150)
 
@@ -132,3 +137,37 @@ def test_a_new_connector_in_an_old_schema_starts_afresh(setup, django_capture_on
     # The old connector's cursor (at 50) is not inherited: all 60 are read.
     assert job.rows_read == 60
     assert counts(path, "customers") == (60, 60)
+
+
+def test_a_changed_key_of_an_incremental_append_stream_replaces_the_table_once(
+    setup, django_capture_on_commit_callbacks
+):
+    connector, path = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        sync(connector)
+    select(connector, {**CUSTOMERS_APPEND, "primary_key": ["id", "email"]})
+    with django_capture_on_commit_callbacks(execute=False):
+        job = sync(connector)
+    # The old position means nothing in the new order: read again, and replace, not append.
+    assert job.status == JobStatus.SUCCEEDED and job.rows_read == 50
+    assert counts(path, "customers") == (50, 50)
+    # Then incremental again, from the new position.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sync(connector).rows_read == 0
+    assert counts(path, "customers") == (50, 50)
+
+
+def test_an_update_of_the_connector_keeps_the_table_names_a_sync_assigned(
+    setup, django_capture_on_commit_callbacks
+):
+    connector, _ = setup
+    stale = type(connector).objects.get(pk=connector.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        sync(connector)
+    connector.refresh_from_db()
+    assert connector.stream_tables
+    connector_services.connector_update(connector=stale, data={"paused": True})
+    stale.refresh_from_db()
+    assert stale.paused is True
+    assert stale.stream_tables == connector.stream_tables
