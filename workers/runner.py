@@ -299,7 +299,10 @@ class SyncRun:
                     primary_key=chosen.primary_key,
                 )
             )
-            self._record_schema_changes(writer.schema_changes)
+            replaces = (plan.load_mode or settings_.load_mode) == "overwrite"
+            if not replaces:
+                # Applied to the live table already (and not again by a retry).
+                self._record_schema_changes(writer.schema_changes)
             request = ReadRequest(
                 stream=chosen.stream,
                 sync_mode=chosen.sync_mode,
@@ -324,6 +327,10 @@ class SyncRun:
                     self.progress.maybe_flush()
             final = plan.final_state(settings_, self.connector_id, position)
             writer.finish(final)
+            if replaces:
+                # An overwrite's changes take effect with the swap: recorded once, by the
+                # attempt that made it.
+                self._record_schema_changes(writer.schema_changes)
             self.progress.last_state[name] = final
         except ConnectorError as exc:
             exc.stream = exc.stream or name

@@ -171,3 +171,40 @@ def test_an_update_of_the_connector_keeps_the_table_names_a_sync_assigned(
     stale.refresh_from_db()
     assert stale.paused is True
     assert stale.stream_tables == connector.stream_tables
+
+
+def test_an_overwrite_records_its_schema_changes_once_with_the_swap(
+    setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    from syncs.models import SchemaChange
+
+    connector, path = setup
+    overwrite = {"sync_mode": "full_refresh", "load_mode": "overwrite", "enabled": True}
+    select(
+        connector,
+        {"name": "customers", **overwrite},
+        {"name": "orders", **OFF},
+        {"name": "events", **OFF},
+    )
+    real_write, calls = DuckDBStreamLoader.write, []
+
+    def failing_write(self, records, state):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectorError("the destination went away")
+        return real_write(self, records, state)
+
+    monkeypatch.setattr(DuckDBStreamLoader, "write", failing_write)
+    with django_capture_on_commit_callbacks(execute=False):
+        failed = sync(connector)
+    assert failed.status == JobStatus.FAILED
+    assert not SchemaChange.objects.filter(connector=connector).exists()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        retry = services.job_retry(job=failed)
+    run_sync_job(str(retry.id))
+    retry.refresh_from_db()
+    assert retry.status == JobStatus.SUCCEEDED
+    changes = SchemaChange.objects.filter(connector=connector, stream="customers")
+    assert [c.change for c in changes] == ["table_created"]
+    assert counts(path, "customers") == (50, 50)
