@@ -26,6 +26,13 @@ class HostNotAllowedError(ConfigError):
 
 # Not global, though Python's tables (3.11) call some of them so.
 _ALSO_DENIED = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("100.64.0.0/10"))
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
+# local-use) and the deprecated IPv4-compatible form. The address inside is checked too.
+_IPV4_CARRIERS = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+)
 
 _REFUSAL = (
     "Connections to private, loopback and link-local addresses are not allowed on this "
@@ -49,6 +56,8 @@ def _forbidden(address: str) -> bool:
             return True  # tunnels to somewhere else: refused whatever they wrap
         if ip.ipv4_mapped is not None:
             candidates.append(ip.ipv4_mapped)
+        if any(ip in net for net in _IPV4_CARRIERS):
+            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return any(
         not c.is_global or c.is_multicast or any(c in net for net in _ALSO_DENIED)
         for c in candidates

@@ -13,7 +13,7 @@ attempts); the destination keeps an overwrite's staging table only for the same 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.framework.base import SavedState
@@ -93,23 +93,29 @@ def plan_stream(
     if same_run and saved.complete:
         return StreamPlan(skip=True, load_id=saved.run_id, source_state=None, live=None)
 
-    if same_run and _same_settings(saved.state, settings) and saved.state.get("source"):
+    # The cursor or key changed since the live table was loaded: the old position means
+    # nothing in the new order, so the stream is read again from the start. Merge absorbs
+    # that; an append would load every row twice, so this load replaces the table instead.
+    incremental = settings.sync_mode == "incremental" and not full_resync
+    position_lost = incremental and live is not None and not _same_position(live, settings)
+    override = "overwrite" if position_lost and settings.load_mode == "append" else None
+    effective = replace(settings, load_mode=override) if override else settings
+
+    if same_run and _same_settings(saved.state, effective) and saved.state.get("source"):
         # An earlier attempt of this sync committed batches: go on after the last one.
-        carried = saved.state.get("live") if settings.load_mode == "overwrite" else None
-        return StreamPlan(False, saved.run_id, saved.state["source"], carried)
+        carried = saved.state.get("live") if effective.load_mode == "overwrite" else None
+        return StreamPlan(False, saved.run_id, saved.state["source"], carried, override)
 
     # A new load. Within a sync that already began this stream, it gets a load id of its
     # own, so that nothing staged by the abandoned attempt is kept.
     load_id = f"{run_id}.{attempt}" if same_run else run_id
-    if settings.sync_mode != "incremental" or full_resync or live is None:
-        return StreamPlan(False, load_id, None, live)
-    if (
+    start = live.get("source") if incremental and live is not None and not position_lost else None
+    return StreamPlan(False, load_id, start, live, override)
+
+
+def _same_position(live: dict[str, Any], settings: StreamSettings) -> bool:
+    """Whether a position saved under `live`'s settings is one in the order `settings` read."""
+    return (
         live.get("cursor_field") == settings.cursor_field
         and tuple(live.get("primary_key") or ()) == settings.primary_key
-    ):
-        return StreamPlan(False, load_id, live.get("source"), live)
-    # The cursor or key changed: the old position means nothing in the new order, so the
-    # stream is read again from the start. Merge absorbs that; an append would load every
-    # row twice, so this one load replaces the table instead.
-    override = "overwrite" if settings.load_mode == "append" else None
-    return StreamPlan(False, load_id, None, live, load_mode=override)
+    )

@@ -276,6 +276,8 @@ class SyncRun:
             # Loaded whole by an earlier attempt of this sync.
             stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
             return
+        if plan.load_mode:
+            stream_rows.update(load_mode=plan.load_mode)
         self.progress.current = name
         stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
         try:

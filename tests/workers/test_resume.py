@@ -112,3 +112,24 @@ def test_a_changed_cursor_or_key_reads_from_the_start():
 def test_a_full_resync_reads_from_the_start():
     state = committed(INCREMENTAL_APPEND, {"cursor": [5, 5]})
     assert plan(saved(state, complete=True), OVERWRITE, resync=True).source_state is None
+
+
+def test_a_changed_key_of_an_append_stream_overwrites_and_its_retry_resumes():
+    old_live = committed(INCREMENTAL_APPEND, {"cursor": [50, 50]})
+    new_key = StreamSettings("incremental", "append", "updated_at", ("id", "email"))
+    first = plan(saved(old_live, run_id="run-1", complete=True), new_key)
+    assert first.load_mode == "overwrite" and first.source_state is None
+    assert first.live == old_live
+
+    # Attempt 1 staged 30 rows, then failed: attempt 2 goes on with the staging table.
+    as_overwrite = StreamSettings("incremental", "overwrite", "updated_at", ("id", "email"))
+    staged = committed(as_overwrite, {"cursor": [30, 30, "x"]}, live=old_live)
+    retry = plan(saved(staged, run_id="run-2"), new_key, attempt=2)
+    assert retry.load_mode == "overwrite"
+    assert retry.load_id == "run-2" and retry.source_state == {"cursor": [30, 30, "x"]}
+    assert retry.live == old_live
+
+    # Swapped in: the next sync appends from the new position.
+    done = committed(as_overwrite, {"cursor": [50, 50, "x"]})
+    after = plan(saved(done, run_id="run-2", complete=True), new_key, run_id="run-3")
+    assert after.load_mode is None and after.source_state == {"cursor": [50, 50, "x"]}
