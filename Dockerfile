@@ -1,4 +1,5 @@
-# The Landed platform image: API server (and, with other commands, workers and beat).
+# The Landed platform image: the API server by default (scripts/run.sh, with RUN_WORKERS=false
+# the API alone), workers and beat with `scripts/celery.sh worker|beat ...`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,6 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY landed ./landed
+COPY connectors ./connectors
+COPY syncs ./syncs
+COPY workers ./workers
 RUN pip install --no-cache-dir .
 COPY manage.py ./
 COPY scripts ./scripts
