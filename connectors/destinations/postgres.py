@@ -54,7 +54,7 @@ from connectors.framework.base import (
     UnreachableError,
 )
 from connectors.framework.spec import ConnectorSpec, SpecField, validate_config, with_defaults
-from connectors.framework.types import Column, column_from_field
+from connectors.framework.types import ARROW_TYPES, Column, column_from_field
 from connectors.sources.postgres import SSL_MODES
 
 _BATCH_TABLE = "_landed_batch"  # the per-transaction temporary staging table
@@ -111,18 +111,7 @@ TYPES = PostgresTypes()
 # The Arrow type binary COPY writes into a column of each logical type (decimal: any decimal128;
 # json and uuid: none, their text must be cast by the server).
 _COPY_ARROW: dict[str, pa.DataType] = {
-    "boolean": pa.bool_(),
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "real": pa.float32(),
-    "double": pa.float64(),
-    "string": pa.string(),
-    "binary": pa.binary(),
-    "date": pa.date32(),
-    "time": pa.time64("us"),
-    "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", tz="UTC"),
+    logical: arrow for logical, arrow in ARROW_TYPES.items() if logical not in ("json", "uuid")
 }
 # Widenings Arrow performs exactly and fast, so that a widened column still loads by direct COPY.
 _ARROW_WIDENABLE = frozenset(

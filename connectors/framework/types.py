@@ -87,10 +87,11 @@ def arrow_type_for(
         if precision is not None and precision <= MAX_ARROW_DECIMAL_PRECISION:
             return pa.decimal128(precision, scale or 0)
         return pa.string()
-    return _ARROW[logical]
+    return ARROW_TYPES[logical]
 
 
-_ARROW: dict[str, pa.DataType] = {
+# Each logical type's Arrow type (decimal: see arrow_type_for).
+ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "smallint": pa.int16(),
     "integer": pa.int32(),
@@ -128,7 +129,7 @@ def _infer(arrow: pa.DataType) -> dict[str, Any]:
         return {"type": "decimal", "precision": arrow.precision, "scale": arrow.scale}
     if pa.types.is_timestamp(arrow):
         return {"type": "timestamptz" if arrow.tz else "timestamp"}
-    for logical, candidate in _ARROW.items():
+    for logical, candidate in ARROW_TYPES.items():
         if logical not in ("json", "uuid") and arrow == candidate:
             return {"type": logical}
     if pa.types.is_integer(arrow):
