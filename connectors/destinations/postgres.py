@@ -108,6 +108,9 @@ class PostgresTypes:
 
 TYPES = PostgresTypes()
 
+# How long a load waits for a table lock before the attempt fails as retryable.
+LOCK_TIMEOUT_SECONDS = 300.0
+
 # The Arrow type binary COPY writes into a column of each logical type (decimal: any decimal128;
 # json and uuid: none, their text must be cast by the server).
 _COPY_ARROW: dict[str, pa.DataType] = {
@@ -272,7 +275,9 @@ def _conninfo(config: dict[str, Any]) -> str:
         "sslmode": config["sslmode"],
         "connect_timeout": str(config["connect_timeout"]),
         "application_name": "landed",
-        "options": "-c TimeZone=UTC",
+        # A lock the load needs (an ALTER, the overwrite's swap) held by someone's long query
+        # fails the attempt after a while (retried later) instead of hanging it unseen.
+        "options": f"-c TimeZone=UTC -c lock_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}",
         "keepalives": "1",
         "keepalives_idle": "30",
         "keepalives_interval": "10",

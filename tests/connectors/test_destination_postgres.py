@@ -711,3 +711,23 @@ def test_one_loader_per_namespace_at_a_time(destination: PostgresDestination) ->
     # Released with the first loader's connection.
     with destination.open_loader(NS):
         pass
+
+
+def test_a_swap_blocked_by_a_readers_lock_fails_retryably(
+    destination: PostgresDestination, scratch_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_dest, "LOCK_TIMEOUT_SECONDS", 0.5)
+    with destination.open_loader(NS) as loader:
+        first = loader.open_stream(load("t", "overwrite", run_id="r1"))
+        first.write(keyed([(1, "a")]), None)
+        first.finish(None)
+    with connect(scratch_database) as reader:
+        reader.execute("BEGIN")
+        reader.execute(f"SELECT * FROM {NS}.t")  # an analyst's open transaction
+        with destination.open_loader(NS) as loader:
+            second = loader.open_stream(load("t", "overwrite", run_id="r2"))
+            second.write(keyed([(2, "b")]), None)
+            with pytest.raises(TransientError):
+                second.finish(None)
+        reader.execute("ROLLBACK")
+    assert rows_of(scratch_database, f"SELECT id, v FROM {NS}.t") == [(1, "a")]
