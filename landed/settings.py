@@ -161,6 +161,7 @@ CELERY_TASK_ROUTES = {
     "syncs.run": {"queue": "syncs"},
     "syncs.trigger_due": {"queue": "default"},
     "syncs.reap_stale_jobs": {"queue": "default"},
+    "syncs.prune_history": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -185,6 +186,10 @@ REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
 # Connection tests answer within this, whatever the connector's own timeouts.
 CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
 SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+# Finished job rows (live progress, per-stream rows) are kept this long; sync receipts, the
+# history, much longer (usage, audit). 0 keeps them forever.
+JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
+RECEIPT_RETENTION_DAYS = env.int("RECEIPT_RETENTION_DAYS", default=400)
 
 CELERY_BEAT_SCHEDULE = {
     "trigger-due-syncs": {
@@ -196,6 +201,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "syncs.reap_stale_jobs",
         "schedule": REAPER_INTERVAL_SECONDS,
         "options": {"expires": REAPER_INTERVAL_SECONDS},
+    },
+    "prune-history": {
+        "task": "syncs.prune_history",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }
 

@@ -1,4 +1,5 @@
-"""Jobs (one attempt of a sync, with live progress), stream state and schema changes."""
+"""Jobs (one attempt of a sync, with live progress), sync receipts (the history), stream state,
+the schema as last loaded, schema changes and backfills."""
 
 import uuid
 
@@ -6,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.models import Connector
+from connectors.models import Connector, Destination
+from landed.accounts.models import Account
 
 
 class JobStatus(models.TextChoices):
@@ -106,6 +108,8 @@ class JobStream(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.PENDING)
     sync_mode = models.CharField(max_length=16)
     load_mode = models.CharField(max_length=16)
+    # Read in full again to complete a backfill (see syncs/backfills.py).
+    backfill = models.BooleanField(default=False)
     rows_read = models.BigIntegerField(default=0)
     rows_written = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
@@ -158,3 +162,129 @@ class SchemaChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream}: {self.change} {self.column}"
+
+
+class SyncReceipt(models.Model):
+    """The record of one finished job (attempt): what ran, how it ended, what it moved.
+
+    Written in the transaction that settles the job, so every finished job has exactly one.
+    Receipts are the history: they outlive the job rows (pruned after JOB_RETENTION_DAYS) and
+    the connector itself (usage and audit), keeping the connector's name and type."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_receipts")
+    connector = models.ForeignKey(
+        Connector, null=True, on_delete=models.SET_NULL, related_name="receipts"
+    )
+    connector_name = models.CharField(max_length=200)
+    connector_type = models.CharField(max_length=50)
+    destination = models.ForeignKey(
+        Destination, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.OneToOneField(Job, null=True, on_delete=models.SET_NULL, related_name="receipt")
+    run_id = models.UUIDField()
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=JobStatus)
+    trigger = models.CharField(max_length=16, choices=JobTrigger)
+    full_resync = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField()
+    # Null for a job cancelled before it started.
+    duration_seconds = models.FloatField(null=True, blank=True)
+    rows_read = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    bytes_written = models.BigIntegerField(default=0)
+    # [{name, status, sync_mode, load_mode, rows_read, rows_written, bytes_read,
+    #   bytes_written, error}]
+    streams = models.JSONField(default=list, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    # [{stream, change, column, old_type, new_type, note}] applied by this job.
+    schema_changes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-finished_at"]),
+            models.Index(fields=["connector", "-finished_at"]),
+            models.Index(fields=["destination", "-finished_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_name} {self.status} at {self.finished_at:%Y-%m-%d %H:%M}"
+
+
+class StreamSchema(models.Model):
+    """A stream's fields as the last sync loaded them (what `GET /syncs/{id}/schema` shows,
+    without connecting to the source)."""
+
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="stream_schemas"
+    )
+    stream = models.CharField(max_length=300)
+    table = models.CharField(max_length=300)
+    # [Column.as_dict()]
+    columns = models.JSONField(default=list)
+    primary_key = models.JSONField(default=list)
+    cursor_field = models.CharField(max_length=300, blank=True, default="")
+    sync_mode = models.CharField(max_length=16)
+    load_mode = models.CharField(max_length=16)
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["stream"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "stream"], name="stream_schema_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.stream
+
+
+class BackfillReason(models.TextChoices):
+    COLUMN_ADDED = "column_added"
+    STREAM_REENABLED = "stream_reenabled"
+
+
+class BackfillStatus(models.TextChoices):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    # The stream appends now: reading it in full again would load every row twice.
+    SKIPPED = "skipped"
+
+
+class Backfill(models.Model):
+    """A request to read a stream in full again, merging into its table: rows loaded before a
+    column was added lack it; rows changed while a stream was disabled were never loaded.
+    The next sync of the connector does it; it stays pending until a sync completes it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="backfills")
+    stream = models.CharField(max_length=300)
+    reason = models.CharField(max_length=32, choices=BackfillReason)
+    column = models.CharField(max_length=300, blank=True, default="")
+    status = models.CharField(max_length=16, choices=BackfillStatus, default=BackfillStatus.PENDING)
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    requested_by_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The sync (all its attempts) that requested it does not apply it: the next sync does.
+    requested_run_id = models.UUIDField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "stream", "reason", "column"],
+                condition=Q(status="pending"),
+                name="one_pending_backfill_per_cause",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"backfill {self.stream} ({self.reason}, {self.status})"

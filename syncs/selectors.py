@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -20,7 +20,16 @@ from django.utils import timezone
 from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import NotFoundError
-from syncs.models import ACTIVE_STATUSES, Job, JobStatus
+from syncs.models import (
+    ACTIVE_STATUSES,
+    Backfill,
+    BackfillStatus,
+    Job,
+    JobStatus,
+    SchemaChange,
+    StreamSchema,
+    SyncReceipt,
+)
 
 HEALTH_STATES = ("healthy", "failing", "paused", "syncing", "never_synced")
 
@@ -52,13 +61,14 @@ def job_get(*, account: Account, job_id: Any) -> Job:
 
 
 def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
-    """Annotate `last_finished_status`, `last_synced_at` (last success) and `is_syncing`."""
-    finished = Job.objects.filter(
+    """Annotate `last_finished_status`, `last_synced_at` (last success) and `is_syncing`,
+    from the receipts (which outlive the job rows)."""
+    finished = SyncReceipt.objects.filter(
         connector=OuterRef("pk"), status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
     ).order_by("-finished_at")
-    succeeded = Job.objects.filter(connector=OuterRef("pk"), status=JobStatus.SUCCEEDED).order_by(
-        "-finished_at"
-    )
+    succeeded = SyncReceipt.objects.filter(
+        connector=OuterRef("pk"), status=JobStatus.SUCCEEDED
+    ).order_by("-finished_at")
     return queryset.annotate(
         last_finished_status=Subquery(finished.values("status")[:1]),
         last_synced_at=Subquery(succeeded.values("finished_at")[:1]),
@@ -87,10 +97,8 @@ def connector_summary(*, account: Account, days: int = 14) -> dict[str, Any]:
     today = timezone.now().date()
     first_day = today - timedelta(days=days - 1)
     per_day = (
-        Job.objects.filter(
-            connector__account=account,
-            finished_at__date__gte=first_day,
-            status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED],
+        SyncReceipt.objects.filter(
+            account=account, connector__isnull=False, finished_at__date__gte=first_day
         )
         .annotate(day=TruncDate("finished_at"))
         .values("day")
@@ -114,3 +122,71 @@ def connector_summary(*, account: Account, days: int = 14) -> dict[str, Any]:
             }
         )
     return {"total": sum(counts.values()), "health": counts, "sparkline": series}
+
+
+# --- History ---------------------------------------------------------------------------------
+def receipt_list(
+    *,
+    account: Account,
+    connector_id: Any = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[SyncReceipt]:
+    """Receipts newest first; `since`/`until` bound `finished_at` (inclusive, exclusive)."""
+    receipts = SyncReceipt.objects.filter(account=account)
+    if connector_id:
+        receipts = receipts.filter(connector_id=connector_id)
+    if status:
+        receipts = receipts.filter(status=status)
+    if trigger:
+        receipts = receipts.filter(trigger=trigger)
+    if since is not None:
+        receipts = receipts.filter(finished_at__gte=since)
+    if until is not None:
+        receipts = receipts.filter(finished_at__lt=until)
+    return receipts.order_by("-finished_at", "-id")
+
+
+def connector_schema(*, connector: Connector, changes_limit: int = 50) -> dict[str, Any]:
+    """The connector's streams as last loaded (fields with key and cursor flags), its recent
+    schema changes and its pending backfills."""
+    selected = {entry["name"]: entry for entry in connector.streams}
+    streams = []
+    for loaded in StreamSchema.objects.filter(connector=connector).order_by("stream"):
+        key = set(loaded.primary_key)
+        streams.append(
+            {
+                "name": loaded.stream,
+                "table": loaded.table,
+                "enabled": selected.get(loaded.stream, {}).get("enabled", True),
+                "sync_mode": loaded.sync_mode,
+                "load_mode": loaded.load_mode,
+                "primary_key": loaded.primary_key,
+                "cursor_field": loaded.cursor_field or None,
+                "last_job_id": loaded.job_id,
+                "updated_at": loaded.updated_at,
+                "fields": [
+                    {
+                        "name": column["name"],
+                        "type": column["type"],
+                        "nullable": column.get("nullable", True),
+                        "key": column["name"] in key,
+                        "cursor": column["name"] == loaded.cursor_field,
+                        "precision": column.get("precision"),
+                        "scale": column.get("scale"),
+                        "source_type": column.get("source_type"),
+                    }
+                    for column in loaded.columns
+                ],
+            }
+        )
+    changes = SchemaChange.objects.filter(connector=connector).order_by("-created_at", "-id")
+    pending = Backfill.objects.filter(connector=connector, status=BackfillStatus.PENDING)
+    return {
+        "connector_id": connector.id,
+        "streams": streams,
+        "recent_changes": list(changes[:changes_limit]),
+        "pending_backfills": list(pending.order_by("requested_at", "id")),
+    }

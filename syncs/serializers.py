@@ -1,9 +1,23 @@
-"""Shapes of the Jobs endpoints."""
+"""Shapes of the Jobs and Syncs (history) endpoints."""
 
 from rest_framework import serializers
 
-from landed.api.serializers import QueryChoice, QueryUUID, StrictCharField, Timestamp
-from syncs.models import JobStatus
+from landed.api.serializers import (
+    QueryChoice,
+    QueryDateTime,
+    QueryInteger,
+    QueryUUID,
+    StrictCharField,
+    Timestamp,
+)
+from syncs.models import (
+    FINISHED_STATUSES,
+    BackfillReason,
+    BackfillStatus,
+    JobStatus,
+    JobTrigger,
+)
+from syncs.stats import DEFAULT_DAYS, GRANULARITIES, MAX_DAYS
 
 
 class JobStreamSerializer(serializers.Serializer):
@@ -61,3 +75,181 @@ class JobListQuerySerializer(serializers.Serializer):
 
 class JobCancelInputSerializer(serializers.Serializer):
     reason = StrictCharField(required=False, max_length=500, default="")
+
+
+# --- Syncs (history) -------------------------------------------------------------------------
+RECEIPT_STATUSES = [(s.value, s.label) for s in FINISHED_STATUSES]
+
+
+class ReceiptStreamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    sync_mode = serializers.CharField()
+    load_mode = serializers.CharField()
+    backfill = serializers.BooleanField(default=False, help_text="Read in full for a backfill.")
+    rows_read = serializers.IntegerField()
+    rows_written = serializers.IntegerField()
+    bytes_read = serializers.IntegerField()
+    bytes_written = serializers.IntegerField()
+    started_at = serializers.CharField(allow_null=True)
+    finished_at = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class ReceiptSchemaChangeSerializer(serializers.Serializer):
+    stream = serializers.CharField()
+    change = serializers.CharField(
+        help_text="table_created, column_added, column_removed or type_changed."
+    )
+    column = serializers.CharField(allow_blank=True)
+    old_type = serializers.CharField(allow_blank=True)
+    new_type = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class ReceiptSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    job_id = serializers.UUIDField(allow_null=True, help_text="Null once the job row is pruned.")
+    run_id = serializers.UUIDField(help_text="Shared by all attempts of one sync.")
+    attempt = serializers.IntegerField()
+    connector_id = serializers.UUIDField(
+        allow_null=True, help_text="Null once the connector is deleted."
+    )
+    connector_name = serializers.CharField()
+    connector_type = serializers.CharField()
+    destination_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=RECEIPT_STATUSES)
+    trigger = serializers.ChoiceField(choices=JobTrigger.choices)
+    full_resync = serializers.BooleanField()
+    started_at = Timestamp(allow_null=True)
+    finished_at = Timestamp()
+    duration_seconds = serializers.FloatField(allow_null=True)
+    rows_read = serializers.IntegerField()
+    rows_written = serializers.IntegerField()
+    bytes_read = serializers.IntegerField()
+    bytes_written = serializers.IntegerField()
+    streams = ReceiptStreamSerializer(many=True)
+    error = JobErrorSerializer(allow_null=True)
+    schema_changes = ReceiptSchemaChangeSerializer(many=True)
+
+
+class ReceiptListQuerySerializer(serializers.Serializer):
+    status = QueryChoice(choices=RECEIPT_STATUSES, required=False)
+    trigger = QueryChoice(choices=JobTrigger.choices, required=False)
+    since = QueryDateTime(
+        required=False,
+        help_text="Finished at or after this: an ISO 8601 date-time, or a date (from its "
+        "start, UTC).",
+    )
+    until = QueryDateTime(
+        required=False,
+        end_of_day=True,
+        help_text="Finished before this: an ISO 8601 date-time, or a date (through its end, UTC).",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError(
+                {"until": serializers.ErrorDetail("until must be after since.", code="after")}
+            )
+        return attrs
+
+
+class AccountReceiptListQuerySerializer(ReceiptListQuerySerializer):
+    connector_id = QueryUUID(required=False)
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    connector_id = QueryUUID(required=False)
+    destination_id = QueryUUID(required=False)
+    days = QueryInteger(min_value=1, max_value=MAX_DAYS, default=DEFAULT_DAYS)
+    granularity = QueryChoice(choices=GRANULARITIES, default="day")
+
+
+class StatsFiguresSerializer(serializers.Serializer):
+    syncs = serializers.IntegerField(help_text="Finished jobs (attempts).")
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="Rows written.")
+    bytes = serializers.IntegerField(help_text="Bytes written.")
+    mean_duration_seconds = serializers.FloatField(allow_null=True)
+    p95_duration_seconds = serializers.FloatField(
+        allow_null=True, help_text="Linear interpolation between ranks (percentile_cont)."
+    )
+
+
+class StatsBucketSerializer(StatsFiguresSerializer):
+    start = Timestamp()
+    end = Timestamp()
+
+
+class StatsSerializer(serializers.Serializer):
+    granularity = serializers.ChoiceField(choices=GRANULARITIES)
+    days = serializers.IntegerField()
+    since = Timestamp(help_text="Start of the first bucket.")
+    until = Timestamp(help_text="End of the last bucket.")
+    connector_id = serializers.UUIDField(allow_null=True)
+    destination_id = serializers.UUIDField(allow_null=True)
+    totals = StatsFiguresSerializer()
+    buckets = StatsBucketSerializer(many=True)
+
+
+class SchemaQuerySerializer(serializers.Serializer):
+    changes_limit = QueryInteger(min_value=1, max_value=200, default=50)
+
+
+class SchemaFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="Landed's logical type.")
+    nullable = serializers.BooleanField()
+    key = serializers.BooleanField(help_text="Part of the primary key.")
+    cursor = serializers.BooleanField(help_text="The incremental cursor.")
+    precision = serializers.IntegerField(allow_null=True)
+    scale = serializers.IntegerField(allow_null=True)
+    source_type = serializers.CharField(allow_null=True)
+
+
+class SchemaStreamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    table = serializers.CharField()
+    enabled = serializers.BooleanField()
+    sync_mode = serializers.CharField()
+    load_mode = serializers.CharField()
+    primary_key = serializers.ListField(child=serializers.CharField())
+    cursor_field = serializers.CharField(allow_null=True)
+    last_job_id = serializers.UUIDField(allow_null=True)
+    updated_at = Timestamp()
+    fields = SchemaFieldSerializer(many=True)
+
+
+class SchemaChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    stream = serializers.CharField()
+    change = serializers.CharField(
+        help_text="table_created, column_added, column_removed or type_changed."
+    )
+    column = serializers.CharField(allow_blank=True)
+    old_type = serializers.CharField(allow_blank=True)
+    new_type = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+    job_id = serializers.UUIDField(allow_null=True)
+    created_at = Timestamp()
+
+
+class BackfillSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    stream = serializers.CharField()
+    reason = serializers.ChoiceField(choices=BackfillReason.choices)
+    column = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(choices=BackfillStatus.choices)
+    requested_at = Timestamp()
+    requested_by_job_id = serializers.UUIDField(allow_null=True)
+
+
+class ConnectorSchemaSerializer(serializers.Serializer):
+    connector_id = serializers.UUIDField()
+    streams = SchemaStreamSerializer(many=True)
+    recent_changes = SchemaChangeSerializer(many=True)
+    pending_backfills = BackfillSerializer(many=True)

@@ -15,7 +15,16 @@ from django.utils import timezone
 
 from connectors.models import Connector
 from landed.api.errors import ConflictError
-from syncs.models import ACTIVE_STATUSES, Job, JobStatus, JobTrigger
+from syncs.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    Job,
+    JobStatus,
+    JobStream,
+    JobTrigger,
+    SyncReceipt,
+)
+from syncs.receipts import receipt_write
 
 logger = logging.getLogger("syncs")
 
@@ -84,6 +93,7 @@ def job_cancel(*, job: Job, reason: str = "") -> Job:
             job.save(
                 update_fields=["status", "finished_at", "cancel_requested_at", "cancel_reason"]
             )
+            receipt_write(job_id=job.id)
         elif job.status == JobStatus.RUNNING:
             if job.cancel_requested_at is None:
                 job.cancel_requested_at = now
@@ -142,10 +152,24 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
         )
         if not updated:
             return None
+        _settle_streams(job, status)
+        receipt_write(job_id=job.id)
         logger.info("syncs.job_finished job=%s status=%s", job.id, status)
         if status == JobStatus.FAILED and error and error.get("retryable"):
             return _schedule_retry(job)
     return None
+
+
+def _settle_streams(job: Job, status: str) -> None:
+    """Streams a finished job left open: the one running ends as the job did; those it never
+    reached are marked cancelled (not run)."""
+    now = timezone.now()
+    JobStream.objects.filter(job_id=job.id, status=JobStatus.RUNNING).update(
+        status=status, finished_at=now
+    )
+    JobStream.objects.filter(job_id=job.id, status=JobStatus.PENDING).update(
+        status=JobStatus.CANCELLED
+    )
 
 
 def retry_delay_seconds(attempt: int) -> float:
@@ -244,3 +268,20 @@ def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:
 
 def job_cancel_requested(*, job_id: Any) -> bool:
     return Job.objects.filter(id=job_id, cancel_requested_at__isnull=False).exists()
+
+
+def history_prune(*, now: Any = None) -> dict[str, int]:
+    """Delete finished jobs past JOB_RETENTION_DAYS (their receipts stay) and receipts past
+    RECEIPT_RETENTION_DAYS. A retention of 0 keeps everything."""
+    now = now or timezone.now()
+    pruned = {"jobs": 0, "receipts": 0}
+    if settings.JOB_RETENTION_DAYS > 0:
+        cutoff = now - timedelta(days=settings.JOB_RETENTION_DAYS)
+        old = Job.objects.filter(status__in=FINISHED_STATUSES, finished_at__lt=cutoff)
+        pruned["jobs"] = old.delete()[1].get(Job._meta.label, 0)
+    if settings.RECEIPT_RETENTION_DAYS > 0:
+        cutoff = now - timedelta(days=settings.RECEIPT_RETENTION_DAYS)
+        old_receipts = SyncReceipt.objects.filter(finished_at__lt=cutoff)
+        pruned["receipts"] = old_receipts.delete()[1].get(SyncReceipt._meta.label, 0)
+    logger.info("syncs.history_pruned jobs=%s receipts=%s", pruned["jobs"], pruned["receipts"])
+    return pruned

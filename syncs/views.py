@@ -1,4 +1,4 @@
-"""The Jobs endpoints: live progress, cancel and retry."""
+"""The Jobs endpoints (live progress, cancel, retry) and the Syncs endpoints (history)."""
 
 from typing import Any
 
@@ -7,12 +7,14 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from connectors.selectors import connector_get
 from landed.api import ratelimit
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
 from syncs import selectors, serializers, services
+from syncs.stats import sync_stats
 
 TAGS = ["jobs"]
 
@@ -95,3 +97,85 @@ class JobRetryView(LandedAPIView):
         retry = services.job_retry(job=job)
         retry = selectors.job_get(account=request.user.account, job_id=retry.id)
         return Response(serializers.JobSerializer(retry).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Syncs (history) -------------------------------------------------------------------------
+HISTORY_TAGS = ["syncs"]
+RECEIPT_PAGE = page_serializer(serializers.ReceiptSerializer)
+
+
+class SyncListView(LandedAPIView):
+    @extend_schema(
+        operation_id="syncs_list",
+        tags=HISTORY_TAGS,
+        summary="List sync receipts, newest first",
+        description="One receipt per finished job (attempt): succeeded, failed or cancelled. "
+        "`since`/`until` bound the finish time.",
+        parameters=[PageQuerySerializer, serializers.AccountReceiptListQuerySerializer],
+        responses={
+            200: RECEIPT_PAGE,
+            **error_responses(401, 422),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_query(serializers.AccountReceiptListQuerySerializer, request).validated_data
+        receipts = selectors.receipt_list(account=request.user.account, **query)
+        return Response(paginate(request, receipts, serializers.ReceiptSerializer))
+
+
+class SyncStatsView(LandedAPIView):
+    @extend_schema(
+        operation_id="syncs_stats",
+        tags=HISTORY_TAGS,
+        summary="Sync statistics per hour or day",
+        description="Over the last `days` (1-90, default 7) in UTC buckets, oldest first, "
+        "empty ones included: syncs, successes, failures, cancellations, rows and bytes "
+        "written, mean and 95th-percentile duration; and the same for the whole window.",
+        parameters=[serializers.StatsQuerySerializer],
+        responses={200: serializers.StatsSerializer, **error_responses(401, 422)},
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_query(serializers.StatsQuerySerializer, request).validated_data
+        stats = sync_stats(account=request.user.account, **query)
+        return Response(serializers.StatsSerializer(stats).data)
+
+
+class ConnectorSyncListView(LandedAPIView):
+    @extend_schema(
+        operation_id="syncs_list_for_connector",
+        tags=HISTORY_TAGS,
+        summary="List a connector's sync receipts, newest first",
+        parameters=[PageQuerySerializer, serializers.ReceiptListQuerySerializer],
+        responses={
+            200: RECEIPT_PAGE,
+            **error_responses(401, 404, 422),
+        },
+    )
+    def get(self, request: Request, connector_id: Any) -> Response:
+        connector = connector_get(account=request.user.account, connector_id=connector_id)
+        query = parse_query(serializers.ReceiptListQuerySerializer, request).validated_data
+        receipts = selectors.receipt_list(
+            account=request.user.account, connector_id=connector.id, **query
+        )
+        return Response(paginate(request, receipts, serializers.ReceiptSerializer))
+
+
+class ConnectorSchemaView(LandedAPIView):
+    @extend_schema(
+        operation_id="syncs_connector_schema",
+        tags=HISTORY_TAGS,
+        summary="A connector's fields per stream, recent schema changes, pending backfills",
+        description="Fields as the last sync loaded them (no connection to the source). "
+        "A backfill (a full re-read merged into the table) is requested when a column is "
+        "added to an incremental merge stream or such a stream is enabled again; the next "
+        "sync does it.",
+        parameters=[serializers.SchemaQuerySerializer],
+        responses={200: serializers.ConnectorSchemaSerializer, **error_responses(401, 404, 422)},
+    )
+    def get(self, request: Request, connector_id: Any) -> Response:
+        connector = connector_get(account=request.user.account, connector_id=connector_id)
+        query = parse_query(serializers.SchemaQuerySerializer, request).validated_data
+        schema = selectors.connector_schema(
+            connector=connector, changes_limit=query["changes_limit"]
+        )
+        return Response(serializers.ConnectorSchemaSerializer(schema).data)

@@ -84,7 +84,10 @@ def plan_stream(
     attempt: int,
     connector_id: str,
     full_resync: bool,
+    backfill: bool = False,
 ) -> StreamPlan:
+    """`backfill`: read an incremental stream from the start again, keeping its load mode
+    (merge), instead of from the live table's cursor."""
     live = live_state(saved, connector_id)
     ours = (
         saved is not None and bool(saved.state) and saved.state.get("connector_id") == connector_id
@@ -96,7 +99,7 @@ def plan_stream(
     # The cursor or key changed since the live table was loaded: the old position means
     # nothing in the new order, so the stream is read again from the start. Merge absorbs
     # that; an append would load every row twice, so this load replaces the table instead.
-    incremental = settings.sync_mode == "incremental" and not full_resync
+    incremental = settings.sync_mode == "incremental" and not full_resync and not backfill
     position_lost = incremental and live is not None and not _same_position(live, settings)
     override = "overwrite" if position_lost and settings.load_mode == "append" else None
     effective = replace(settings, load_mode=override) if override else settings

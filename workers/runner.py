@@ -32,7 +32,17 @@ from connectors.framework.base import (
 from connectors.models import Connector
 from connectors.services import destination_impl, source_impl
 from syncs import services
-from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamState
+from syncs.backfills import backfill_request, backfill_wanted, backfills_due, backfills_settle
+from syncs.models import (
+    BackfillReason,
+    BackfillStatus,
+    Job,
+    JobStatus,
+    JobStream,
+    SchemaChange,
+    StreamSchema,
+    StreamState,
+)
 from workers import resume
 from workers.prefetch import Prefetched
 
@@ -216,8 +226,10 @@ class SyncRun:
         self.connector_id = str(job.connector_id)
         self.progress = _Progress(job)
         self.failures: list[ConnectorError] = []
+        self.backfills: dict[str, list[Any]] = {}
 
     def run(self) -> None:
+        self.backfills = backfills_due(connector_id=self.connector.pk, run_id=self.run_id)
         source = source_impl(self.connector)
         destination = destination_impl(self.connector.destination)
         discovered = source.discover()
@@ -264,6 +276,12 @@ class SyncRun:
             cursor_field=chosen.cursor_field,
             primary_key=tuple(chosen.primary_key),
         )
+        due_backfills = self.backfills.get(name, [])
+        backfilling = (
+            bool(due_backfills)
+            and not self.job.full_resync
+            and backfill_wanted(sync_mode=chosen.sync_mode, load_mode=settings_.load_mode)
+        )
         plan = resume.plan_stream(
             saved=saved_states.get(name),
             settings=settings_,
@@ -271,13 +289,23 @@ class SyncRun:
             attempt=self.job.attempt,
             connector_id=self.connector_id,
             full_resync=self.job.full_resync,
+            backfill=backfilling,
         )
         if plan.skip:
             # Loaded whole by an earlier attempt of this sync.
             stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
             return
-        if plan.load_mode:
-            stream_rows.update(load_mode=plan.load_mode)
+        # Whether this load covers every row of the stream (then pending backfills are done).
+        reads_everything = (
+            chosen.sync_mode == "full_refresh"
+            or self.job.full_resync
+            or backfilling
+            or plan.source_state is None
+        )
+        if plan.load_mode or backfilling:
+            stream_rows.update(
+                load_mode=plan.load_mode or settings_.load_mode, backfill=backfilling
+            )
         self.progress.current = name
         stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
         try:
@@ -301,10 +329,16 @@ class SyncRun:
                     primary_key=chosen.primary_key,
                 )
             )
-            replaces = (plan.load_mode or settings_.load_mode) == "overwrite"
+            load_mode = plan.load_mode or settings_.load_mode
+            replaces = load_mode == "overwrite"
             if not replaces:
                 # Applied to the live table already (and not again by a retry).
                 self._record_schema_changes(writer.schema_changes)
+                if not reads_everything and backfill_wanted(
+                    sync_mode=chosen.sync_mode, load_mode=load_mode
+                ):
+                    self._request_column_backfills(name, writer.schema_changes)
+            self._record_stream_schema(chosen, table, load_mode)
             request = ReadRequest(
                 stream=chosen.stream,
                 sync_mode=chosen.sync_mode,
@@ -334,6 +368,14 @@ class SyncRun:
                 # attempt that made it.
                 self._record_schema_changes(writer.schema_changes)
             self.progress.last_state[name] = final
+            if due_backfills:
+                # Read in full: done. Not read in full because the stream appends now: a
+                # full re-read would load every row twice, so the request is dropped.
+                backfills_settle(
+                    ids=due_backfills,
+                    job=self.job,
+                    status=BackfillStatus.COMPLETED if reads_everything else BackfillStatus.SKIPPED,
+                )
         except ConnectorError as exc:
             exc.stream = exc.stream or name
             logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
@@ -362,6 +404,36 @@ class SyncRun:
                 connector.stream_tables = tables
                 connector.save(update_fields=["stream_tables"])
         return tables
+
+    def _request_column_backfills(self, stream: str, changes: list) -> None:
+        """Rows loaded before a column was added lack it: the next sync reads them again."""
+        for change in changes:
+            if change.change == "column_added":
+                backfill_request(
+                    connector=self.connector,
+                    stream=stream,
+                    reason=BackfillReason.COLUMN_ADDED,
+                    column=change.column or "",
+                    job=self.job,
+                )
+
+    def _record_stream_schema(
+        self, chosen: selection.StreamSelection, table: str, load_mode: str
+    ) -> None:
+        StreamSchema.objects.update_or_create(
+            connector_id=self.job.connector_id,
+            stream=chosen.stream.name,
+            defaults={
+                "table": table,
+                "columns": [column.as_dict() for column in chosen.stream.columns],
+                "primary_key": list(chosen.primary_key),
+                "cursor_field": chosen.cursor_field or "",
+                "sync_mode": chosen.sync_mode,
+                "load_mode": load_mode,
+                "job": self.job,
+                "updated_at": timezone.now(),
+            },
+        )
 
     def _record_schema_changes(self, changes: list) -> None:
         SchemaChange.objects.bulk_create(

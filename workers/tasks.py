@@ -50,3 +50,8 @@ def reap_stale_jobs() -> int:
     reaped = services.jobs_reap_stale()
     services.jobs_requeue_pending()
     return len(reaped)
+
+
+@shared_task(name="syncs.prune_history", ignore_result=True)
+def prune_history() -> dict[str, int]:
+    return services.history_prune()

@@ -1,6 +1,7 @@
 """Serializer pieces shared by every app's API."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
@@ -55,6 +56,47 @@ class QueryUUID(EmptyQueryValueIsInvalid, serializers.UUIDField):
 
 class QueryChoice(EmptyQueryValueIsInvalid, serializers.ChoiceField):
     """One of a set of values, as a query parameter."""
+
+
+class QueryDateTime(EmptyQueryValueIsInvalid, serializers.DateTimeField):
+    """A point in time as a query parameter: an ISO 8601 date-time (an offset, or UTC when it
+    has none) or a date. A date is the start of that day in UTC; with `end_of_day`, for an
+    upper bound, it is the end of that day, so that `until=2026-11-23` includes the 23rd.
+
+    A `+` in a query string decodes to a space unless written %2B: `T12:00:00 00:00` is
+    taken as the `+00:00` that was meant."""
+
+    default_error_messages = {
+        "invalid": "Input should be an ISO 8601 date (2026-11-23) or date-time "
+        "(2026-11-23T12:00:00+00:00)."
+    }
+    _SPACED_OFFSET = re.compile(r"^(\S+T[\d:.]+) (\d\d:?\d\d)$")
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs: Any) -> None:
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> datetime:
+        if not isinstance(data, str) or not data or "\x00" in data:
+            self.fail("invalid")
+        text = self._SPACED_OFFSET.sub(r"\1+\2", data.strip())
+        if len(text) == 10:
+            try:
+                day = datetime.strptime(text, "%Y-%m-%d").date()
+            except ValueError:
+                self.fail("invalid")
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            return start + timedelta(days=1) if self.end_of_day else start
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail("invalid")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment
+
+    def to_representation(self, value: datetime) -> str:
+        return value.astimezone(UTC).isoformat()
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -71,6 +71,10 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("GET", "/jobs/{job_id}"),
         ("POST", "/jobs/{job_id}/cancel"),
         ("POST", "/jobs/{job_id}/retry"),
+        ("GET", "/syncs"),
+        ("GET", "/syncs/stats"),
+        ("GET", "/syncs/{connector_id}"),
+        ("GET", "/syncs/{connector_id}/schema"),
     }
 
 
