@@ -1,4 +1,5 @@
-"""The operators' pages for jobs (with cancel), stream state and schema changes."""
+"""The operators' pages for jobs (with cancel), receipts, stream state and schema, schema
+changes and backfills."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -6,7 +7,15 @@ from django.http import HttpRequest
 
 from landed.api.errors import ApplicationError
 from syncs import services
-from syncs.models import Job, JobStream, SchemaChange, StreamState
+from syncs.models import (
+    Backfill,
+    Job,
+    JobStream,
+    SchemaChange,
+    StreamSchema,
+    StreamState,
+    SyncReceipt,
+)
 
 
 class JobStreamInline(admin.TabularInline):
@@ -94,6 +103,60 @@ class SchemaChangeAdmin(admin.ModelAdmin):
         "note",
         "created_at",
     )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(SyncReceipt)
+class SyncReceiptAdmin(admin.ModelAdmin):
+    """The history, read-only: receipts are written by the job lifecycle, never by hand."""
+
+    list_display = (
+        "finished_at",
+        "connector_name",
+        "account",
+        "status",
+        "trigger",
+        "attempt",
+        "duration_seconds",
+        "rows_written",
+        "bytes_written",
+    )
+    list_filter = ("status", "trigger")
+    search_fields = ("id", "connector_name", "account__name", "job__id")
+    date_hierarchy = "finished_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in SyncReceipt._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StreamSchema)
+class StreamSchemaAdmin(admin.ModelAdmin):
+    list_display = ("connector", "stream", "table", "sync_mode", "load_mode", "updated_at")
+    search_fields = ("connector__name", "stream")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in StreamSchema._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Backfill)
+class BackfillAdmin(admin.ModelAdmin):
+    list_display = ("connector", "stream", "reason", "column", "status", "requested_at")
+    list_filter = ("status", "reason")
+    search_fields = ("connector__name", "stream")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Backfill._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -104,6 +104,23 @@ def test_full_then_incremental_merge(celery, api, orders_source, dest_db, pg_des
     assert detail["health"] == "healthy"
     assert detail["last_synced_at"] is not None
 
+    # The history: a receipt per sync, newest first, with rows per stream.
+    receipts = api.ok("GET", f"/syncs/{connector['id']}")
+    assert receipts["total"] == 2
+    newest, oldest = receipts["items"]
+    assert (newest["job_id"], newest["status"], newest["rows_written"]) == (
+        job["id"],
+        "succeeded",
+        150,
+    )
+    assert oldest["rows_written"] == 5000 and oldest["trigger"] == "manual"
+    assert newest["streams"][0]["name"] == "public.orders"
+    assert newest["streams"][0]["rows_written"] == 150
+    assert newest["duration_seconds"] > 0
+    stats = api.ok("GET", f"/syncs/stats?connector_id={connector['id']}")
+    assert stats["totals"]["syncs"] == 2 and stats["totals"]["rows"] == 5150
+    assert stats["buckets"][-1]["succeeded"] == 2
+
 
 def test_full_refresh_overwrite_replaces_the_table(
     celery, api, orders_source, dest_db, pg_destination
@@ -141,7 +158,7 @@ def test_schema_change_adds_the_new_column(celery, api, orders_source, dest_db, 
     assert sync(api, connector["id"])["status"] == "succeeded"
 
     with connect(orders_source) as conn:
-        conn.execute("ALTER TABLE orders ADD COLUMN channel text")
+        conn.execute("ALTER TABLE orders ADD COLUMN channel text NOT NULL DEFAULT 'store'")
         conn.execute("ALTER TABLE orders DROP COLUMN note")
         conn.execute(
             "UPDATE orders SET channel = 'web', updated_at = updated_at + interval '1 day' "
@@ -149,6 +166,7 @@ def test_schema_change_adds_the_new_column(celery, api, orders_source, dest_db, 
         )
     job = sync(api, connector["id"])
     assert job["status"] == "succeeded", job
+    assert job["rows_read"] == 10
     with connect(dest_db) as conn:
         columns = {
             row[0]
@@ -161,6 +179,40 @@ def test_schema_change_adds_the_new_column(celery, api, orders_source, dest_db, 
     # The new column is added; the removed one is kept (its history stays queryable).
     assert {"channel", "note"} <= columns
     assert web == 10
+
+    # The receipt and the schema view tell what changed, and that the rows loaded before
+    # the column existed wait for a backfill.
+    receipt = api.ok("GET", f"/syncs/{connector['id']}")["items"][0]
+    changes = {(c["change"], c["column"]) for c in receipt["schema_changes"]}
+    assert {("column_added", "channel"), ("column_removed", "note")} <= changes
+    schema = api.ok("GET", f"/syncs/{connector['id']}/schema")
+    (stream,) = schema["streams"]
+    fields = {f["name"]: f for f in stream["fields"]}
+    assert "channel" in fields and "note" not in fields
+    assert fields["id"]["key"] and fields["updated_at"]["cursor"]
+    added = next(c for c in schema["recent_changes"] if c["column"] == "channel")
+    assert added["change"] == "column_added" and added["job_id"] == job["id"]
+    (backfill,) = schema["pending_backfills"]
+    assert (backfill["stream"], backfill["reason"], backfill["column"]) == (
+        "public.orders",
+        "column_added",
+        "channel",
+    )
+
+    # The next sync reads the stream in full again and merges: every row has its channel.
+    job = sync(api, connector["id"])
+    assert job["status"] == "succeeded", job
+    assert job["rows_read"] == 5000 and job["streams"][0]["load_mode"] == "merge"
+    with connect(dest_db) as conn:
+        by_channel = dict(
+            conn.execute("SELECT channel, count(*) FROM shop.orders GROUP BY channel").fetchall()
+        )
+    assert by_channel == {"web": 10, "store": 4990}
+    assert api.ok("GET", f"/syncs/{connector['id']}/schema")["pending_backfills"] == []
+    receipt = api.ok("GET", f"/syncs/{connector['id']}")["items"][0]
+    assert receipt["streams"][0]["backfill"] is True
+    # And then incremental again.
+    assert sync(api, connector["id"])["rows_read"] == 0
 
 
 def test_double_trigger_is_409(celery, api, orders_source, pg_destination):
@@ -202,6 +254,8 @@ def test_cancel_a_running_sync(celery, api, source_db, dest_db, pg_destination):
     assert count == distinct and count % 2000 == 0 and 0 < count < 400_000
     # A finished job cannot be cancelled again.
     assert api.post(f"/jobs/{job['id']}/cancel").status_code == 409
+    (receipt,) = api.ok("GET", "/syncs?status=cancelled")["items"]
+    assert receipt["job_id"] == job["id"] and 0 < receipt["rows_written"] < 400_000
 
     # Retrying the cancelled job resumes after the last committed batch: no duplicates.
     retry = api.ok("POST", f"/jobs/{job['id']}/retry", 202)
@@ -225,6 +279,8 @@ def test_bad_credentials_fail_clearly(celery, api, orders_source, pg_destination
     assert job["error"]["retryable"] is False
     assert "no_such_database_here" in job["error"]["message"]
     assert api.ok("GET", f"/connectors/{connector['id']}")["health"] == "failing"
+    (receipt,) = api.ok("GET", f"/syncs?connector_id={connector['id']}&status=failed")["items"]
+    assert receipt["job_id"] == job["id"] and receipt["error"] == job["error"]
 
 
 def test_unreachable_host_fails_within_the_timeout(celery, api, orders_source, pg_destination):

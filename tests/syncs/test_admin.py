@@ -84,3 +84,12 @@ def test_cancel_job_action_and_job_pages(operator, connector, django_capture_on_
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     assert job.cancel_reason.startswith("Cancelled by operator")
+
+    # The cancelled job's receipt is in the history pages, read-only.
+    receipt = job.receipt
+    assert operator.get("/admin/syncs/syncreceipt/").status_code == 200
+    page = operator.get(f"/admin/syncs/syncreceipt/{receipt.id}/change/")
+    assert page.status_code == 200 and "shop" in page.content.decode()
+    assert operator.get("/admin/syncs/syncreceipt/add/").status_code == 403
+    for listing in ("/admin/syncs/backfill/", "/admin/syncs/streamschema/"):
+        assert operator.get(listing).status_code == 200
