@@ -40,7 +40,7 @@ def raise_issues(issues: list[ConfigIssue]) -> None:
         raise RequestValidationError(
             [
                 {
-                    "loc": ["body", "config", *([i.field] if i.field else [])],
+                    "loc": ["body", "config", *([i.field] if i.field else []), *i.path],
                     "msg": i.msg,
                     "type": i.type,
                 }

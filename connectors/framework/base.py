@@ -177,13 +177,31 @@ class Batch:
 # --- Source --------------------------------------------------------------------------------
 class Source(ABC):
     spec: ClassVar[ConnectorSpec]
+    # Config fields holding URLs the source connects to: their hosts are checked against the
+    # server's network policy when a config is saved (the source checks each connection too).
+    url_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: dict[str, Any], *, hostaddr: str | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        hostaddr: str | None = None,
+        allow_private_networks: bool = False,
+    ) -> None:
         """`hostaddr`: the IP address the config's host was resolved to and checked against
         the server's network policy; a connector connects there (the host name still serves
-        TLS verification), so that a DNS answer cannot change between check and connect."""
+        TLS verification), so that a DNS answer cannot change between check and connect.
+        `allow_private_networks`: the policy itself, for sources that connect to URLs of their
+        config (no single host to pin) and check every connection they open."""
         self.config = config
         self.hostaddr = hostaddr
+        self.allow_private_networks = allow_private_networks
+
+    @classmethod
+    def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
+        """Problems with a config that its spec's field types cannot express (checked when a
+        connector is saved, before anything connects)."""
+        return []
 
     @abstractmethod
     def check(self) -> CheckResult:

@@ -69,11 +69,13 @@ class ConnectorSpec:
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem with a config, located by field name (the API turns it into a 422 item)."""
+    """One problem with a config, located by field name (the API turns it into a 422 item);
+    `path` locates it inside a structured (json) field, e.g. ("streams", 0, "paginator")."""
 
     field: str
     msg: str
     type: str
+    path: tuple[str | int, ...] = ()
 
 
 def validate_config(
