@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -14,7 +15,7 @@ from connectors.checks import run_check
 from connectors.framework import registry, selection
 from connectors.framework.base import ConnectorError, Source, Stream
 from connectors.framework.base import Destination as DestinationImpl
-from connectors.framework.spec import ConnectorSpec
+from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.models import Connector, Destination
 from landed.accounts.models import Account
 from landed.api.errors import (
@@ -79,8 +80,27 @@ def _check_destination_config(type_name: str, config: dict, account_id: Any) -> 
 
 
 def _check_source_config(spec: ConnectorSpec, config: dict) -> None:
+    """The spec's field checks, then the type's own (an HTTP API's stream definitions), then
+    the network policy for its host and the hosts of its URLs."""
     configs.check_config(spec, config)
-    configs.raise_issues(configs.host_issues(spec, config))
+    source_class = registry.source_types()[spec.type]
+    issues = source_class.config_issues(config) + configs.host_issues(spec, config)
+    configs.raise_issues(issues + _url_issues(source_class, config))
+
+
+def _url_issues(source_class: type[Source], config: dict) -> list[ConfigIssue]:
+    """The network policy's verdict on the hosts of the source's URL fields."""
+    issues = []
+    for name in source_class.url_fields:
+        try:
+            url = urlsplit(config.get(name) or "")
+            host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+        except (TypeError, ValueError):
+            continue  # a malformed URL is reported by the type's own checks
+        problem = network.host_problem(host, port)
+        if problem:
+            issues.append(ConfigIssue(name, problem, "host_not_allowed"))
+    return issues
 
 
 def destination_create(*, account: Account, name: str, type: str, config: dict) -> Destination:
@@ -221,9 +241,15 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
 
 
 def connector_delete(*, connector: Connector) -> None:
-    """Removes the connector with its jobs, history and state (not the destination's tables).
-    A running job notices at its next progress write and stops."""
-    connector.delete()
+    """Removes the connector with its jobs, stream state and schema history (not the
+    destination's tables). Its sync receipts stay, for usage and audit, under its name. A
+    running job notices at its next progress write and stops; it is settled as cancelled
+    first, so that its receipt records what it had loaded."""
+    from syncs.services import jobs_settle_for_deletion
+
+    with transaction.atomic():
+        jobs_settle_for_deletion(connector=connector)
+        connector.delete()
 
 
 def source_impl(connector: Connector) -> Source:
@@ -232,6 +258,10 @@ def source_impl(connector: Connector) -> Source:
     spec = source_spec(connector.type)
     cls = registry.source_types()[connector.type]
     config = configs.full_config(connector, spec)
+    if spec.host_field is None:
+        # No single host to pin (an HTTP API's URLs): the source checks every connection it
+        # opens against the policy handed to it.
+        return cls(config, allow_private_networks=network.private_allowed())
     return cls(config, hostaddr=network.pinned_address(spec, config))
 
 
@@ -268,6 +298,7 @@ def connector_streams_update(
 ) -> list[selection.StreamSelection]:
     """Save a selection, checked against live discovery. Not while a sync is pending or
     running: its attempts must all load the streams the same way."""
+    from syncs.backfills import backfills_request_reenabled
     from syncs.selectors import job_active_for
 
     if job_active_for(connector=connector):
@@ -298,6 +329,15 @@ def connector_streams_update(
             "cursor_field": entry.get("cursor_field"),
             "primary_key": list(entry.get("primary_key") or []),
         }
+    was_disabled = {
+        s.stream.name for s in selection.resolve(discovered, connector.streams) if not s.enabled
+    }
     connector.streams = list(saved.values())
-    connector.save(update_fields=["streams", "updated_at"])
-    return selection.resolve(discovered, connector.streams)
+    resolved = selection.resolve(discovered, connector.streams)
+    with transaction.atomic():
+        connector.save(update_fields=["streams", "updated_at"])
+        backfills_request_reenabled(
+            connector=connector,
+            streams=[s for s in resolved if s.enabled and s.stream.name in was_disabled],
+        )
+    return resolved

@@ -38,6 +38,15 @@ if ! port_open 127.0.0.1 6379; then
   wait_for Redis 127.0.0.1 6379 || missing+=("Redis on 127.0.0.1:6379 (install redis-server, or set TEST_REDIS_URL)")
 fi
 
+# MariaDB: the MySQL source's tests need it where this machine has the server.
+if [ -x /usr/sbin/mariadbd ] && ! port_open 127.0.0.1 3306; then
+  echo "MariaDB is not answering on 127.0.0.1:3306; starting it"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- \
+    --user=mysql --bind-address=127.0.0.1 --port=3306 || true
+  wait_for MariaDB 127.0.0.1 3306 || missing+=("MariaDB on 127.0.0.1:3306 (install mariadb-server)")
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   echo "error: the test suite needs services that are not running and could not be started:" >&2
   printf '  - %s\n' "${missing[@]}" >&2

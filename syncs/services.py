@@ -105,6 +105,23 @@ def job_cancel(*, job: Job, reason: str = "") -> Job:
     return job
 
 
+def jobs_settle_for_deletion(*, connector: Connector) -> None:
+    """Settle the connector's pending or running job as cancelled, with its receipt, before
+    the connector and its jobs are deleted (its worker then finds the job gone and stops)."""
+    now = timezone.now()
+    for job in Job.objects.select_for_update().filter(
+        connector=connector, status__in=ACTIVE_STATUSES
+    ):
+        Job.objects.filter(id=job.id).update(
+            status=JobStatus.CANCELLED,
+            finished_at=now,
+            cancel_requested_at=job.cancel_requested_at or now,
+            cancel_reason="The connector was deleted.",
+        )
+        _settle_streams(job, JobStatus.CANCELLED)
+        receipt_write(job_id=job.id)
+
+
 def job_retry(*, job: Job) -> Job:
     """A new attempt of a failed or cancelled job, linked to it, resuming from the
     destination's last committed checkpoint."""

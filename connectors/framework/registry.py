@@ -7,10 +7,14 @@ from connectors.framework.spec import ConnectorSpec
 
 
 def _sources() -> dict[str, type[Source]]:
+    from connectors.sources.http_api import HttpApiSource
+    from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.sample import SampleSource
 
-    return {cls.spec.type: cls for cls in (SampleSource, PostgresSource)}
+    return {
+        cls.spec.type: cls for cls in (SampleSource, PostgresSource, HttpApiSource, MySQLSource)
+    }
 
 
 def _destinations() -> dict[str, type[Destination]]:

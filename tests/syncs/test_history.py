@@ -400,3 +400,54 @@ def test_schema_view(client, connector, django_capture_on_commit_callbacks):
     assert len(limited["recent_changes"]) == 1
     response = client.get(f"/syncs/{connector.id}/schema", {"changes_limit": "500"})
     assert response.status_code == 422
+
+
+def test_enabling_a_loaded_stream_again_requests_a_backfill(client, user, connector):
+    path = f"/connectors/{connector.id}/streams"
+
+    def put(name: str, enabled: bool) -> None:
+        entry = {
+            "name": name,
+            "enabled": enabled,
+            "sync_mode": "incremental",
+            "load_mode": "merge",
+            "cursor_field": "updated_at",
+            "primary_key": ["id"],
+        }
+        response = client.put(path, {"streams": [entry]}, format="json")
+        assert response.status_code == 200, response.content
+
+    StreamSchema.objects.create(
+        connector=connector,
+        stream="orders",
+        table="orders",
+        sync_mode="incremental",
+        load_mode="merge",
+    )
+    put("orders", False)
+    put("customers", False)
+    assert not Backfill.objects.exists()
+    put("orders", True)
+    (backfill,) = Backfill.objects.all()
+    assert (backfill.stream, backfill.reason, backfill.status) == (
+        "orders",
+        "stream_reenabled",
+        "pending",
+    )
+    # A stream never loaded before has nothing to catch up with: its first sync reads it all.
+    put("customers", True)
+    assert Backfill.objects.count() == 1
+    body = client.get(f"/syncs/{connector.id}/schema").json()
+    assert [b["reason"] for b in body["pending_backfills"]] == ["stream_reenabled"]
+
+
+def test_deleting_a_connector_mid_sync_keeps_a_receipt_of_what_it_loaded(
+    client, connector, django_capture_on_commit_callbacks
+):
+    job = run_job(connector, django_capture_on_commit_callbacks, rows_written=700)
+    response = client.delete(f"/connectors/{connector.id}")
+    assert response.status_code == 204
+    assert not Job.objects.filter(id=job.id).exists()
+    (kept,) = client.get("/syncs").json()["items"]
+    assert (kept["status"], kept["rows_written"], kept["connector_id"]) == ("cancelled", 700, None)
+    assert kept["connector_name"] == "demo" and kept["job_id"] is None

@@ -1,0 +1,156 @@
+"""Authentication of API requests: nothing, an API key (header or query parameter), a bearer
+token, HTTP basic, or an OAuth2 access token obtained with the client-credentials grant and
+cached until shortly before it expires."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from connectors.framework.base import AuthenticationError, ConnectorError
+
+# An access token is renewed this long before the expiry its endpoint announced.
+_EXPIRY_MARGIN_SECONDS = 30
+_DEFAULT_TOKEN_LIFETIME_SECONDS = 3600
+
+
+class Auth:
+    """Adds credentials to a request; `renew` reports whether trying again can help a 401."""
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        return None
+
+    def renew(self) -> bool:
+        return False
+
+    def secret_params(self) -> set[str]:
+        """Query parameters holding secrets: masked in error messages."""
+        return set()
+
+
+class ApiKeyAuth(Auth):
+    def __init__(self, name: str, key: str, where: str) -> None:
+        self.name, self.key, self.where = name, key, where
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        (params if self.where == "query" else headers)[self.name] = self.key
+
+    def secret_params(self) -> set[str]:
+        return {self.name} if self.where == "query" else set()
+
+
+class HeaderAuth(Auth):
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        headers["Authorization"] = self.value
+
+
+# (token_url, form data, basic credentials or None) -> the token endpoint's response
+TokenPost = Callable[[str, dict[str, str], tuple[str, str] | None], requests.Response]
+
+
+class OAuth2ClientCredentials(Auth):
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scopes: str | None,
+        client_auth: str,
+        post: TokenPost,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scopes = scopes
+        self.client_auth = client_auth
+        self.post = post
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._renewed = False
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        headers["Authorization"] = f"Bearer {self.access_token()}"
+
+    def renew(self) -> bool:
+        """Drop the cached token after a 401 (revoked or expired early): once per token, so
+        that an API that refuses every token fails instead of looping."""
+        if self._renewed:
+            return False
+        self._token, self._renewed = None, True
+        return True
+
+    def access_token(self) -> str:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            self._token, lifetime = self._fetch()
+            self._expires_at = time.monotonic() + max(lifetime - _EXPIRY_MARGIN_SECONDS, 1)
+        return self._token
+
+    def _fetch(self) -> tuple[str, float]:
+        data = {"grant_type": "client_credentials"}
+        if self.scopes:
+            data["scope"] = self.scopes
+        basic = None
+        if self.client_auth == "body":
+            data.update(client_id=self.client_id, client_secret=self.client_secret)
+        else:
+            basic = (self.client_id, self.client_secret)
+        response = self.post(self.token_url, data, basic)
+        if response.status_code in (400, 401, 403):
+            raise AuthenticationError(
+                f"The token endpoint {self.token_url} refused the client credentials "
+                f"(HTTP {response.status_code}: {_oauth_error(response)})."
+            )
+        try:
+            payload = response.json()
+            token = payload["access_token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConnectorError(
+                f"The token endpoint {self.token_url} answered HTTP {response.status_code} "
+                "without an access_token."
+            ) from exc
+        if not isinstance(token, str) or not token:
+            raise ConnectorError(f"The token endpoint {self.token_url} sent an empty token.")
+        lifetime = payload.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = _DEFAULT_TOKEN_LIFETIME_SECONDS
+        self._renewed = False
+        return token, float(lifetime)
+
+
+def _oauth_error(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+        return str(payload.get("error_description") or payload.get("error") or "no reason given")
+    except (ValueError, AttributeError):
+        return response.text[:200] or "no reason given"
+
+
+def build_auth(config: dict[str, Any], post: TokenPost) -> Auth:
+    kind = config.get("auth_type") or "none"
+    if kind == "api_key":
+        return ApiKeyAuth(
+            config["api_key_name"], config["api_key"], config.get("api_key_in") or "header"
+        )
+    if kind == "bearer":
+        return HeaderAuth(f"Bearer {config['bearer_token']}")
+    if kind == "basic":
+        pair = f"{config['username']}:{config.get('password') or ''}".encode()
+        return HeaderAuth(f"Basic {base64.b64encode(pair).decode('ascii')}")
+    if kind == "oauth2_client_credentials":
+        return OAuth2ClientCredentials(
+            token_url=config["token_url"],
+            client_id=config["client_id"],
+            client_secret=config["client_secret"],
+            scopes=config.get("scopes") or None,
+            client_auth=config.get("client_auth_method") or "basic",
+            post=post,
+        )
+    return Auth()

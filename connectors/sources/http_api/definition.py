@@ -1,0 +1,447 @@
+"""The declarative definition of an HTTP API source: parsed from the connector's config into
+typed, immutable parts, and checked so that a bad definition is a 422 naming the bad part
+(`loc` ["body", "config", "streams", 0, "paginator", "type"]) when the connector is saved.
+
+Parsing never raises on a definition that passed `definition_issues`; the source parses the
+saved config again before it connects, and reports a definition saved by an older version that
+no longer passes as a ConfigError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from connectors.framework.base import ConfigError
+from connectors.framework.spec import ConfigIssue
+
+AUTH_TYPES = ("none", "api_key", "bearer", "basic", "oauth2_client_credentials")
+PAGINATOR_TYPES = ("none", "offset", "page_number", "cursor", "next_url", "link_header")
+# Column types a stream may declare (each value is coerced to it, see records.py).
+DECLARABLE_TYPES = (
+    "string",
+    "json",
+    "boolean",
+    "smallint",
+    "integer",
+    "bigint",
+    "real",
+    "double",
+    "date",
+    "timestamp",
+    "timestamptz",
+)
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
+
+Path = tuple[str | int, ...]  # a path into a JSON document: keys and list indexes
+
+
+@dataclass(frozen=True)
+class PaginatorDef:
+    type: str = "none"
+    page_size: int | None = None
+    limit_param: str = "limit"
+    offset_param: str = "offset"
+    page_param: str = "page"
+    size_param: str | None = None
+    start_page: int = 1
+    cursor_path: Path = ()
+    cursor_param: str = "cursor"
+    next_url_path: Path = ()
+    rel: str = "next"
+
+
+@dataclass(frozen=True)
+class ParentDef:
+    stream: str
+    field: str = "id"
+    include_as: str | None = None  # copy the parent's value into each child record
+
+
+@dataclass(frozen=True)
+class IncrementalDef:
+    cursor_field: str
+    request_param: str | None = None
+    start_value: Any = None
+
+
+@dataclass(frozen=True)
+class StreamDef:
+    name: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    record_selector: Path = ()
+    primary_key: tuple[str, ...] = ()
+    paginator: PaginatorDef = PaginatorDef()
+    parent: ParentDef | None = None
+    incremental: IncrementalDef | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Definition:
+    base_url: str
+    streams: tuple[StreamDef, ...]
+
+    def stream(self, name: str) -> StreamDef | None:
+        return next((s for s in self.streams if s.name == name), None)
+
+
+# --- the allowed keys of each part ----------------------------------------------------------
+_STREAM_KEYS = {
+    "name",
+    "path",
+    "params",
+    "record_selector",
+    "primary_key",
+    "paginator",
+    "parent",
+    "incremental",
+    "columns",
+}
+_PAGINATOR_KEYS: dict[str, set[str]] = {
+    "none": {"type"},
+    "offset": {"type", "page_size", "limit_param", "offset_param"},
+    "page_number": {"type", "page_size", "page_param", "size_param", "start_page"},
+    "cursor": {"type", "page_size", "size_param", "cursor_path", "cursor_param"},
+    "next_url": {"type", "page_size", "size_param", "next_url_path"},
+    "link_header": {"type", "page_size", "size_param", "rel"},
+}
+_PAGINATOR_REQUIRED = {"cursor": ("cursor_path",), "next_url": ("next_url_path",)}
+_PARENT_KEYS = {"stream", "field", "include_as"}
+_INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value"}
+_AUTH_REQUIRED = {
+    "api_key": ("api_key_name", "api_key"),
+    "bearer": ("bearer_token",),
+    "basic": ("username",),
+    "oauth2_client_credentials": ("token_url", "client_id", "client_secret"),
+}
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.items: list[ConfigIssue] = []
+
+    def add(self, loc: tuple[str | int, ...], msg: str, kind: str = "value_error") -> None:
+        self.items.append(ConfigIssue(str(loc[0]), msg, kind, tuple(loc[1:])))
+
+
+def definition_issues(config: dict[str, Any]) -> list[ConfigIssue]:
+    """Everything wrong with the definition, each issue located."""
+    _, issues = _parse(config)
+    return issues
+
+
+def parse_definition(config: dict[str, Any]) -> Definition:
+    """The definition; a ConfigError naming the first problem if it has any."""
+    definition, issues = _parse(config)
+    if issues or definition is None:
+        first = issues[0]
+        where = ".".join(str(part) for part in (first.field, *first.path))
+        raise ConfigError(f"The HTTP API definition is not valid: {where}: {first.msg}")
+    return definition
+
+
+def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]]:
+    issues = _Issues()
+    base_url = config.get("base_url")
+    if not isinstance(base_url, str) or not _http_url(base_url):
+        issues.add(("base_url",), "Give an absolute http:// or https:// URL.", "url_scheme")
+    elif urlsplit(base_url).query or urlsplit(base_url).fragment:
+        issues.add(("base_url",), "Put query parameters in a stream's params.", "url_parsing")
+    _check_auth(config, issues)
+    _check_headers(config.get("headers"), issues)
+
+    raw_streams = config.get("streams")
+    if not isinstance(raw_streams, list) or not raw_streams:
+        issues.add(("streams",), "Give a list of one or more stream definitions.", "list_type")
+        return None, issues.items
+    streams: list[StreamDef] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_streams):
+        stream = _parse_stream(raw, ("streams", index), config, issues)
+        if stream is None:
+            continue
+        if stream.name in seen:
+            issues.add(("streams", index, "name"), f"Stream '{stream.name}' is defined twice.")
+            continue
+        seen.add(stream.name)
+        streams.append(stream)
+    _check_parents(streams, raw_streams, issues)
+    if issues.items:
+        return None, issues.items
+    return Definition(base_url=str(base_url).rstrip("/"), streams=tuple(streams)), []
+
+
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_auth(config: dict[str, Any], issues: _Issues) -> None:
+    auth_type = config.get("auth_type") or "none"
+    for name in _AUTH_REQUIRED.get(auth_type, ()):
+        if not config.get(name):
+            issues.add((name,), f"Required when auth_type is '{auth_type}'.", "missing")
+    token_url = config.get("token_url")
+    if auth_type == "oauth2_client_credentials" and token_url and not _http_url(str(token_url)):
+        issues.add(("token_url",), "Give an absolute http:// or https:// URL.", "url_scheme")
+
+
+def _check_headers(headers: Any, issues: _Issues) -> None:
+    if headers is None:
+        return
+    if not isinstance(headers, dict):
+        issues.add(("headers",), "Give an object of header names to text values.", "dict_type")
+        return
+    for name, value in headers.items():
+        if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
+            issues.add(("headers", name), "Not a valid header name.")
+        elif not isinstance(value, str) or "\n" in value or "\r" in value:
+            issues.add(("headers", name), "A header value is one line of text.", "string_type")
+
+
+def _parse_path(value: Any) -> Path | None:
+    """A dotted string ("data.items") or a list of keys and indexes; None when neither."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(part for part in value.split(".") if part != "")
+    if isinstance(value, list) and all(
+        isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool)) for p in value
+    ):
+        return tuple(value)
+    return None
+
+
+def _unknown_keys(raw: dict[str, Any], allowed: set[str], loc: tuple, issues: _Issues) -> None:
+    for key in raw:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            issues.add((*loc, key), f"Unknown key; known keys: {known}.", "extra_forbidden")
+
+
+def _text(raw: dict[str, Any], key: str, loc: tuple, issues: _Issues, *, required: bool) -> Any:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            issues.add((*loc, key), "Field required", "missing")
+        return None
+    if not isinstance(value, str) or not value:
+        issues.add((*loc, key), "Give a non-empty string.", "string_type")
+        return None
+    return value
+
+
+def _positive_int(raw: dict[str, Any], key: str, loc: tuple, issues: _Issues) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        issues.add((*loc, key), "Give a whole number, 0 or more.", "int_type")
+        return None
+    return value
+
+
+def _parse_stream(
+    raw: Any, loc: tuple, config: dict[str, Any], issues: _Issues
+) -> StreamDef | None:
+    if not isinstance(raw, dict):
+        issues.add(loc, "A stream definition is an object.", "dict_type")
+        return None
+    before = len(issues.items)
+    _unknown_keys(raw, _STREAM_KEYS, loc, issues)
+    name = _text(raw, "name", loc, issues, required=True)
+    if name is not None and not _STREAM_NAME.match(name):
+        issues.add(
+            (*loc, "name"),
+            "Use letters, digits, '_', '.' and '-' (at most 63), not starting with '.' or '-'.",
+            "string_pattern_mismatch",
+        )
+    path = _text(raw, "path", loc, issues, required=True)
+    if path is not None and (urlsplit(path).scheme or path.startswith("//")):
+        issues.add((*loc, "path"), "A path is relative to base_url, not a full URL.")
+
+    params = raw.get("params") or {}
+    if not isinstance(params, dict) or not all(
+        v is None or isinstance(v, str | int | float | bool) for v in params.values()
+    ):
+        issues.add((*loc, "params"), "Give an object of names to text or number values.")
+        params = {}
+
+    selector = _parse_path(raw.get("record_selector"))
+    if selector is None:
+        issues.add(
+            (*loc, "record_selector"),
+            'Give a dotted path ("data.items") or a list of keys and indexes.',
+        )
+
+    primary_key = raw.get("primary_key") or []
+    if isinstance(primary_key, str):
+        primary_key = [primary_key]
+    if not isinstance(primary_key, list) or not all(isinstance(k, str) and k for k in primary_key):
+        issues.add((*loc, "primary_key"), "Give a field name or a list of field names.")
+        primary_key = []
+
+    paginator = _parse_paginator(raw.get("paginator"), (*loc, "paginator"), config, issues)
+    parent = _parse_parent(raw.get("parent"), (*loc, "parent"), issues)
+    incremental = _parse_incremental(raw.get("incremental"), (*loc, "incremental"), issues)
+    columns = _parse_columns(raw.get("columns"), (*loc, "columns"), issues)
+    if path is not None:
+        _check_placeholders(path, parent, (*loc, "path"), issues)
+    if len(issues.items) > before or name is None or path is None:
+        return None
+    return StreamDef(
+        name=name,
+        path=path,
+        params=dict(params),
+        record_selector=selector or (),
+        primary_key=tuple(primary_key),
+        paginator=paginator or PaginatorDef(),
+        parent=parent,
+        incremental=incremental,
+        columns=columns,
+    )
+
+
+def _parse_paginator(
+    raw: Any, loc: tuple, config: dict[str, Any], issues: _Issues
+) -> PaginatorDef | None:
+    if raw is None:
+        return PaginatorDef()
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        issues.add(loc, "A paginator is an object with a type.", "dict_type")
+        return None
+    kind = raw.get("type", "none")
+    if kind not in PAGINATOR_TYPES:
+        issues.add((*loc, "type"), f"Input should be one of: {', '.join(PAGINATOR_TYPES)}", "enum")
+        return None
+    _unknown_keys(raw, _PAGINATOR_KEYS[kind], loc, issues)
+    for key in _PAGINATOR_REQUIRED.get(kind, ()):
+        if raw.get(key) in (None, "", []):
+            issues.add((*loc, key), f"Required by the '{kind}' paginator.", "missing")
+    names = {}
+    for key in ("limit_param", "offset_param", "page_param", "cursor_param", "rel"):
+        if key in raw:
+            names[key] = _text(raw, key, loc, issues, required=True)
+    size_param = raw.get("size_param", "per_page" if kind == "page_number" else None)
+    if size_param is not None and (not isinstance(size_param, str) or not size_param):
+        issues.add((*loc, "size_param"), "Give a parameter name, or null to send no page size.")
+    page_size = _positive_int(raw, "page_size", loc, issues)
+    if page_size == 0:
+        issues.add((*loc, "page_size"), "A page holds at least one record.", "greater_than")
+    start_page = _positive_int(raw, "start_page", loc, issues)
+    paths = {}
+    for key in ("cursor_path", "next_url_path"):
+        if raw.get(key) not in (None, "", []):
+            path = _parse_path(raw[key])
+            if path is None:
+                issues.add((*loc, key), "Give a dotted path or a list of keys and indexes.")
+            else:
+                paths[key] = path
+    default_size = config.get("page_size") if isinstance(config.get("page_size"), int) else 100
+    return PaginatorDef(
+        type=kind,
+        page_size=page_size or default_size,
+        size_param=size_param if isinstance(size_param, str) else None,
+        start_page=start_page if start_page is not None else 1,
+        **{k: v for k, v in names.items() if v is not None},
+        **paths,
+    )
+
+
+def _parse_parent(raw: Any, loc: tuple, issues: _Issues) -> ParentDef | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        issues.add(loc, "A parent is an object: {stream, field}.", "dict_type")
+        return None
+    _unknown_keys(raw, _PARENT_KEYS, loc, issues)
+    stream = _text(raw, "stream", loc, issues, required=True)
+    parent_field = _text(raw, "field", loc, issues, required=False) or "id"
+    include_as = _text(raw, "include_as", loc, issues, required=False)
+    return ParentDef(stream, parent_field, include_as) if stream else None
+
+
+def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        issues.add(loc, "Incremental is an object: {cursor_field, request_param}.", "dict_type")
+        return None
+    _unknown_keys(raw, _INCREMENTAL_KEYS, loc, issues)
+    cursor_field = _text(raw, "cursor_field", loc, issues, required=True)
+    request_param = _text(raw, "request_param", loc, issues, required=False)
+    start_value = raw.get("start_value")
+    if start_value is not None and (
+        isinstance(start_value, bool) or not isinstance(start_value, str | int | float)
+    ):
+        issues.add((*loc, "start_value"), "Give a text or number value.")
+    if cursor_field is None:
+        return None
+    return IncrementalDef(cursor_field, request_param, start_value)
+
+
+def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        issues.add(loc, "Give an object of field names to column types.", "dict_type")
+        return {}
+    for name, kind in raw.items():
+        if kind not in DECLARABLE_TYPES:
+            issues.add(
+                (*loc, name), f"Input should be one of: {', '.join(DECLARABLE_TYPES)}", "enum"
+            )
+    return dict(raw)
+
+
+def _check_placeholders(path: str, parent: ParentDef | None, loc: tuple, issues: _Issues) -> None:
+    names = _PLACEHOLDER.findall(path)
+    if parent is None:
+        if names:
+            issues.add(loc, "Placeholders like {parent.id} need a parent stream.")
+        return
+    expected = f"parent.{parent.field}"
+    if expected not in names:
+        issues.add(loc, f"A child stream's path holds {{{expected}}}.", "missing")
+    for name in names:
+        if name != expected:
+            issues.add(loc, f"Unknown placeholder {{{name}}}; use {{{expected}}}.")
+    if path.count("{") != len(names) or path.count("}") != len(names):
+        issues.add(loc, "Unbalanced braces in the path.")
+
+
+def _check_parents(streams: list[StreamDef], raw: list[Any], issues: _Issues) -> None:
+    by_name = {s.name: s for s in streams}
+    index_of = {
+        item.get("name"): index
+        for index, item in enumerate(raw)
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+    for stream in streams:
+        if stream.parent is None:
+            continue
+        loc = ("streams", index_of[stream.name], "parent", "stream")
+        if stream.parent.stream not in index_of:
+            issues.add(loc, f"No stream named '{stream.parent.stream}' is defined.")
+            continue
+        # Follow the chain of parents: it must end at a stream without one.
+        seen: set[str] = {stream.name}
+        current: str | None = stream.parent.stream
+        while current is not None:
+            if current in seen:
+                issues.add(loc, "Parents form a cycle.")
+                break
+            seen.add(current)
+            ancestor = by_name.get(current)
+            current = ancestor.parent.stream if ancestor and ancestor.parent else None
