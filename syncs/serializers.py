@@ -168,6 +168,8 @@ class StatsQuerySerializer(serializers.Serializer):
 
 
 class StatsFiguresSerializer(serializers.Serializer):
+    """The figures of a bucket or of the whole window."""
+
     syncs = serializers.IntegerField(help_text="Finished jobs (attempts).")
     succeeded = serializers.IntegerField()
     failed = serializers.IntegerField()
@@ -180,9 +182,13 @@ class StatsFiguresSerializer(serializers.Serializer):
     )
 
 
-class StatsBucketSerializer(StatsFiguresSerializer):
+class StatsBucketSerializer(serializers.Serializer):
     start = Timestamp()
     end = Timestamp()
+
+    def get_fields(self) -> dict:
+        # The bucket's bounds first, then the same figures as the totals.
+        return {**super().get_fields(), **StatsFiguresSerializer().get_fields()}
 
 
 class StatsSerializer(serializers.Serializer):
