@@ -67,6 +67,10 @@ class JobAdmin(admin.ModelAdmin):
         # Jobs start through the sync trigger (the connector page's action), never by hand.
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Finished jobs go by retention (their receipts stay); a running one is cancelled.
+        return False
+
     @admin.action(description="Cancel the selected jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         for job in queryset:
@@ -124,11 +128,12 @@ class SyncReceiptAdmin(admin.ModelAdmin):
         "bytes_written",
     )
     list_filter = ("status", "trigger")
-    search_fields = ("id", "connector_name", "account__name", "job__id")
+    search_fields = ("id", "connector_name", "account__name")
     date_hierarchy = "finished_at"
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in SyncReceipt._meta.fields]
+        # Ids, not the related rows: the job, connector or destination may be gone.
+        return [f.attname if f.is_relation else f.name for f in SyncReceipt._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

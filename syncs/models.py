@@ -76,6 +76,8 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["connector", "-created_at"]),
+            # Retention deletes finished jobs by age.
+            models.Index(fields=["status", "finished_at"]),
         ]
 
     def __str__(self) -> str:
@@ -148,7 +150,10 @@ class SchemaChange(models.Model):
     connector = models.ForeignKey(
         Connector, on_delete=models.CASCADE, related_name="schema_changes"
     )
-    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    # The job that applied it: its id stays when the job row is pruned (its receipt remains).
+    job = models.ForeignKey(
+        Job, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     stream = models.CharField(max_length=300)
     change = models.CharField(max_length=32)
     column = models.CharField(max_length=300, blank=True, default="")
@@ -173,15 +178,23 @@ class SyncReceipt(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_receipts")
+    # The ids stay when the connector, destination or job row is deleted (no database
+    # constraint): history stays filterable by them, and a receipt names its job for good.
     connector = models.ForeignKey(
-        Connector, null=True, on_delete=models.SET_NULL, related_name="receipts"
+        Connector,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="receipts",
     )
     connector_name = models.CharField(max_length=200)
     connector_type = models.CharField(max_length=50)
     destination = models.ForeignKey(
-        Destination, null=True, on_delete=models.SET_NULL, related_name="+"
+        Destination, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    job = models.OneToOneField(Job, null=True, on_delete=models.SET_NULL, related_name="receipt")
+    job = models.OneToOneField(
+        Job, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="receipt"
+    )
     run_id = models.UUIDField()
     attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=JobStatus)
@@ -208,6 +221,8 @@ class SyncReceipt(models.Model):
             models.Index(fields=["account", "-finished_at"]),
             models.Index(fields=["connector", "-finished_at"]),
             models.Index(fields=["destination", "-finished_at"]),
+            # Retention deletes by age.
+            models.Index(fields=["finished_at"]),
         ]
 
     def __str__(self) -> str:

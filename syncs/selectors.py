@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -98,7 +98,8 @@ def connector_summary(*, account: Account, days: int = 14) -> dict[str, Any]:
     first_day = today - timedelta(days=days - 1)
     per_day = (
         SyncReceipt.objects.filter(
-            account=account, connector__isnull=False, finished_at__date__gte=first_day
+            account=account,
+            finished_at__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
         )
         .annotate(day=TruncDate("finished_at"))
         .values("day")

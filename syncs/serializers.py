@@ -109,11 +109,13 @@ class ReceiptSchemaChangeSerializer(serializers.Serializer):
 
 class ReceiptSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    job_id = serializers.UUIDField(allow_null=True, help_text="Null once the job row is pruned.")
+    job_id = serializers.UUIDField(
+        allow_null=True, help_text="Kept after the job row is pruned (GET /jobs/{id} is 404)."
+    )
     run_id = serializers.UUIDField(help_text="Shared by all attempts of one sync.")
     attempt = serializers.IntegerField()
     connector_id = serializers.UUIDField(
-        allow_null=True, help_text="Null once the connector is deleted."
+        allow_null=True, help_text="Kept after the connector is deleted, with its name."
     )
     connector_name = serializers.CharField()
     connector_type = serializers.CharField()

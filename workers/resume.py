@@ -36,6 +36,11 @@ class StreamPlan:
     # Set when this load must replace the table instead of the stream's own mode: an
     # incremental append whose cursor or key changed re-reads everything.
     load_mode: str | None = None
+    # A backfill reads from the start again; until it completes, its states carry the
+    # position the stream had reached before it, where a stream that gives the backfill up
+    # (switched to append, say) goes on from.
+    backfill: bool = False
+    before_backfill: Any = None
 
     def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
         """The state to commit with a batch that reached `source`."""
@@ -49,12 +54,15 @@ class StreamPlan:
         }
         if load_mode == "overwrite":
             state["live"] = self.live
+        if self.backfill:
+            state["before_backfill"] = self.before_backfill
         return state
 
     def final_state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
         """The state committed when the stream completes: the live table now matches it."""
         state = self.state(settings, connector_id, source)
         state.pop("live", None)
+        state.pop("before_backfill", None)
         return state
 
 
@@ -104,16 +112,40 @@ def plan_stream(
     override = "overwrite" if position_lost and settings.load_mode == "append" else None
     effective = replace(settings, load_mode=override) if override else settings
 
+    # Where the stream stood before a backfill that has not completed (an interrupted one
+    # left its position in the live state).
+    unfinished_backfill = live is not None and "before_backfill" in live
+    before_backfill = live["before_backfill"] if unfinished_backfill else (live or {}).get("source")
+
     if same_run and _same_settings(saved.state, effective) and saved.state.get("source"):
         # An earlier attempt of this sync committed batches: go on after the last one.
         carried = saved.state.get("live") if effective.load_mode == "overwrite" else None
-        return StreamPlan(False, saved.run_id, saved.state["source"], carried, override)
+        return StreamPlan(
+            False,
+            saved.run_id,
+            saved.state["source"],
+            carried,
+            override,
+            backfill=backfill,
+            before_backfill=before_backfill if backfill else None,
+        )
 
     # A new load. Within a sync that already began this stream, it gets a load id of its
     # own, so that nothing staged by the abandoned attempt is kept.
     load_id = f"{run_id}.{attempt}" if same_run else run_id
-    start = live.get("source") if incremental and live is not None and not position_lost else None
-    return StreamPlan(False, load_id, start, live, override)
+    start = None
+    if incremental and live is not None and not position_lost:
+        # A backfill given up goes on from where the stream was before it.
+        start = before_backfill if unfinished_backfill else live.get("source")
+    return StreamPlan(
+        False,
+        load_id,
+        start,
+        live,
+        override,
+        backfill=backfill,
+        before_backfill=before_backfill if backfill else None,
+    )
 
 
 def _same_position(live: dict[str, Any], settings: StreamSettings) -> bool:

@@ -92,10 +92,11 @@ def run_sync_job(job_id: str) -> None:
     )
     heartbeat = _Heartbeat(job.id)
     heartbeat.start()
+    sync_run = SyncRun(job)
     try:
         status, error = JobStatus.SUCCEEDED, None
         try:
-            SyncRun(job).run()
+            sync_run.run()
         except SyncCancelled:
             status = JobStatus.CANCELLED
         except JobGone:
@@ -118,6 +119,7 @@ def run_sync_job(job_id: str) -> None:
                 "The sync failed unexpectedly; it will be retried. Quote the job id to support.",
                 retryable=True,
             )
+        sync_run.progress.write_counts()
         services.job_finish(job=job, status=status, error=error)
     finally:
         heartbeat.stop()
@@ -185,6 +187,30 @@ class _Progress:
     def maybe_flush(self) -> None:
         if time.monotonic() - self._flushed_at >= settings.JOB_PROGRESS_INTERVAL_SECONDS:
             self.flush()
+
+    def write_counts(self) -> None:
+        """The counts as they stand, written as the job settles, so that its receipt is
+        exact even when it ended between two progress writes (a crash, say). Best effort:
+        the job settles anyway."""
+        try:
+            services.job_record_progress(
+                job_id=self.job.id,
+                fields={
+                    "rows_read": self.totals.rows_read,
+                    "rows_written": self.totals.rows_written,
+                    "bytes_read": self.totals.bytes_read,
+                    "bytes_written": self.totals.bytes_written,
+                },
+            )
+            for stream, counted in self.streams.items():
+                JobStream.objects.filter(job=self.job, name=stream).update(
+                    rows_read=counted.rows_read,
+                    rows_written=counted.rows_written,
+                    bytes_read=counted.bytes_read,
+                    bytes_written=counted.bytes_written,
+                )
+        except Exception:
+            logger.exception("syncs.final_counts_failed job=%s", self.job.id)
 
     def flush(self) -> None:
         """Write progress; stop if the job was deleted or a cancel was requested."""
@@ -331,14 +357,18 @@ class SyncRun:
             )
             load_mode = plan.load_mode or settings_.load_mode
             replaces = load_mode == "overwrite"
+            # Rows loaded before this attempt started (by earlier syncs, or by earlier
+            # attempts of this one) lack a column it adds: for a stream that merges, a
+            # backfill by the next sync fills them in.
+            column_backfills = plan.source_state is not None and backfill_wanted(
+                sync_mode=chosen.sync_mode, load_mode=chosen.load_mode
+            )
             if not replaces:
                 # Applied to the live table already (and not again by a retry).
                 self._record_schema_changes(writer.schema_changes)
-                if not reads_everything and backfill_wanted(
-                    sync_mode=chosen.sync_mode, load_mode=load_mode
-                ):
+                self._record_stream_schema(chosen, table, load_mode)
+                if column_backfills:
                     self._request_column_backfills(name, writer.schema_changes)
-            self._record_stream_schema(chosen, table, load_mode)
             request = ReadRequest(
                 stream=chosen.stream,
                 sync_mode=chosen.sync_mode,
@@ -367,6 +397,9 @@ class SyncRun:
                 # An overwrite's changes take effect with the swap: recorded once, by the
                 # attempt that made it.
                 self._record_schema_changes(writer.schema_changes)
+                self._record_stream_schema(chosen, table, load_mode)
+                if column_backfills:
+                    self._request_column_backfills(name, writer.schema_changes)
             self.progress.last_state[name] = final
             if due_backfills:
                 # Read in full: done. Not read in full because the stream appends now: a

@@ -80,20 +80,20 @@ class QueryDateTime(EmptyQueryValueIsInvalid, serializers.DateTimeField):
         if not isinstance(data, str) or not data or "\x00" in data:
             self.fail("invalid")
         text = self._SPACED_OFFSET.sub(r"\1+\2", data.strip())
-        if len(text) == 10:
-            try:
-                day = datetime.strptime(text, "%Y-%m-%d").date()
-            except ValueError:
-                self.fail("invalid")
-            start = datetime.combine(day, time.min, tzinfo=UTC)
-            return start + timedelta(days=1) if self.end_of_day else start
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            if len(text) == 10:
+                day = datetime.strptime(text, "%Y-%m-%d").date()
+                start = datetime.combine(day, time.min, tzinfo=UTC)
+                moment = start + timedelta(days=1) if self.end_of_day else start
+            else:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+            # Compared in UTC: a time whose UTC form falls outside years 1-9999 (the end of
+            # 9999-12-31, say) cannot be.
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             self.fail("invalid")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment
 
     def to_representation(self, value: datetime) -> str:
         return value.astimezone(UTC).isoformat()

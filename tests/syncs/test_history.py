@@ -170,12 +170,15 @@ def test_receipts_outlive_job_retention_and_the_connector(
     later = timezone.now() + timedelta(days=31)
     assert services.history_prune(now=later) == {"jobs": 1, "receipts": 0}
     receipt.refresh_from_db()
-    assert receipt.job_id is None and receipt.rows_written == 5
+    assert not Job.objects.filter(id=job.id).exists()
+    # It still names its job, as do the schema changes the job applied.
+    assert receipt.job_id == job.id and receipt.rows_written == 5
 
-    # The connector is deleted; the receipt keeps its name for usage and audit.
+    # The connector is deleted; the receipt keeps its id and name for usage and audit.
+    connector_id = connector.id
     connector.delete()
     receipt.refresh_from_db()
-    assert receipt.connector_id is None and receipt.connector_name == "demo"
+    assert receipt.connector_id == connector_id and receipt.connector_name == "demo"
 
     # Past the receipts' own retention it goes too.
     assert services.history_prune(now=timezone.now() + timedelta(days=401))["receipts"] == 1
@@ -448,6 +451,23 @@ def test_deleting_a_connector_mid_sync_keeps_a_receipt_of_what_it_loaded(
     response = client.delete(f"/connectors/{connector.id}")
     assert response.status_code == 204
     assert not Job.objects.filter(id=job.id).exists()
-    (kept,) = client.get("/syncs").json()["items"]
-    assert (kept["status"], kept["rows_written"], kept["connector_id"]) == ("cancelled", 700, None)
-    assert kept["connector_name"] == "demo" and kept["job_id"] is None
+    (kept,) = client.get("/syncs", {"connector_id": str(connector.id)}).json()["items"]
+    assert (kept["status"], kept["rows_written"]) == ("cancelled", 700)
+    assert kept["connector_name"] == "demo" and kept["job_id"] == str(job.id)
+    # The connector's own history is gone with it.
+    assert client.get(f"/syncs/{connector.id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "until=9999-12-31",
+        "since=9999-12-31T23:59:59-01:00",
+        "since=0001-01-01T00:00:00%2B01:00",
+    ],
+)
+def test_dates_past_the_calendar_are_422_not_500(client, connector, query):
+    for path in ("/syncs", f"/syncs/{connector.id}"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 422, (path, query, response.content)
+        assert response.json()["detail"][0]["type"] == "datetime_parsing"
