@@ -8,11 +8,15 @@ DATETIME and a TIMESTAMP, tinyint, double, varchar) of --rows rows in a scratch 
 (INSERT ... SELECT from the sequence engine), then alternates, --repeat times:
   1. `mariadb --quick --batch` reading the whole table into /dev/null (the C client: a baseline
      of what the server and the wire deliver);
-  2. ConnectorX reading the table straight into Arrow batches (the driver Landed uses, without
-     Landed);
-  3. a Landed sync through the HTTP API and a Celery worker into PostgreSQL (full refresh,
+  2. ConnectorX streaming the whole table straight into Arrow batches (`arrow_stream`: the
+     driver's best case, which Landed no longer uses: it holds the GIL while waiting and
+     buffers without bound ahead of a slow consumer);
+  3. ConnectorX reading the table in keyset pages of 100,000 rows
+     (`WHERE id > last ORDER BY id LIMIT n`, `return_type="arrow"`), as Landed reads it;
+  4. a Landed sync through the HTTP API and a Celery worker into PostgreSQL (full refresh,
      overwrite), timed as the worker ran it.
-Medians and ratios are printed, with the worker's peak RSS; nothing is asserted.
+Medians and ratios are printed, with the worker's peak RSS (and, with --big-rows, the peak RSS of
+a sync of a table of that many rows); nothing is asserted.
 """
 
 from __future__ import annotations
@@ -135,6 +139,33 @@ def driver_read(database: str, rows: int) -> float:
     return seconds
 
 
+def paged_read(database: str, rows: int, page: int = 100_000) -> float:
+    """ConnectorX in keyset pages (`return_type="arrow"`), as Landed reads a keyed table."""
+    password = f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else ""
+    url = (
+        f"mysql://{MYSQL_USER}{password}@{MYSQL_HOST}:{MYSQL_PORT}/{database}"
+        "?prefer_socket=false&ssl-mode=disabled"
+    )
+    started = time.perf_counter()
+    count, last = 0, None
+    while True:
+        where = "" if last is None else f" WHERE id > {int(last)}"
+        table = connectorx.read_sql(
+            url,
+            f"SELECT * FROM bench{where} ORDER BY id LIMIT {page}",
+            return_type="arrow",
+            pre_execution_query=["SET time_zone = '+00:00'"],
+        )
+        count += table.num_rows
+        if table.num_rows < page:
+            break
+        last = table.column("id")[-1].as_py()
+    seconds = time.perf_counter() - started
+    if count != rows:
+        raise SystemExit(f"the paged read got {count} rows, not {rows}")
+    return seconds
+
+
 def mysql_config(database: str) -> dict:
     return {
         "host": MYSQL_HOST,
@@ -186,6 +217,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each contender")
+    parser.add_argument(
+        "--big-rows", type=int, default=2_000_000, help="rows of the peak-RSS run (0: skip)"
+    )
     args = parser.parse_args()
     rows = args.rows
 
@@ -205,12 +239,13 @@ def main() -> None:
         try:
             platform.start_api()
             client = Client(platform.url)
-            cli_runs, driver_runs, sync_runs, rss = [], [], [], 0.0
+            cli_runs, driver_runs, paged_runs, sync_runs, rss = [], [], [], [], 0.0
             # Alternate the contenders and compare medians: this machine is shared, and
             # single runs vary by tens of percent.
             for run in range(args.repeat):
                 cli_runs.append(cli_read(source))
                 driver_runs.append(driver_read(source, rows))
+                paged_runs.append(paged_read(source, rows))
                 platform.start_worker()
                 job = landed_sync(client, source, target, f"bench_{run}")
                 if job["rows_written"] != rows:
@@ -219,19 +254,35 @@ def main() -> None:
                 rss = max(rss, platform.worker_peak_rss_mb())
             print("mariadb CLI runs (s):  " + ", ".join(f"{r:.2f}" for r in cli_runs))
             print("ConnectorX runs (s):   " + ", ".join(f"{r:.2f}" for r in driver_runs))
+            print("CX paged runs (s):     " + ", ".join(f"{r:.2f}" for r in paged_runs))
             print("Landed runs (s):       " + ", ".join(f"{r:.2f}" for r in sync_runs))
-            cli, driver, landed = (
+            cli, driver, paged, landed = (
                 statistics.median(cli_runs),
                 statistics.median(driver_runs),
+                statistics.median(paged_runs),
                 statistics.median(sync_runs),
             )
             report("mariadb --quick", rows, cli)
-            report("ConnectorX -> Arrow", rows, driver)
+            report("ConnectorX -> Arrow (stream)", rows, driver)
+            report("ConnectorX keyset pages", rows, paged)
             report("Landed MariaDB -> PG", rows, landed)
-            print(f"  Landed / raw driver read: {driver / landed:.0%}  (medians)")
+            print(f"  Landed / raw driver read: {driver / landed:.0%}  (medians, stream)")
+            print(f"  Landed / paged read:      {paged / landed:.0%}")
+            print(f"  paged / stream read:      {driver / paged:.0%}")
             print(f"  Landed / mariadb CLI:     {cli / landed:.0%}")
             print(f"  driver / mariadb CLI:     {cli / driver:.0%}")
-            print(f"worker peak RSS:       {rss:.0f} MB")
+            print(f"worker peak RSS:       {rss:.0f} MB  ({rows:,} rows)")
+            if args.big_rows:
+                with scratch_mysql("bench_big") as big:
+                    print(f"creating {args.big_rows:,} rows ...", flush=True)
+                    make_source(big, args.big_rows)
+                    platform.start_worker()  # a fresh worker: its own peak
+                    job = landed_sync(client, big, target, "bench_big")
+                    if job["rows_written"] != args.big_rows:
+                        raise SystemExit(f"the big sync wrote {job['rows_written']} rows")
+                    report("Landed MariaDB -> PG", args.big_rows, job_seconds(job))
+                    big_rss = platform.worker_peak_rss_mb()
+                    print(f"worker peak RSS:       {big_rss:.0f} MB  ({args.big_rows:,} rows)")
         finally:
             platform.stop()
 

@@ -1,26 +1,41 @@
-"""MySQL and MariaDB source: catalog discovery with PyMySQL, row streaming with ConnectorX.
+"""MySQL and MariaDB source: catalog discovery with PyMySQL, rows in keyset pages with ConnectorX.
 
 The catalog (a few small queries against information_schema) goes through PyMySQL, which also
 gives `check` exact server error codes. The rows go through ConnectorX, whose Rust MySQL client
-reads the server's binary protocol row by row straight into Arrow record batches: no Python per
-row, and memory bounded by one batch whatever the table size (measured in benchmarks/).
+reads the server's binary protocol straight into Arrow, one page at a time:
+`SELECT ... WHERE (order columns) > (last row's values) ORDER BY order columns LIMIT n`.
+Pages rather than one streamed result, because:
+  * `read_sql(return_type="arrow")` releases the GIL for the whole query, while iterating its
+    `arrow_stream` reader holds it as long as the server is silent (a long sort would starve the
+    runner's heartbeat thread, and the reaper would fail a live job);
+  * ConnectorX buffers a streamed result without bound when the consumer is slower than the
+    server; a page is bounded by rows and (adaptively) by bytes;
+  * each page is a statement of its own, which the server bounds (max_statement_time) and this
+    module watches (a stalled network ends with a retryable error, not a hung job).
+A read without an order (a full refresh without a key) streams through a PyMySQL unbuffered
+cursor instead: slower (Python decodes each row) but bounded, and its socket reads let other
+threads run.
 
-ConnectorX takes no bound parameters, so the resume position of a read is written into the SQL
+ConnectorX takes no bound parameters, so the resume position of a page is written into the SQL
 as literals that cannot carry anything but the value: numbers and dates are parsed and
 re-formatted, text and bytes travel as hexadecimal literals (`X'..'`). Its MySQL client decodes
 a handful of values it cannot represent by aborting (a Rust panic); the SELECT list therefore
 hands it only what it reads exactly:
   * DECIMAL wider than 28 digits or with more than 10 fractional digits, and BIGINT UNSIGNED
     beyond int64, travel as text and become Arrow decimals here (exact);
-  * zero dates and dates with a zero part become NULL in SQL (see docs/mysql.md);
-  * TIME (which spans -838:59:59..838:59:59) travels as its text; geometry as WKT.
+  * zero dates, dates with a zero part and invalid dates become NULL in SQL (docs/mysql.md);
+  * TIME (which spans -838:59:59..838:59:59) travels as its text; geometry as WKT;
+  * a column of type NULL (a view's `NULL AS x`) is cast to a typed expression.
 The session runs with time_zone '+00:00', so TIMESTAMP values arrive as UTC instants.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -60,6 +75,13 @@ CURSOR_TYPES = frozenset(
 # Every session (catalog and rows): UTC for TIMESTAMP values, and no strict mode, so that a
 # server running NO_ZERO_DATE & co. still lets us read the zero dates its tables hold.
 SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION sql_mode = ''")
+# Rows of one page: the request's batch size, at most this; and about this many bytes, once
+# the first pages have shown how wide the rows are (a LIMIT counts rows, not bytes).
+MAX_PAGE_ROWS = 100_000
+PAGE_BYTES = 64 * 2**20
+FIRST_PAGE_ROWS = 256  # small: the rows' width is not known yet
+# Rows PyMySQL hands over at a time on an unordered (unbuffered) read.
+UNBUFFERED_FETCH_ROWS = 5_000
 # ConnectorX's MySQL client reads DECIMAL through a 96-bit decimal with 10 fractional digits
 # in Arrow; anything it could round travels as text.
 _NATIVE_DECIMAL_PRECISION = 28
@@ -124,6 +146,15 @@ class MySQLSource(Source):
                 minimum=1,
                 maximum=300,
             ),
+            SpecField(
+                "read_timeout_seconds",
+                "integer",
+                "Longest a page of rows may take on the server (max_statement_time) or a stalled "
+                "read may wait before the sync fails with a retryable error.",
+                default=3600,
+                minimum=1,
+                maximum=86400,
+            ),
         ),
     )
 
@@ -137,12 +168,13 @@ class MySQLSource(Source):
         something readable. Every failure is reported, never raised."""
         try:
             settings = self.settings
+            settings.require_row_reader_tls()
             with self._catalog_connection() as conn:
                 message = _check_databases(conn, settings.databases)
         except ConnectorError as error:
             return CheckResult.failure(error)
         except (pymysql.Error, OSError) as exc:
-            return CheckResult.failure(_map_error(exc))
+            return CheckResult.failure(_map_error(exc, hosts=self.settings.hosts))
         except Exception as exc:  # check() reports, whatever happens
             return CheckResult.failure(ConnectorError(f"Unexpected error: {exc}"))
         return CheckResult.success(message)
@@ -154,7 +186,7 @@ class MySQLSource(Source):
                 _require_databases(conn, self.settings.databases)
                 relations = _load_relations(conn, self.settings.databases)
         except pymysql.Error as exc:
-            raise _map_error(exc) from exc
+            raise _map_error(exc, hosts=self.settings.hosts) from exc
         return [relation.stream() for relation in relations]
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
@@ -169,17 +201,17 @@ class MySQLSource(Source):
         * full_refresh with a key: ordered by K, state `{"after": [K...]}` for resuming.
           Without a key the rows come unordered and every state is None.
 
-        The request's primary key defaults to the stream's, which is also the tie-break.
+        The request's primary key defaults to the stream's, which is also the tie-break. Ordered
+        reads come in keyset pages (see the module docstring); the unordered one streams.
         """
-        plan, tls = self._plan(request)
-        reader = self._execute(plan, tls, request.batch_rows)
-        conformed = (_conform(raw, plan) for raw in _driver_batches(reader, plan.stream))
-        pieces = _chunks(conformed, request.batch_rows)
+        plan, flavor = self._plan(request)
+        internal = _rebatch(self._pieces(plan, flavor, request.batch_rows), request.batch_rows)
         if plan.tie_safe:
-            yield from _TieSafeBatcher(plan, request.batch_rows, request.state).batches(pieces)
+            yield from _TieSafeBatcher(plan, request.batch_rows, request.state).batches(internal)
         else:
-            for piece in pieces:
-                yield Batch(piece, plan.state_after(piece), bytes_read=piece.nbytes)
+            for batch in internal:
+                records = plan.visible(batch)
+                yield Batch(records, plan.state_after(batch), bytes_read=records.nbytes)
 
     # --- connections -----------------------------------------------------------------------
     @property
@@ -191,56 +223,166 @@ class MySQLSource(Source):
         return self._settings
 
     def _catalog_connection(self) -> pymysql.connections.Connection:
+        return self._connect(SESSION_SQL)
+
+    def _connect(self, session_sql: Iterable[str], **extra: Any) -> pymysql.connections.Connection:
+        hosts = self.settings.hosts
         try:
-            conn = pymysql.connect(**self.settings.pymysql_kwargs())
+            conn = pymysql.connect(**self.settings.pymysql_kwargs(), **extra)
         except pymysql.Error as exc:
-            raise _map_error(exc) from exc
+            raise _map_error(exc, hosts=hosts) from exc
         except OSError as exc:  # TLS handshake failures surface as ssl.SSLError
-            raise _map_error(exc) from exc
+            raise _map_error(exc, hosts=hosts) from exc
         try:
             with conn.cursor() as cursor:
-                for statement in SESSION_SQL:
+                for statement in session_sql:
                     cursor.execute(statement)
         except pymysql.Error as exc:
             conn.close()
-            raise _map_error(exc) from exc
+            raise _map_error(exc, hosts=hosts) from exc
         return conn
 
     # --- reading ---------------------------------------------------------------------------
-    def _plan(self, request: ReadRequest) -> tuple[_ReadPlan, bool]:
+    def _plan(self, request: ReadRequest) -> tuple[_ReadPlan, _Flavor]:
         """The read's SQL, from the live catalog (which also fails fast, with an exact error
-        code, on a bad password or a dropped table), and whether the session uses TLS."""
+        code, on a bad password or a dropped table), and what the session needs to know of the
+        server (TLS in use, MariaDB or MySQL)."""
         name = request.stream.name
         database, _, table = name.partition(".")
         if database not in self.settings.databases or not table:
             raise StreamNotFoundError(
                 f"Stream '{name}' is not in the configured databases.", stream=name
             )
+        self.settings.require_row_reader_tls()
         try:
             with self._catalog_connection() as conn:
                 relations = _load_relations(conn, (database,), only=table)
-                tls = _uses_tls(conn)
+                flavor = _Flavor(
+                    tls=_uses_tls(conn),
+                    mariadb="mariadb" in (conn.get_server_info() or "").lower(),
+                )
         except pymysql.Error as exc:
-            raise _map_error(exc, stream=name) from exc
+            raise _map_error(exc, stream=name, hosts=self.settings.hosts) from exc
         if not relations:
             raise StreamNotFoundError(
                 f"Stream '{name}' no longer exists or is not readable.", stream=name
             )
-        return _ReadPlan.build(relations[0], request), tls
+        return _ReadPlan.build(relations[0], request), flavor
 
-    def _execute(self, plan: _ReadPlan, tls: bool, batch_rows: int) -> pa.RecordBatchReader:
-        url = self.settings.connectorx_url(plan.database, tls=tls)
-        try:
-            return connectorx.read_sql(
-                url,
-                plan.sql,
-                return_type="arrow_stream",
-                # The driver's own batches; they are re-cut to `batch_rows` afterwards.
-                batch_size=max(1, min(batch_rows, 65_536)),
-                pre_execution_query=list(SESSION_SQL),
+    def _pieces(
+        self, plan: _ReadPlan, flavor: _Flavor, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows in the read's order, as internal batches (see `_ReadPlan.visible`)."""
+        if not plan.order:
+            yield from self._unbuffered(plan, plan.unordered_sql(), flavor)
+            return
+        page_rows = max(1, min(batch_rows, MAX_PAGE_ROWS))
+        limit = min(page_rows, FIRST_PAGE_ROWS)
+        after = plan.resume
+        while True:
+            table = self._page(plan, plan.page_sql(after, limit), flavor)
+            pieces = [_conform(raw, plan) for raw in table.to_batches() if raw.num_rows]
+            rows = table.num_rows
+            if rows < limit:  # the last page
+                yield from pieces
+                return
+            last = pieces[-1]
+            if plan.tie_safe:
+                # A LIMIT may cut the trailing group of equal cursor values: deliver the rows
+                # before it, then the whole group (streamed: it may be large), then go on
+                # strictly after its value.
+                value = plan.state_values(last)[0]
+                cursor = last.column(plan.key_indices[0])[-1]
+                for piece in pieces:
+                    head = piece.filter(pc.not_equal(piece.column(plan.key_indices[0]), cursor))
+                    if head.num_rows:
+                        yield head
+                yield from self._unbuffered(plan, plan.group_sql(value), flavor)
+                after = [value]
+            else:
+                yield from pieces
+                after = plan.state_values(last)
+            # Bound the next page by bytes too, from the width of the rows seen so far.
+            width = max(1, table.nbytes // rows)
+            limit = max(1, min(page_rows, PAGE_BYTES // width, limit * 16))
+
+    def _page(self, plan: _ReadPlan, sql: str, flavor: _Flavor) -> pa.Table:
+        """One page through ConnectorX, on a thread of its own: `read_sql` releases the GIL
+        while it waits, and if it is still waiting well past the server-side limit (a network
+        that stalls without closing, which neither side notices), the read fails with a
+        retryable error. The abandoned thread ends when its socket does."""
+        settings = self.settings
+        url = settings.connectorx_url(plan.database, tls=flavor.tls)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["table"] = connectorx.read_sql(
+                    url,
+                    sql,
+                    return_type="arrow",
+                    pre_execution_query=[*SESSION_SQL, flavor.statement_limit(settings)],
+                )
+            except BaseException as exc:  # PanicException derives from BaseException
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name="mysql-page", daemon=True)
+        worker.start()
+        worker.join(settings.stall_seconds)
+        if worker.is_alive():
+            raise TransientError(
+                f"No answer from the server for {settings.stall_seconds} s while reading a page; "
+                "the connection seems stalled.",
+                stream=plan.stream,
             )
-        except BaseException as exc:  # PanicException derives from BaseException
-            raise _map_driver_error(exc, plan.stream) from exc
+        if "error" in outcome:
+            error = outcome["error"]
+            raise _map_driver_error(error, plan.stream, settings.hosts) from error
+        return outcome["table"]
+
+    def _unbuffered(self, plan: _ReadPlan, sql: str, flavor: _Flavor) -> Iterator[pa.RecordBatch]:
+        """`sql`'s rows through a PyMySQL unbuffered cursor, UNBUFFERED_FETCH_ROWS at a time.
+        No statement time limit (the statement lasts as long as the consumer takes); each
+        socket read is bounded by read_timeout instead, and the server waits as long for a
+        slow consumer (net_write_timeout)."""
+        settings = self.settings
+        session = [*SESSION_SQL, f"SET SESSION net_write_timeout = {settings.read_timeout}"]
+        conn = self._connect(session, cursorclass=pymysql.cursors.SSCursor)
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql)
+                while True:
+                    rows = cursor.fetchmany(UNBUFFERED_FETCH_ROWS)
+                    if not rows:
+                        return
+                    yield _conform(_columnar(rows, cursor.description), plan)
+            except (pymysql.Error, OSError) as exc:
+                raise _map_error(exc, stream=plan.stream, hosts=settings.hosts) from exc
+        finally:
+            # Not cursor.close(): it would read the rest of an abandoned result first.
+            with contextlib.suppress(pymysql.Error, OSError):
+                conn.close()
+
+
+@dataclass(frozen=True)
+class _Flavor:
+    tls: bool  # the catalog session got TLS (decides `preferred` for ConnectorX)
+    mariadb: bool
+
+    def statement_limit(self, settings: _Settings) -> str:
+        """The session setting that bounds each page on the server."""
+        if self.mariadb:
+            return f"SET SESSION max_statement_time = {settings.read_timeout}"
+        return f"SET SESSION max_execution_time = {settings.read_timeout * 1000}"
+
+
+def _columnar(rows: list[tuple[Any, ...]], description: Any) -> pa.RecordBatch:
+    """PyMySQL's rows as an Arrow batch of inferred types (`_conform` casts them)."""
+    names = [d[0] for d in description]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [pa.array(list(values)) for values in columns]
+    return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(names))])
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -253,6 +395,7 @@ class _Settings:
     databases: tuple[str, ...]
     ssl_mode: str
     connect_timeout: int
+    read_timeout: int = 3600
     hostaddr: str | None = None
 
     @classmethod
@@ -275,8 +418,13 @@ class _Settings:
             raise ConfigError(f"Unknown ssl_mode '{ssl_mode}'.")
         try:
             port, timeout = int(config.get("port", 3306)), int(config.get("connect_timeout", 10))
+            read_timeout = int(config.get("read_timeout_seconds", 3600))
         except (TypeError, ValueError) as exc:
-            raise ConfigError("port and connect_timeout must be integers.") from exc
+            raise ConfigError(
+                "port, connect_timeout and read_timeout_seconds must be integers."
+            ) from exc
+        if read_timeout < 1:
+            raise ConfigError("read_timeout_seconds must be at least 1.")
         return cls(
             host=str(config["host"]),
             port=port,
@@ -285,26 +433,48 @@ class _Settings:
             databases=databases,
             ssl_mode=ssl_mode,
             connect_timeout=timeout,
+            read_timeout=read_timeout,
             hostaddr=hostaddr,
         )
 
     @property
     def connect_host(self) -> str:
-        """Where to connect: the checked address, except with verify_identity, whose
-        certificate check needs the host name (and itself defeats a DNS answer that changes
-        to another server: that server cannot present a certificate for the name)."""
-        if self.hostaddr and self.ssl_mode != "verify_identity":
-            return self.hostaddr
-        return self.host
+        """Where to connect: the checked address (the host name only serves TLS checks)."""
+        return self.hostaddr or self.host
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The host texts an error message may quote (never evidence of anything)."""
+        return tuple(h for h in (self.host, self.hostaddr) if h)
+
+    @property
+    def stall_seconds(self) -> int:
+        """How long a page may go without an answer before the read gives up: past the
+        server's own limit (read_timeout), which normally ends a slow page first."""
+        return self.read_timeout + min(self.read_timeout, 60)
+
+    def require_row_reader_tls(self) -> None:
+        """ConnectorX verifies a certificate against the host it connects to and cannot be
+        told another name: with a pinned address, verify_identity would check the certificate
+        against the IP address (or, connecting by name, let DNS pick another server)."""
+        if self.ssl_mode == "verify_identity" and self.hostaddr and self.hostaddr != self.host:
+            raise ConfigError(
+                "ssl_mode verify_identity is not available on this Landed server, which pins "
+                "each connection to the address it checked; use verify_ca (the certificate "
+                "chain is still verified) or ask the operator."
+            )
 
     def pymysql_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "host": self.connect_host,
             "port": self.port,
             "user": self.username,
-            "password": self.password or "",
+            # Bytes: PyMySQL would encode a str password as latin-1, refusing (or mangling)
+            # anything else; servers hash the UTF-8 bytes.
+            "password": (self.password or "").encode("utf-8"),
             "connect_timeout": self.connect_timeout,
-            "read_timeout": 300,
+            "read_timeout": self.read_timeout,
+            "write_timeout": self.read_timeout,
             "charset": "utf8mb4",
             "autocommit": True,
             "program_name": "landed",
@@ -312,7 +482,7 @@ class _Settings:
         if self.ssl_mode == "disabled":
             kwargs["ssl_disabled"] = True
         elif self.ssl_mode != "preferred":  # PyMySQL's default is preferred: TLS if offered
-            context = ssl.create_default_context()
+            context = _NamedContext(self.host)
             if self.ssl_mode == "required":
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
@@ -324,6 +494,7 @@ class _Settings:
     def connectorx_url(self, database: str, *, tls: bool) -> str:
         """The URL of ConnectorX's MySQL client. Its `preferred` would insist on TLS, so the
         mode the catalog session actually got (`tls`) decides for `preferred`."""
+        self.require_row_reader_tls()
         mode = {
             "disabled": "disabled",
             "preferred": "required" if tls else "disabled",
@@ -336,6 +507,12 @@ class _Settings:
             # server is local: another path than the one checked, and no TLS.
             "prefer_socket": "false",
             "tcp_connect_timeout_ms": str(self.connect_timeout * 1000),
+            # A peer that vanishes (no FIN, no RST) is noticed by keepalive probes, and data
+            # left unacknowledged for two minutes ends the connection.
+            "tcp_keepalive_time_ms": "30000",
+            "tcp_keepalive_probe_interval_secs": "10",
+            "tcp_keepalive_probe_count": "6",
+            "tcp_user_timeout_ms": "120000",
             "ssl-mode": mode,
         }
         user = quote(self.username, safe="")
@@ -349,36 +526,70 @@ class _Settings:
         )
 
 
+class _NamedContext(ssl.SSLContext):
+    """A client TLS context that verifies the certificate against the configured host name
+    whatever address the socket was opened to (PyMySQL passes the address it connected to)."""
+
+    def __new__(cls, server_name: str) -> _NamedContext:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+        self.load_default_certs()
+
+    def wrap_socket(  # type: ignore[override]
+        self, sock: socket.socket, *args: Any, **kwargs: Any
+    ) -> ssl.SSLSocket:
+        kwargs["server_hostname"] = self.server_name
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
 # --- errors ----------------------------------------------------------------------------------
 # Server and client error codes (https://mariadb.com/kb/en/mariadb-error-codes/).
 _AUTH_CODES = frozenset({1045, 1251, 1698, 2049, 2059, 1862, 1820})
+_HOST_REFUSED = {
+    1129: "the server blocks this host after too many failed connections (an administrator "
+    "can lift it with FLUSH HOSTS or mariadb-admin flush-hosts)",
+    1130: "the server does not let the user connect from this host (see the user's host part, "
+    "e.g. 'landed'@'%')",
+}
 _PERMISSION_CODES = frozenset({1044, 1142, 1143, 1227, 1370})
 _NOT_FOUND_CODES = frozenset({1146, 1356})  # no such table; view references a missing object
-_CONFIG_CODES = frozenset({1049, 1064, 1054, 2026})
+_TLS_CODES = frozenset({2026, 2061})  # TLS connection error; auth plugin requires TLS
+_CONFIG_CODES = frozenset({1049, 1064, 1054}) | _TLS_CODES
+# 1317 query interrupted (KILL QUERY, a server shutting down), 1969/3024 statement time limit.
 _TRANSIENT_CODES = frozenset({1040, 1203, 1205, 1213, 1317, 1969, 3024, 1159, 1161})
 _UNREACHABLE_CODES = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1053, 1077, 1927})
 
 
-def _map_error(exc: BaseException, *, stream: str | None = None) -> ConnectorError:
+def _map_error(
+    exc: BaseException, *, stream: str | None = None, hosts: tuple[str, ...] = ()
+) -> ConnectorError:
     """The connector error a PyMySQL failure stands for, by the server's error code."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     message = _clean_message(str(exc.args[1]) if code is not None and len(exc.args) > 1 else "")
     if not message:
         message = _clean_message(str(exc)) or type(exc).__name__
+    if isinstance(exc, pymysql.InterfaceError):  # PyMySQL's "connection lost" (code 0)
+        return TransientError(f"The connection to the server was lost ({message}).", stream=stream)
     return _classify(code, message, exc, stream)
 
 
 def _classify(
     code: int | None, message: str, exc: BaseException | None, stream: str | None
 ) -> ConnectorError:
+    """By the error code, then by the exception's type; never by the message's text, which
+    quotes the host name (a host may well be called mysql-ssl.example.com)."""
     error_class: type[ConnectorError]
+    if code in _HOST_REFUSED:
+        return AuthenticationError(f"{message}: {_HOST_REFUSED[code]}.", stream=stream)
     if code in _AUTH_CODES:
         error_class = AuthenticationError
     elif code in _PERMISSION_CODES:
         error_class = PermissionError_
     elif code in _NOT_FOUND_CODES and stream is not None:
         error_class = StreamNotFoundError
-    elif code in _CONFIG_CODES or isinstance(exc, ssl.SSLError) or _TLS_MISMATCH.search(message):
+    elif code in _CONFIG_CODES or isinstance(exc, ssl.SSLError):
         error_class = ConfigError
     elif code in _TRANSIENT_CODES:
         error_class = TransientError
@@ -391,31 +602,43 @@ def _classify(
     return error_class(message, stream=stream)
 
 
-_TLS_MISMATCH = re.compile(r"secure connection|ssl|tls|certificate", re.IGNORECASE)
+# ConnectorX's errors are text. Phrases of its MySQL client (the Rust `mysql` crate, native-tls):
+_DRIVER_TLS = re.compile(
+    r"secure connection|tls ?error|ssl ?error|certificate|handshake failure|does not support ssl",
+    re.IGNORECASE,
+)
 _DRIVER_CODE = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*\}?\s*$", re.DOTALL)
 _DRIVER_UNREACHABLE = re.compile(
-    r"timed out|connection refused|connection reset|broken pipe|io error|driver ?error"
-    r"|unexpected eof|no route|name or service|failed to lookup",
+    r"timed out|connection refused|connection reset|broken pipe|io ?error|driver ?error"
+    r"|unexpected eof|no route|name or service|failed to lookup|codec ?error"
+    r"|bytes remaining|connection (?:was )?(?:closed|aborted)|server has gone away",
     re.IGNORECASE,
 )
 
 
-def _map_driver_error(exc: BaseException, stream: str) -> ConnectorError:
-    """The connector error a ConnectorX failure stands for. Its errors are text (a server
-    error carries `ERROR <code> (<state>): <message>`); a panic is a value it cannot decode."""
+def _map_driver_error(
+    exc: BaseException, stream: str, hosts: tuple[str, ...] = ()
+) -> ConnectorError:
+    """The connector error a ConnectorX failure stands for. A server error carries
+    `ERROR <code> (<state>): <message>`; a network failure, its I/O error. A panic is the
+    driver giving up: mid-read it wraps the I/O error of a lost server (checked first), else
+    it is a value it cannot decode."""
     if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
         raise exc
-    text = str(exc)
-    if type(exc).__name__ == "PanicException":
-        return ConnectorError(f"The driver could not decode a value: {text}", stream=stream)
-    match = _DRIVER_CODE.search(text)
+    text = _clean_message(str(exc))
+    match = _DRIVER_CODE.search(str(exc))
     if match:
         return _classify(int(match.group(1)), _clean_message(match.group(2)), None, stream)
-    if _DRIVER_UNREACHABLE.search(text) and not _TLS_MISMATCH.search(text):
-        return UnreachableError(_clean_message(text), stream=stream)
-    if _TLS_MISMATCH.search(text):
-        return ConfigError(_clean_message(text), stream=stream)
-    return ConnectorError(_clean_message(text) or "MySQL error.", stream=stream)
+    unquoted = text
+    for host in hosts:  # the host name is no evidence of a TLS problem
+        unquoted = unquoted.replace(host, "<host>")
+    if _DRIVER_TLS.search(unquoted):
+        return ConfigError(text, stream=stream)
+    if _DRIVER_UNREACHABLE.search(unquoted):
+        return UnreachableError(text, stream=stream)
+    if type(exc).__name__ == "PanicException":
+        return ConnectorError(f"The driver could not decode a value: {text}", stream=stream)
+    return ConnectorError(text or "MySQL error.", stream=stream)
 
 
 def _clean_message(text: str) -> str:
@@ -653,14 +876,24 @@ def _uses_tls(conn: pymysql.connections.Connection) -> bool:
 # --- read plan -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _ReadPlan:
-    """The SQL of one read and what is needed to turn its output into the stream's schema."""
+    """The SQL of one read and what is needed to turn its output into the stream's schema.
+
+    The SELECT list is the stream's columns, then one hidden column per order column whose
+    output value cannot serve as its resume position (an ENUM's index, a zero date's text).
+    Internal batches carry the hidden columns after the stream's; `visible` drops them."""
 
     stream: str
     database: str
-    sql: str
+    select: str  # SELECT ... FROM ...
+    conditions: tuple[str, ...]  # of every page (cursor not NULL, ...)
+    order: tuple[str, ...]  # qualified order columns, in order
+    order_columns: tuple[_MyColumn, ...]
+    resume: list[Any] | None  # the state's values, to start strictly after
     schema: pa.Schema  # schema_for(request.stream.columns)
     selected: tuple[bool, ...]  # per requested column: read (True) or gone upstream (NULLs)
     key_indices: tuple[int, ...]  # output columns of the state, in order
+    hidden: tuple[int | None, ...]  # per order column: its hidden column's index, if any
+    hidden_types: tuple[pa.DataType, ...]
     state_key: str | None  # "cursor", "after", or None (no resumable order)
     tie_safe: bool  # incremental without a key: batches must not split cursor ties
 
@@ -689,39 +922,124 @@ class _ReadPlan:
             if my
         ]
         if not expressions:  # every column is gone upstream: still count the rows
-            expressions = ["NULL AS `landed_no_columns`"]
+            expressions = ["0 AS `landed_no_columns`"]
         table = f"{_quote(relation.database)}.{_quote(relation.name)}"
         # Order and compare by the table's own columns: an unqualified name would resolve to
         # the SELECT list's alias, which may be an expression (a zero date read as NULL).
         qualified = [f"{table}.{_quote(c.name)}" for c in order]
+        hidden: list[int | None] = []
+        hidden_types: list[pa.DataType] = []
+        for i, (column, ident) in enumerate(zip(order, qualified, strict=True)):
+            extra = _position_expression(column, ident)
+            if extra is None:
+                hidden.append(None)
+                continue
+            expression, arrow_type = extra
+            hidden.append(len(stream.columns) + len(hidden_types))
+            hidden_types.append(arrow_type)
+            expressions.append(f"{expression} AS `landed_position_{i}`")
         resume = _resume_values(request.state, state_key, key_names, stream.name)
+        if resume is not None:  # parsed now: a bad state fails before anything is read
+            for column, value in zip(order, resume, strict=True):
+                if value is not None:  # NULL: a nullable key column's (views have no PK)
+                    _literal(column, value, stream.name)
         conditions: list[str] = []
         if state_key == "cursor":
             conditions.append(f"{qualified[0]} IS NOT NULL")
             if order[0].data_type in _DATE_TYPES:
                 conditions.append(f"NOT {_zero_date_test(qualified[0])}")
-        if resume is not None:
-            literals = [_literal(c, v, stream.name) for c, v in zip(order, resume, strict=True)]
-            conditions.append(_after(qualified, literals))
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        order_by = f" ORDER BY {', '.join(qualified)}" if qualified else ""
-        query = f"SELECT {', '.join(expressions)} FROM {table}{where}{order_by}"  # noqa: S608
         return cls(
             stream=stream.name,
             database=relation.database,
-            sql=query,
+            select=f"SELECT {', '.join(expressions)} FROM {table}",  # noqa: S608
+            conditions=tuple(conditions),
+            order=tuple(qualified),
+            order_columns=tuple(order),
+            resume=resume,
             schema=schema_for(list(stream.columns)),
             selected=tuple(my is not None for my in live),
             key_indices=tuple(names.index(name) for name in key_names),
+            hidden=tuple(hidden),
+            hidden_types=tuple(hidden_types),
             state_key=state_key,
             tie_safe=state_key == "cursor" and len(key_names) == 1 and not _primary_key(request),
         )
 
+    # --- SQL ------------------------------------------------------------------------------
+    def _sql(self, extra: list[str], suffix: str = "") -> str:
+        conditions = [*self.conditions, *extra]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"{self.select}{where}{suffix}"
+
+    def unordered_sql(self) -> str:
+        return self._sql([])
+
+    def page_sql(self, after: list[Any] | None, limit: int) -> str:
+        """The next page: rows strictly after `after` (state values) in the read's order."""
+        extra = [] if after is None else [self._after(after)]
+        return self._sql(extra, f" ORDER BY {', '.join(self.order)} LIMIT {int(limit)}")
+
+    def group_sql(self, cursor: Any) -> str:
+        """Every row whose cursor equals `cursor` (a state value), of a read without a key."""
+        literal = _literal(self.order_columns[0], cursor, self.stream)
+        return self._sql([f"{self.order[0]} = {literal}"])
+
+    def _after(self, values: list[Any]) -> str:
+        """(c1, c2, ...) > (v1, v2, ...) in the order of ORDER BY c1, c2, ..., where NULL sorts
+        first (as MySQL and MariaDB sort it), spelled out with a leading `c1 >= v1` that the
+        range optimizer of every MySQL and MariaDB version turns into an index range."""
+        literals = [
+            None if v is None else _literal(c, v, self.stream)
+            for c, v in zip(self.order_columns, values, strict=True)
+        ]
+        alternatives = []
+        for i, column in enumerate(self.order):
+            equal = [
+                f"{self.order[j]} IS NULL" if literals[j] is None else f"{self.order[j]} = {lit}"
+                for j, lit in enumerate(literals[:i])
+            ]
+            greater = (
+                f"{column} IS NOT NULL" if literals[i] is None else f"{column} > {literals[i]}"
+            )
+            alternatives.append(" AND ".join([*equal, greater]))
+        spelled = " OR ".join(f"({a})" for a in alternatives)
+        if literals[0] is None:
+            return f"({spelled})"
+        return f"{self.order[0]} >= {literals[0]} AND ({spelled})"
+
+    # --- batches --------------------------------------------------------------------------
+    def visible(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """An internal batch without its hidden columns."""
+        if batch.num_columns == len(self.schema):
+            return batch
+        return pa.RecordBatch.from_arrays(batch.columns[: len(self.schema)], schema=self.schema)
+
+    def state_values(self, batch: pa.RecordBatch) -> list[Any]:
+        """The resume position after the last row of the internal batch `batch`."""
+        values = []
+        for output, hidden in zip(self.key_indices, self.hidden, strict=True):
+            value = batch.column(hidden)[-1].as_py() if hidden is not None else None
+            if value is None:
+                value = batch.column(output)[-1].as_py()
+            values.append(_jsonable(value))
+        return values
+
     def state_after(self, batch: pa.RecordBatch) -> dict[str, Any] | None:
-        """The state once `batch` (the rows up to its last one) is loaded."""
+        """The state once the internal batch `batch` (the rows up to its last one) is loaded."""
         if self.state_key is None or batch.num_rows == 0:
             return None
-        return {self.state_key: [_jsonable(batch.column(i)[-1].as_py()) for i in self.key_indices]}
+        return {self.state_key: self.state_values(batch)}
+
+
+def _position_expression(column: _MyColumn, ident: str) -> tuple[str, pa.DataType] | None:
+    """The hidden SELECT item giving an order column's resume position where its output value
+    cannot: ENUM and SET sort (and compare with a number) by their index, not their label;
+    a zero or invalid date reads as NULL but sorts, and resumes, as its text."""
+    if column.data_type in ("enum", "set"):
+        return f"{ident} + 0", pa.int64()
+    if column.data_type in _DATE_TYPES:
+        return f"IF({_zero_date_test(ident)}, CAST({ident} AS CHAR), NULL)", pa.string()
+    return None
 
 
 def _primary_key(request: ReadRequest) -> tuple[str, ...]:
@@ -755,6 +1073,8 @@ def _resume_values(
             " reset the stream.",
             stream=stream,
         )
+    if state_key == "cursor" and values[0] is None:
+        raise ConfigError(f"The saved state {state!r} has no cursor value.", stream=stream)
     return values
 
 
@@ -763,14 +1083,21 @@ def _quote(identifier: str) -> str:
 
 
 def _zero_date_test(expression: str) -> str:
-    """True for '0000-00-00' and for dates with a zero year, month or day, which no calendar
-    (nor Python, Arrow's consumers or PostgreSQL) holds: these are read as NULL."""
-    return f"(YEAR({expression}) = 0 OR MONTH({expression}) = 0 OR DAYOFMONTH({expression}) = 0)"
+    """True for '0000-00-00', dates with a zero year, month or day, and invalid dates a server
+    with ALLOW_INVALID_DATES keeps ('2023-02-30'), which no calendar holds (nor Python, Arrow's
+    consumers or PostgreSQL): these are read as NULL. False for NULL. (DAYNAME would not do:
+    MariaDB names the day of '2023-02-30'; LAST_DAY is NULL for a zero month.)"""
+    e = expression
+    return (
+        f"IFNULL(YEAR({e}) = 0 OR MONTH({e}) = 0 OR DAYOFMONTH({e}) = 0"
+        f" OR DAYOFMONTH({e}) > DAYOFMONTH(LAST_DAY({e})), {e} IS NOT NULL)"
+    )
 
 
 def _select_expression(column: Column, live: _MyColumn) -> str:
     """The SELECT item for `column`, in a form ConnectorX decodes exactly (see the module
-    docstring); `_conform` casts it to the column's Arrow type."""
+    docstring); `_conform` casts it to the column's Arrow type. Decided by the live column
+    (a DECIMAL widened since discovery travels as text rather than rounded)."""
     ident = _quote(live.name)
     t = live.data_type
     if t in _DATE_TYPES:
@@ -780,9 +1107,9 @@ def _select_expression(column: Column, live: _MyColumn) -> str:
             return f"CAST({ident} + 0 AS CHAR)"
         if (
             t == "decimal"
-            and column.precision is not None
-            and column.precision <= _NATIVE_DECIMAL_PRECISION
-            and (column.scale or 0) <= _NATIVE_DECIMAL_SCALE
+            and live.precision is not None
+            and live.precision <= _NATIVE_DECIMAL_PRECISION
+            and (live.scale or 0) <= _NATIVE_DECIMAL_SCALE
         ):
             return ident
         return f"CAST({ident} AS CHAR)"
@@ -790,11 +1117,18 @@ def _select_expression(column: Column, live: _MyColumn) -> str:
         return f"CAST({ident} AS UNSIGNED)"
     if t in _GEOMETRY_TYPES:
         return f"ST_AsText({ident})"
+    if t in _BINARY_TYPES and live.column_type == "binary(0)":
+        # A view's `NULL AS x` has type NULL (shown as binary(0)), which ConnectorX cannot
+        # decode at all; the cast gives it a type.
+        return f"CAST({ident} AS BINARY)"
     if t == "json":  # MySQL's binary JSON: its text, in UTF-8
         return f"CAST({ident} AS CHAR CHARACTER SET utf8mb4)"
     if column.type in ("string", "json", "uuid") and t not in _TEXT_TYPES and not live.is_json:
         return f"CAST({ident} AS CHAR CHARACTER SET utf8mb4)"  # time, uuid, inet6, ...
     return ident
+
+
+_RAW_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?$")
 
 
 def _literal(column: _MyColumn, value: Any, stream: str) -> str:
@@ -805,15 +1139,23 @@ def _literal(column: _MyColumn, value: Any, stream: str) -> str:
     try:
         if value is None:
             raise ValueError("null")
+        if isinstance(value, list | dict):
+            raise TypeError("not a scalar")
         if t in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"):
             return str(int(value))
-        if t == "bit":
-            return str(int(Decimal(str(value))))
+        if t == "bit":  # a BIT(1) state holds true/false, a wider one a number (or its text)
+            return str(int(value)) if isinstance(value, bool | int) else str(int(str(value)))
+        if t in ("enum", "set"):  # the index (or bitmask); a label from an older state
+            return str(_enum_position(column, value))
         if t in ("decimal", "numeric", "float", "double", "real"):
             number = Decimal(str(value))
             if not number.is_finite():
                 raise ValueError("not finite")
             return format(number, "f")
+        if t in _DATE_TYPES and isinstance(value, str) and _RAW_DATE.match(value):
+            # The server's own text of a date (a zero or invalid date's, which only compares
+            # as text): digits and separators only.
+            return f"'{value}'"
         if t == "date":
             return f"DATE'{date.fromisoformat(str(value)).isoformat()}'"
         if t in ("datetime", "timestamp"):
@@ -835,21 +1177,42 @@ def _literal(column: _MyColumn, value: Any, stream: str) -> str:
         ) from exc
 
 
+def _enum_position(column: _MyColumn, value: Any) -> int:
+    """An ENUM's 1-based index or a SET's bitmask, from a number or from label(s)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("negative")
+        return value
+    labels = [
+        label.replace("''", "'")
+        for label in re.findall(
+            r"'((?:[^']|'')*)'", column.column_type[column.column_type.find("(") :]
+        )
+    ]
+    text = str(value)
+    if column.data_type == "enum":
+        # Labels compare case-insensitively in the usual collations; an exact match first.
+        if text in labels:
+            return labels.index(text) + 1
+        lowered = [label.lower() for label in labels]
+        if text.lower() in lowered:
+            return lowered.index(text.lower()) + 1
+        if text == "":
+            return 0  # the error value '' of a non-strict insert
+        raise ValueError("unknown label")
+    mask = 0
+    for part in filter(None, text.split(",")):
+        if part not in labels:
+            raise ValueError("unknown label")
+        mask |= 1 << labels.index(part)
+    return mask
+
+
 def _word(name: str) -> str:
     """A character set or collation name (from information_schema), checked to be one."""
     if not _IDENTIFIER_WORD.match(name):
         raise ValueError(f"unexpected name {name!r}")
     return name
-
-
-def _after(columns: list[str], literals: list[str]) -> str:
-    """(c1, c2, ...) > (v1, v2, ...), spelled out with a leading `c1 >= v1` that the range
-    optimizer of every MySQL and MariaDB version turns into an index range."""
-    alternatives = []
-    for i in range(len(columns)):
-        equal = [f"{columns[j]} = {literals[j]}" for j in range(i)]
-        alternatives.append(" AND ".join([*equal, f"{columns[i]} > {literals[i]}"]))
-    return f"{columns[0]} >= {literals[0]} AND ({' OR '.join(f'({a})' for a in alternatives)})"
 
 
 def _jsonable(value: Any) -> Any:
@@ -864,23 +1227,10 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- batches ---------------------------------------------------------------------------------
-def _driver_batches(reader: pa.RecordBatchReader, stream: str) -> Iterator[pa.RecordBatch]:
-    """The driver's batches, with its failures (a lost connection, a killed query) mapped."""
-    batches = iter(reader)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except BaseException as exc:  # PanicException derives from BaseException
-            raise _map_driver_error(exc, stream) from exc
-        yield batch
-
-
 def _conform(raw: pa.RecordBatch, plan: _ReadPlan) -> pa.RecordBatch:
-    """`raw` with exactly the plan's schema: integers widened, decimals rescaled or parsed from
-    text, large binaries narrowed, TIMESTAMP labelled UTC, columns gone upstream filled with
-    NULLs. Vectorized, column by column."""
+    """`raw` as an internal batch: exactly the plan's schema (integers widened, decimals
+    rescaled or parsed from text, large binaries narrowed, TIMESTAMP labelled UTC, columns gone
+    upstream filled with NULLs), then the hidden position columns. Vectorized."""
     arrays: list[pa.Array] = []
     raw_columns = iter(raw.columns)
     for target, selected in zip(plan.schema, plan.selected, strict=True):
@@ -888,7 +1238,14 @@ def _conform(raw: pa.RecordBatch, plan: _ReadPlan) -> pa.RecordBatch:
             arrays.append(pa.nulls(raw.num_rows, target.type))
             continue
         arrays.append(_cast(next(raw_columns), target, plan.stream))
-    return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+    if not plan.hidden_types:
+        return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+    hidden = raw.columns[raw.num_columns - len(plan.hidden_types) :]
+    fields = list(plan.schema)
+    for i, (array, arrow_type) in enumerate(zip(hidden, plan.hidden_types, strict=True)):
+        arrays.append(pc.cast(array, arrow_type))
+        fields.append(pa.field(f"landed_position_{i}", arrow_type))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _cast(array: pa.Array, target: pa.Field, stream: str) -> pa.Array:
@@ -913,6 +1270,25 @@ def _chunks(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
     for batch in batches:
         for offset in range(0, batch.num_rows, rows):
             yield batch.slice(offset, rows)
+
+
+def _rebatch(pieces: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly `rows` rows (the last one excepted) from pieces of any size: pages
+    and fetches do not fall on batch boundaries. At most one batch is held."""
+    rows = max(1, rows)
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for piece in pieces:
+        while piece.num_rows:
+            take = min(rows - count, piece.num_rows)
+            held.append(piece.slice(0, take))
+            count += take
+            piece = piece.slice(take)
+            if count == rows:
+                yield held[0] if len(held) == 1 else pa.concat_batches(held)
+                held, count = [], 0
+    if count:
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)
 
 
 class _TieSafeBatcher:
@@ -941,6 +1317,10 @@ class _TieSafeBatcher:
             yield from self._feed(piece)
         yield from self._release(complete=True)
 
+    def _batch(self, rows: pa.RecordBatch, state: dict[str, Any] | None) -> Batch:
+        records = self.plan.visible(rows)
+        return Batch(records, state, bytes_read=records.nbytes)
+
     def _feed(self, piece: pa.RecordBatch) -> Iterator[Batch]:
         if self.held_value is not None:
             continuing = self._count_equal(piece, self.held_value)
@@ -957,7 +1337,7 @@ class _TieSafeBatcher:
         head = piece.slice(0, piece.num_rows - tail)
         if head.num_rows:
             self.safe_state = self.plan.state_after(head)
-            yield Batch(head, self.safe_state, bytes_read=head.nbytes)
+            yield self._batch(head, self.safe_state)
         self.held = [piece.slice(piece.num_rows - tail)]
 
     def _release(self, *, complete: bool) -> Iterator[Batch]:
@@ -971,7 +1351,7 @@ class _TieSafeBatcher:
             state = self.safe_state
             if complete and i == len(parts) - 1:
                 state = self.safe_state = self.plan.state_after(part)
-            yield Batch(part, state, bytes_read=part.nbytes)
+            yield self._batch(part, state)
 
     def _count_equal(self, piece: pa.RecordBatch, value: pa.Scalar) -> int:
         return pc.sum(pc.equal(piece.column(self.cursor_index), value)).as_py() or 0

@@ -1,17 +1,31 @@
 """The MySQL/MariaDB source against the real MariaDB server on 127.0.0.1:3306."""
 
+import contextlib
+import dataclasses
+import itertools
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import psutil
 import pyarrow as pa
+import pymysql
 import pytest
 
-from connectors.framework.base import ReadRequest, Stream
-from connectors.sources.mysql import MySQLSource
-from tests.mariadb import config, run, scratch
+from connectors.framework.base import (
+    AuthenticationError,
+    ConnectorError,
+    ReadRequest,
+    Stream,
+    TransientError,
+    UnreachableError,
+)
+from connectors.sources.mysql import MySQLSource, _map_driver_error, _map_error
+from tests.mariadb import HOST, PORT, config, mysql_connect, run, scratch
 
 
 def free_port() -> int:
@@ -462,3 +476,327 @@ def test_batches_stay_bounded_on_a_larger_table(seeded):
         assert max(sizes) <= 30000 and len(sizes) >= 7
     finally:
         run(seeded, "DROP TABLE wide")
+
+
+# --- review fixes: threads, memory, stalls, errors -------------------------------------------
+class StallingProxy:
+    """A TCP forwarder to the test server that, once a client sends a packet containing
+    `trigger`, stops forwarding that connection's answers while keeping it open: a network
+    that stalls without closing, which neither TCP peer notices."""
+
+    def __init__(self, trigger: bytes) -> None:
+        self.trigger = trigger
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((HOST, PORT))
+            self.sockets += [client, upstream]
+            stalled = threading.Event()
+            threading.Thread(target=self._pipe, args=(client, upstream, stalled, True)).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, stalled, False)).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket, stalled: threading.Event, up: bool):
+        try:
+            while data := a.recv(65536):
+                if up and self.trigger in data:
+                    stalled.set()
+                if not up and stalled.is_set():
+                    continue  # swallowed
+                b.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_stalled_network_ends_in_a_retryable_error(seeded):
+    """A page whose answer never comes fails (retryable) shortly after read_timeout_seconds,
+    on the ConnectorX path and on the unbuffered PyMySQL path alike."""
+    for trigger, stream_name in ((b" LIMIT ", "events"), (b"`nokey`", "nokey")):
+        proxy = StallingProxy(trigger)
+        try:
+            src = source(seeded, port=proxy.port, read_timeout_seconds=1)
+            stream = stream_named(src, f"{seeded}.{stream_name}")
+            started = time.monotonic()
+            with pytest.raises(ConnectorError) as caught:
+                list(src.read(ReadRequest(stream=stream)))
+            assert caught.value.retryable, caught.value
+            assert time.monotonic() - started < 30
+        finally:
+            proxy.close()
+
+
+def test_slow_server_never_starves_other_threads(seeded):
+    """While the server works on a slow page (a sorted view of SLEEP()s) or streams slowly,
+    another thread keeps running: the runner's heartbeat must never stop."""
+    run(seeded, "CREATE VIEW slow AS SELECT v AS id, SLEEP(0.1) AS z FROM nokey WHERE v <= 12")
+    try:
+        src = source(seeded)
+        stream = stream_named(src, f"{seeded}.slow")
+        for request in (
+            ReadRequest(stream=stream, primary_key=("id",)),  # ConnectorX pages
+            ReadRequest(stream=stream),  # no order: PyMySQL, unbuffered
+        ):
+            ticks: list[float] = []
+            stop = threading.Event()
+
+            def tick(ticks=ticks, stop=stop) -> None:
+                while not stop.wait(0.02):
+                    ticks.append(time.monotonic())
+
+            ticker = threading.Thread(target=tick)
+            ticker.start()
+            started = time.monotonic()
+            rows = sum(b.records.num_rows for b in src.read(request))
+            stop.set()
+            ticker.join()
+            assert rows == 12
+            beats = [started, *ticks]
+            assert max(b - a for a, b in itertools.pairwise(beats)) < 0.5
+    finally:
+        run(seeded, "DROP VIEW slow")
+
+
+def test_memory_stays_bounded_with_a_slow_consumer(seeded):
+    """A table far larger than a page, read by a slow consumer: the process grows by about a
+    page, not by the table (the driver once buffered it all ahead of the consumer)."""
+    run(
+        seeded,
+        "CREATE TABLE heavy (id INT PRIMARY KEY, pad VARCHAR(1000))",
+        "INSERT INTO heavy SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_200000",
+    )
+    try:
+        src = source(seeded)
+        stream = stream_named(src, f"{seeded}.heavy")
+        process = psutil.Process()
+        before = process.memory_info().rss
+        peak, rows = before, 0
+        for batch in src.read(ReadRequest(stream=stream, batch_rows=10_000)):
+            rows += batch.records.num_rows
+            time.sleep(0.01)  # a slow destination
+            peak = max(peak, process.memory_info().rss)
+        assert rows == 200_000
+        # The table is ~200 MB; a page is 10,000 rows (~10 MB).
+        assert peak - before < 100 * 2**20, (peak - before) / 2**20
+    finally:
+        run(seeded, "DROP TABLE heavy")
+
+
+def test_killed_query_and_connection_are_retryable(seeded):
+    run(seeded, "CREATE VIEW slow_kill AS SELECT v AS id, SLEEP(0.2) AS z FROM nokey WHERE v <= 20")
+    try:
+        for mode in ("QUERY", "CONNECTION"):
+            src = source(seeded)
+            stream = stream_named(src, f"{seeded}.slow_kill")
+
+            def kill(mode=mode) -> None:
+                for _ in range(200):
+                    with mysql_connect() as conn, conn.cursor() as cursor:
+                        cursor.execute(
+                            # The page's query (not the catalog's, which names the view too).
+                            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                            "'SELECT%`slow_kill`%LIMIT%' AND INFO NOT LIKE '%PROCESSLIST%'"
+                        )
+                        ids = cursor.fetchall()
+                        if ids:
+                            time.sleep(0.2)
+                            cursor.execute(f"KILL {mode} {int(ids[0][0])}")
+                            return
+                    time.sleep(0.02)
+
+            killer = threading.Thread(target=kill)
+            killer.start()
+            with pytest.raises(ConnectorError) as caught:
+                list(src.read(ReadRequest(stream=stream, primary_key=("id",))))
+            killer.join()
+            assert caught.value.retryable, (mode, caught.value)
+    finally:
+        run(seeded, "DROP VIEW slow_kill")
+
+
+def test_driver_errors_are_classified_by_code_before_the_panic_fallback():
+    panic = type("PanicException", (BaseException,), {})
+    lost = panic("cx writer failed: MySQLSourceError(IoError(CodecError { bytes remaining }))")
+    assert isinstance(_map_driver_error(lost, "s"), UnreachableError)
+    killed = panic("cx writer failed: ERROR 1317 (70100): Query execution was interrupted")
+    assert isinstance(_map_driver_error(killed, "s"), TransientError)
+    decode = panic("Couldn't convert the value `Date(..)` to a desired type")
+    assert type(_map_driver_error(decode, "s")) is ConnectorError
+    # A host named like a TLS endpoint does not make a network error a TLS one.
+    refused = RuntimeError("DriverError { Could not connect to mysql-tls.example: refused }")
+    error = _map_driver_error(refused, "s", ("mysql-tls.example",))
+    assert isinstance(error, UnreachableError)
+    assert isinstance(_map_error(pymysql.InterfaceError(0, "")), TransientError)
+    blocked = _map_error(pymysql.OperationalError(1129, "Host 'x' is blocked"))
+    assert isinstance(blocked, AuthenticationError) and "FLUSH HOSTS" in blocked.message
+    assert isinstance(
+        _map_error(pymysql.OperationalError(1130, "Host 'x' is not allowed")), AuthenticationError
+    )
+
+
+def test_host_named_like_tls_is_still_unreachable():
+    """A refused connection to a host whose name says "ssl" or "tls" is a network error
+    (retryable), not a TLS configuration error."""
+    result = MySQLSource(
+        config("x", host="mysql-tls-ssl.example", port=free_port(), connect_timeout=2),
+        hostaddr="127.0.0.1",
+    ).check()
+    assert result.error_type == "unreachable", result.message
+
+
+def test_non_ascii_password(seeded):
+    user, password = f"landed_{uuid.uuid4().hex[:8]}", "pä€ss-✓"
+    run(
+        seeded,
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
+        f"GRANT SELECT ON `{seeded}`.* TO '{user}'@'%'",
+    )
+    try:
+        src = MySQLSource({**config(seeded), "username": user, "password": password})
+        assert src.check().ok
+        for name in ("events", "nokey"):  # ConnectorX pages; PyMySQL unbuffered
+            table, _ = read_all(src, ReadRequest(stream=stream_named(src, f"{seeded}.{name}")))
+            assert table.num_rows in (60, 50)
+    finally:
+        run(seeded, f"DROP USER '{user}'@'%'")
+
+
+def test_verify_identity_with_a_pinned_address_is_refused_clearly():
+    """ConnectorX checks a certificate against the host it connects to: with the address
+    pinned it cannot check the name, so verify_identity is refused rather than weakened.
+    PyMySQL connects to the pinned address and checks the certificate against the name."""
+    src = MySQLSource(
+        config("x", host="db.example", ssl_mode="verify_identity"), hostaddr="127.0.0.1"
+    )
+    result = src.check()
+    assert result.error_type == "config_error" and "verify_ca" in result.message
+    kwargs = src.settings.pymysql_kwargs()
+    assert kwargs["host"] == "127.0.0.1"
+    assert kwargs["ssl"].server_name == "db.example" and kwargs["ssl"].check_hostname
+
+
+def resumes_exactly(src: MySQLSource, request: ReadRequest) -> list[dict]:
+    """Read one row per batch, then resume from every state: each resume must read exactly
+    the rows after that batch."""
+    request = dataclasses.replace(request, batch_rows=1)
+    batches = list(src.read(request))
+    rows = [r for b in batches for r in b.records.to_pylist()]
+    for i, batch in enumerate(batches[:-1]):
+        rest, _ = read_all(src, dataclasses.replace(request, state=batch.state))
+        assert rest.to_pylist() == rows[i + 1 :], batch.state
+    return rows
+
+
+def test_awkward_keys_resume_exactly(seeded):
+    """ENUM and SET keys (sorted by index, resumed by index, also from an older label state),
+    BIT(1), NULLs in a user-named key, zero and invalid dates in a key."""
+    run(
+        seeded,
+        "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'",
+        "CREATE TABLE k_enum (status ENUM('new','paid','cancelled') NOT NULL, id INT NOT NULL,"
+        " PRIMARY KEY (status, id))",
+        "INSERT INTO k_enum VALUES ('new',1),('paid',2),('cancelled',3),('new',4)",
+        "CREATE TABLE k_set (tags SET('a','b','c') NOT NULL PRIMARY KEY)",
+        "INSERT INTO k_set VALUES ('c'),('a'),('a,b'),('b')",
+        "CREATE TABLE k_bit (flag BIT(1) NOT NULL, id INT NOT NULL, PRIMARY KEY (flag, id))",
+        "INSERT INTO k_bit VALUES (0,1),(1,2),(1,3)",
+        "CREATE TABLE k_null (a INT NULL, b INT, v VARCHAR(5))",
+        "INSERT INTO k_null VALUES (NULL,1,'x'),(NULL,2,'y'),(1,3,'z'),(2,NULL,'w'),(2,5,'q')",
+        "CREATE TABLE k_date (created DATETIME NOT NULL, id INT NOT NULL,"
+        " PRIMARY KEY (created, id))",
+        "INSERT INTO k_date VALUES ('0000-00-00 00:00:00',1),('0000-00-00 00:00:00',2),"
+        "('2020-05-00 00:00:00',3),('2023-02-30 00:00:00',4),('2024-01-01',5)",
+    )
+    try:
+        src = source(seeded)
+        streams = {s.name.split(".", 1)[1]: s for s in src.discover()}
+        rows = resumes_exactly(src, ReadRequest(stream=streams["k_enum"]))
+        assert [(r["status"], r["id"]) for r in rows] == [
+            ("new", 1),
+            ("new", 4),
+            ("paid", 2),
+            ("cancelled", 3),
+        ]
+        # A state saved with labels (before positions were stored) resumes the same way.
+        rest, _ = read_all(src, ReadRequest(stream=streams["k_enum"], state={"after": ["paid", 2]}))
+        assert [r["id"] for r in rest.to_pylist()] == [3]
+        rows = resumes_exactly(src, ReadRequest(stream=streams["k_set"]))
+        assert [r["tags"] for r in rows] == ["a", "b", "a,b", "c"]
+        assert [r["id"] for r in resumes_exactly(src, ReadRequest(stream=streams["k_bit"]))] == [
+            1,
+            2,
+            3,
+        ]
+        rows = resumes_exactly(src, ReadRequest(stream=streams["k_null"], primary_key=("a", "b")))
+        assert [r["v"] for r in rows] == ["x", "y", "z", "w", "q"]
+        rows = resumes_exactly(src, ReadRequest(stream=streams["k_date"]))
+        assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+        assert [r["created"] for r in rows][:4] == [None] * 4  # zero and invalid: NULL
+    finally:
+        run(seeded, *(f"DROP TABLE k_{t}" for t in ("enum", "set", "bit", "null", "date")))
+
+
+def test_null_typed_view_column_and_invalid_dates_read(seeded):
+    run(
+        seeded,
+        "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'",
+        "CREATE TABLE bad_dates (id INT PRIMARY KEY, d DATE, dtm DATETIME)",
+        "INSERT INTO bad_dates VALUES (1, '2024-01-01', '2024-01-01 10:00:00'),"
+        " (2, '2023-02-30', '2023-04-31 10:00:00')",
+        "CREATE VIEW with_null AS SELECT id, NULL AS nothing FROM bad_dates",
+    )
+    try:
+        src = source(seeded)
+        table, _ = read_all(src, ReadRequest(stream=stream_named(src, f"{seeded}.bad_dates")))
+        assert table.to_pylist() == [
+            {"id": 1, "d": date(2024, 1, 1), "dtm": datetime(2024, 1, 1, 10)},
+            {"id": 2, "d": None, "dtm": None},
+        ]
+        view = stream_named(src, f"{seeded}.with_null")
+        for request in (ReadRequest(stream=view), ReadRequest(stream=view, primary_key=("id",))):
+            table, _ = read_all(src, request)
+            assert table.to_pylist() == [{"id": 1, "nothing": None}, {"id": 2, "nothing": None}]
+    finally:
+        run(seeded, "DROP VIEW with_null", "DROP TABLE bad_dates")
+
+
+def test_incremental_without_key_across_pages_with_large_groups(seeded):
+    """Pages (a LIMIT) that end inside a group of equal cursor values, and groups larger than
+    a page: every row exactly once, and every state a safe resume point."""
+    run(
+        seeded,
+        "CREATE TABLE groups_nokey (v INT, updated_at INT NOT NULL)",
+        "INSERT INTO groups_nokey SELECT seq, IF(seq <= 30, 1, seq DIV 7) FROM seq_1_to_100",
+    )
+    try:
+        src = source(seeded)
+        stream = stream_named(src, f"{seeded}.groups_nokey")
+        request = ReadRequest(
+            stream=stream, sync_mode="incremental", cursor_field="updated_at", batch_rows=4
+        )
+        batches = list(src.read(request))
+        values = sorted(r["v"] for b in batches for r in b.records.to_pylist())
+        assert values == list(range(1, 101))
+        for batch in batches[::3]:  # every third state: enough, and fast
+            if batch.state is None:
+                continue
+            (cursor,) = batch.state["cursor"]
+            rest, _ = read_all(src, dataclasses.replace(request, state=batch.state))
+            expected = sum(1 for v in range(1, 101) if (1 if v <= 30 else v // 7) > cursor)
+            assert rest.num_rows == expected
+    finally:
+        run(seeded, "DROP TABLE groups_nokey")
