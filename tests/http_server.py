@@ -15,6 +15,7 @@ Routes (all GET unless said):
   /v1/keyed/...    the same, with the API key (X-Api-Key header or api_key parameter)
   /v1/basic/...    the same, with HTTP basic alice:s3cret
   /v1/redirect     302 to /v1/offset/users
+  anything given to `FakeApi.route`: a test's own answers (repeating pages, slow bodies)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -31,6 +33,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 API_KEY = "k-123"
 CLIENT_ID, CLIENT_SECRET = "landed", "shh-secret"
 BASIC_USER, BASIC_PASSWORD = "alice", "s3cret"
+
+# (handler, query) -> (status, body, headers), or None when the route wrote its answer itself.
+Route = Callable[[BaseHTTPRequestHandler, dict[str, str]], tuple[int, Any, dict[str, str]] | None]
 
 
 def make_users(count: int) -> list[dict[str, Any]]:
@@ -65,6 +70,7 @@ class FakeApi:
         self.hits: list[tuple[str, str]] = []  # (method, path with query)
         self.injected: dict[str, deque[tuple[int, dict[str, str], float]]] = defaultdict(deque)
         self.broken: list[tuple[str, dict[str, str], int]] = []
+        self.routes: dict[str, Route] = {}
         self.tokens: set[str] = set()
         self.token_requests = 0
         self.token_lifetime = 3600
@@ -107,6 +113,10 @@ class FakeApi:
         """Wait `seconds` before answering the next `times` requests to `path`."""
         for _ in range(times):
             self.injected[path].append((0, {}, seconds))
+
+    def route(self, path: str, answer: Route) -> None:
+        """Answer requests to `path` (no query) with `answer`."""
+        self.routes[path] = answer
 
     def revoke_tokens(self) -> None:
         self.tokens.clear()
@@ -157,7 +167,13 @@ class FakeApi:
             if path == parts.path and values.items() <= query.items():
                 return self._reply(handler, status, {"error": "down for maintenance"}, {})
         try:
-            status, body, headers = self._route(handler, method, parts.path, query)
+            if parts.path in self.routes:
+                answer = self.routes[parts.path](handler, query)
+                if answer is None:
+                    return None
+                status, body, headers = answer
+            else:
+                status, body, headers = self._route(handler, method, parts.path, query)
         except (KeyError, ValueError) as exc:
             status, body, headers = 400, {"error": f"bad request: {exc}"}, {}
         self._reply(handler, status, body, headers)
@@ -165,7 +181,7 @@ class FakeApi:
     def _reply(
         self, handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]
     ) -> None:
-        payload = json.dumps(body).encode()
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")

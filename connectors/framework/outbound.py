@@ -30,6 +30,7 @@ from connectors.framework.base import ConfigError
 
 USER_AGENT = "Landed (+https://github.com/landed)"
 
+# The same words as the save-time check's (connectors/network.py).
 REFUSAL = (
     "Connections to private, loopback and link-local addresses are not allowed on this "
     "server; use the system's public address (operators can set ALLOW_PRIVATE_NETWORKS)."
@@ -60,12 +61,10 @@ class _CheckedConnectionMixin:
             addresses = resolve(self._dns_host, self.port)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        if not self.allow_private:
-            refused = [a for a in addresses if forbidden(a)]
-            if refused or not addresses:
-                raise AddressNotAllowedError(
-                    f"{self.host} resolves to {', '.join(refused) or 'nothing'}. {REFUSAL}"
-                )
+        if not self.allow_private and (not addresses or any(forbidden(a) for a in addresses)):
+            # The plain text of the save-time check: the addresses a name resolves to inside
+            # the network are not for users to see (nor to probe the network with).
+            raise AddressNotAllowedError(REFUSAL)
         last_error: OSError | None = None
         for address in addresses:
             try:
@@ -85,10 +84,11 @@ class _CheckedConnectionMixin:
                 continue
             sys.audit("http.client.connect", self, self.host, self.port)
             return sock
+        # Chained, so that callers can tell the cause (refused, unreachable) from the type.
         raise NewConnectionError(
             self,  # type: ignore[arg-type]
             f"Failed to establish a new connection: {last_error}",
-        )
+        ) from last_error
 
 
 def _adapter_class(allow_private: bool) -> type[HTTPAdapter]:

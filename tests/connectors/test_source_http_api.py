@@ -5,6 +5,8 @@ pagination style, parent/child streams, the incremental boundary with ties, retr
 from __future__ import annotations
 
 import copy
+import json
+import socket
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -15,16 +17,23 @@ import pyarrow as pa
 import pytest
 from rest_framework.test import APIClient
 
+from connectors.framework import outbound
 from connectors.framework.base import (
     AuthenticationError,
     Batch,
     ConnectorError,
+    PermissionError_,
     ReadRequest,
     StreamNotFoundError,
     TransientError,
     UnreachableError,
 )
+from connectors.framework.types import Column
 from connectors.sources.http_api import HttpApiSource
+from connectors.sources.http_api import source as source_module
+from connectors.sources.http_api.masking import Masker
+from connectors.sources.http_api.records import to_record_batch
+from connectors.sources.http_api.source import _compare
 from landed.accounts import services as account_services
 from tests.http_server import API_KEY, BASIC_PASSWORD, BASIC_USER, CLIENT_ID, CLIENT_SECRET, FakeApi
 
@@ -351,7 +360,10 @@ def test_timeouts_are_retried_then_reported(api):
     assert column(list(src.read(ReadRequest(stream=stream))), "id") == ALL_IDS
 
     api.stall("/v1/offset/users", 1.0, times=2)
-    with pytest.raises(TransientError, match=r"Stream 'users': GET .* timed out after 2 attempts"):
+    with pytest.raises(
+        TransientError,
+        match=r"Stream 'users': GET .* failed after 2 attempts: timed out after 0.3 s",
+    ):
         list(src.read(ReadRequest(stream=stream)))
 
 
@@ -564,3 +576,371 @@ def test_create_with_a_bad_definition_is_422_naming_the_part(user, tmp_path, mon
     response = client.patch(f"/connectors/{connector['id']}", {"config": cfg}, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "config", "streams", 3, "name"]
+
+
+# --- review regressions ----------------------------------------------------------------------
+def events_route(api: FakeApi, path: str, events: list[dict[str, Any]], field: str) -> None:
+    """`path` answers the events whose `field` is at least `since` (as numbers when both are
+    numeric, else as ISO instants or text), like an inclusive API filter."""
+
+    def answer(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        since = query.get("since")
+        kept = [e for e in events if since is None or _compare(e[field], since) >= 0]
+        return 200, {"events": kept}, {}
+
+    api.route(path, answer)
+
+
+def incremental(src: HttpApiSource, state: dict | None, cursor: str) -> list[Batch]:
+    return read(src, "events", sync_mode="incremental", cursor_field=cursor, state=state)
+
+
+def test_numeric_text_cursors_compare_as_numbers(api):
+    events = [{"id": i, "seq": str(i)} for i in range(95, 105)]  # "95" .. "104"
+    events_route(api, "/v1/seq", events, "seq")
+    stream = {**EVENTS, "path": "seq", "paginator": None}
+    stream["incremental"] = {"cursor_field": "seq", "request_param": "since"}
+    src = source(config(api, stream))
+    first = incremental(src, None, "seq")
+    # As text, "99" would be the highest and every later record would be dropped for ever.
+    assert first[-1].state == {"cursor": "104", "tie_keys": ["[104]"]}
+    events.extend({"id": i, "seq": str(i)} for i in range(105, 110))
+    second = incremental(src, first[-1].state, "seq")
+    assert column(second, "id") == list(range(105, 110))
+
+
+def test_iso_cursors_compare_as_instants(api):
+    events = [{"id": 1, "ts": "2026-01-01T10:00:00Z"}]
+    events_route(api, "/v1/iso", events, "ts")
+    stream = {**EVENTS, "path": "iso", "paginator": None}
+    stream["incremental"] = {"cursor_field": "ts", "request_param": "since"}
+    src = source(config(api, stream))
+    first = incremental(src, None, "ts")
+    # 250 ms later, though "...:00.250Z" < "...:00Z" as text; and the same instant with an
+    # offset, already delivered, is not delivered again.
+    events.append({"id": 2, "ts": "2026-01-01T10:00:00.250Z"})
+    events.append({"id": 3, "ts": "2026-01-01T11:00:00+02:00"})  # 09:00Z: before the boundary
+    second = incremental(src, first[-1].state, "ts")
+    assert column(second, "id") == [2]
+    assert second[-1].state == {"cursor": "2026-01-01T10:00:00.250Z", "tie_keys": ["[2]"]}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "order"),
+    [
+        ("100", "99", 1),
+        (100, "99", 1),
+        ("1e3", 999, 1),
+        ("12345678901234567891", "12345678901234567890", 1),  # beyond float precision
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00.250Z", -1),
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00.000Z", 0),
+        ("2026-01-01T12:00:00+02:00", "2026-01-01T10:00:00Z", 0),
+        ("2026-01-01T10:00:00.0000001Z", "2026-01-01T10:00:00Z", 1),  # past microseconds
+        ("2026-01-02", "2026-01-01T23:59:59Z", 1),
+        ("b", "a", 1),  # text
+        ("10", "9a", -1),  # one side is not a number: text
+    ],
+)
+def test_cursor_order(a, b, order):
+    assert _compare(a, b) == order and _compare(b, a) == -order
+
+
+def test_declared_temporal_cursors_compare_as_instants_in_any_iso_form():
+    # 20260101T100000Z is ISO 8601 (basic format): an instant once the column says so.
+    assert _compare("20260101T090000Z", "2026-01-01T10:30:00Z", temporal=True) == -1
+    assert _compare("20260101T090000Z", "2026-01-01T10:30:00Z") == 1  # as text
+
+
+def test_fractions_are_never_cut_in_integer_columns():
+    def batch(values: list[Any], kind: str) -> list[Any]:
+        col = Column("v", kind, nullable=True)
+        return to_record_batch([{"v": v} for v in values], (col,), stream="s").column(0).to_pylist()
+
+    assert batch([1, 2.0, "3", None], "bigint") == [1, 2, 3, None]
+    with pytest.raises(ConnectorError, match=r"column 'v' \(bigint\).*1\.5 is not a bigint"):
+        batch([1.5, 2], "bigint")
+    with pytest.raises(ConnectorError, match=r"\"2\.5\" is not a integer"):
+        batch([1, "2.5"], "integer")
+    with pytest.raises(ConnectorError, match="70000 is out of range for smallint"):
+        batch([1, 70000], "smallint")
+    with pytest.raises(ConnectorError, match="true is not a bigint"):
+        batch([True], "bigint")
+    with pytest.raises(ConnectorError, match="true is not a double"):
+        batch([True, 1.5], "double")
+    with pytest.raises(ConnectorError, match=r"1e\+39 is not a real"):
+        batch([1.0, 1e39], "real")
+    assert batch([1, 1.5, "2.5"], "double") == [1.0, 1.5, 2.5]
+
+
+def test_a_fraction_after_sampled_integers_fails_the_stream(api):
+    api.users[20]["id"] = 21.75  # the first page sampled whole numbers: a bigint column
+    src = source(config(api, users_stream()))
+    with pytest.raises(ConnectorError, match=r"column 'id' \(bigint\).*21\.75"):
+        read(src, "users")
+
+
+def _repeat_routes(api: FakeApi) -> None:
+    page = [{"id": i} for i in range(5)]
+    api.route("/v1/ignores_offset", lambda h, q: (200, {"items": page}, {}))
+    api.route(
+        "/v1/clamps_page",
+        lambda h, q: (200, {"items": [{"id": min(int(q.get("page", 1)), 3)}]}, {}),
+    )
+    api.route(
+        "/v1/cursor_cycle",
+        lambda h, q: (200, {"items": [{"id": 1}], "next": "B" if q.get("c") == "A" else "A"}, {}),
+    )
+    api.route(
+        "/v1/next_cycle",
+        lambda h, q: (
+            200,
+            {"items": [{"id": 1}], "next": "next_cycle?p=2" if q.get("p") != "2" else "?p=1"},
+            {},
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "paginator", "repeated"),
+    [
+        ("ignores_offset", {"type": "offset"}, "offset=5"),
+        ("clamps_page", {"type": "page_number", "size_param": None}, "page=4"),
+        ("cursor_cycle", {"type": "cursor", "cursor_path": "next", "cursor_param": "c"}, "c=A"),
+        ("next_cycle", {"type": "next_url", "next_url_path": "next"}, "p=2"),
+    ],
+)
+def test_paging_that_repeats_itself_stops_with_an_error(api, path, paginator, repeated):
+    _repeat_routes(api)
+    stream = {"name": "x", "path": path, "record_selector": "items", "paginator": paginator}
+    src = source(config(api, stream))
+    with pytest.raises(ConnectorError, match="paging would never end") as raised:
+        read(src, "x")
+    assert not raised.value.retryable and raised.value.stream == "x"
+    assert f"Stream 'x': GET {api.url}/v1/" in raised.value.message
+    assert repeated in raised.value.message
+    assert len(api.hits_to(f"/v1/{path}")) < 10
+
+
+def test_max_pages_is_a_last_safety_net(api):
+    src = source(config(api, users_stream(paginator={"type": "offset", "max_pages": 2})))
+    with pytest.raises(ConnectorError, match=r"page 3, past the paginator's max_pages \(2\)"):
+        read(src, "users")
+    assert len(api.hits_to("/v1/offset/users")) == 1 + 2  # discovery's page, then two
+    assert ("streams", 0, "paginator", "max_pages") in issue_locs(
+        {**good(), "streams": [users_stream(paginator={"type": "offset", "max_pages": 0})]}
+    )
+
+
+def test_a_cursor_of_0_is_a_cursor_not_the_end(api):
+    def answer(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        following = {None: 0, "0": 1}.get(query.get("cursor"))
+        return 200, {"items": [{"id": query.get("cursor")}], "next": following}, {}
+
+    api.route("/v1/zero", answer)
+    stream = {"name": "x", "path": "zero", "record_selector": "items"}
+    stream["paginator"] = {"type": "cursor", "cursor_path": "next"}
+    assert column(read(source(config(api, stream)), "x"), "id") == [None, "0", "1"]
+
+
+def test_boolean_params_are_sent_as_json_booleans(api):
+    src = source(config(api, users_stream(params={"active": True, "archived": False})))
+    read(src, "users")
+    query = parse_qs(urlsplit(api.hits_to("/v1/offset/users")[0]).query)
+    assert query["active"] == ["true"] and query["archived"] == ["false"]
+
+
+# --- secrets and causes in messages
+def test_connection_failures_name_their_cause_without_secrets(unused_port, monkeypatch):
+    key = "SUPER+SECRET/KEY123"
+    cfg = {
+        "base_url": f"http://127.0.0.1:{unused_port}",
+        "auth_type": "api_key",
+        "api_key_name": "api_key",
+        "api_key_in": "query",
+        "api_key": key,
+        "max_retries": 0,
+        "streams": [{"name": "x", "path": "items", "paginator": {"type": "offset"}}],
+    }
+    result = source(cfg).check()
+    assert result.message.endswith("could not connect after 1 attempt: connection refused.")
+    assert "SUPER" not in result.message and "Max retries" not in result.message
+    with pytest.raises(UnreachableError) as raised:
+        source(cfg).discover()
+    assert "SUPER" not in raised.value.message and "api_key=***" in raised.value.message
+
+    def no_such_host(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(outbound, "resolve", no_such_host)
+    result = source({**cfg, "base_url": "http://api.example.test"}).check()
+    assert result.message.endswith("could not resolve host api.example.test.")
+
+
+def test_an_invalid_header_never_shows_the_secret_it_holds():
+    cfg = {
+        "base_url": "http://127.0.0.1:1",
+        "auth_type": "api_key",
+        "api_key_name": "X-Key",
+        "api_key": "SECRET\nVALUE",
+        "max_retries": 0,
+        "streams": [{"name": "x", "path": "items"}],
+    }
+    result = source(cfg).check()
+    assert not result.ok and "header name or value is not valid" in result.message
+    assert "SECRET" not in result.message
+
+
+def test_secrets_echoed_by_the_api_are_masked(api):
+    def echo(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        return 400, {"error": "bad", "auth": handler.headers.get("Authorization")}, {}
+
+    api.route("/v1/echo", echo)
+    basic = {"auth_type": "basic", "username": "alice", "password": "hunter2"}
+    result = source(config(api, {"name": "x", "path": "echo"}, **basic)).check()
+    assert "Basic ***" in result.message and "YWxpY2U6aHVudGVyMg" not in result.message
+
+    # An OAuth2 access token is a secret too once fetched.
+    oauth = {**OAUTH, "token_url": f"{api.url}/oauth/token"}
+    with pytest.raises(ConnectorError) as raised:
+        read(source(config(api, {"name": "x", "path": "echo"}, **oauth)), "x")
+    assert "Bearer ***" in raised.value.message and "tok-" not in raised.value.message
+
+
+def test_a_token_endpoint_echoing_the_client_secret_is_masked(api):
+    secret = "very-secret-client"
+
+    def token(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        return 401, {"error_description": f"client {CLIENT_ID}:{secret} is unknown"}, {}
+
+    api.route("/oauth/bad-token", token)
+    cfg = config(
+        api,
+        users_stream(path="secure/offset/users"),
+        **{**OAUTH, "client_secret": secret, "token_url": f"{api.url}/oauth/bad-token"},
+    )
+    result = source(cfg).check()
+    assert result.error_type == "authentication_failed"
+    assert "is unknown" in result.message and secret not in result.message
+
+
+def test_the_masker_covers_every_form_of_a_secret():
+    masker = Masker.from_config(
+        {"auth_type": "basic", "username": "u", "password": "p@ss word", "api_key": "k/1+2"}
+    )
+    text = "p@ss word p%40ss%20word p%40ss+word k%2F1%2B2 dTpwQHNzIHdvcmQ="
+    assert masker.mask(text) == "*** *** *** *** ***"
+
+
+# --- limits of one request
+def test_a_trickling_body_is_stopped_by_the_request_deadline(api):
+    def trickle(handler: Any, query: dict[str, str]) -> None:
+        body = b"[" + b" " * 40 + b"]"
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        try:
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.1)  # each byte well within the read timeout
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
+
+    api.route("/v1/trickle", trickle)
+    cfg = config(api, {"name": "x", "path": "trickle"}, max_request_seconds=0.3, max_retries=0)
+    with pytest.raises(TransientError, match=r"took longer than max_request_seconds \(0.3 s\)"):
+        source(cfg).discover()
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_body_larger_than_max_response_bytes_fails_without_retries(api, declared):
+    body = json.dumps([{"id": i, "pad": "x" * 100} for i in range(50)]).encode()
+
+    def large(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]] | None:
+        if declared:
+            return 200, body, {}
+        handler.send_response(200)  # no Content-Length: counted while read
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.close_connection = True
+        return None
+
+    api.route("/v1/large", large)
+    src = source(config(api, {"name": "x", "path": "large"}, max_response_bytes=2048))
+    with pytest.raises(ConnectorError, match=r"more than max_response_bytes \(2048 bytes\)") as e:
+        src.discover()
+    assert not e.value.retryable and len(api.hits_to("/v1/large")) == 1
+
+
+# --- incremental state
+def test_tie_keys_are_capped_and_the_rest_delivered_again(api, monkeypatch):
+    monkeypatch.setattr(source_module, "MAX_TIE_KEYS", 3)
+    for event_id in range(1, 9):
+        api.add_event(event_id, "2026-05-01T00:00:00Z")
+    src = source(config(api, EVENTS))
+    first = incremental(src, None, "updated_at")
+    assert column(first, "id") == list(range(1, 9))
+    assert all(len(b.state.get("max_keys", b.state["tie_keys"])) <= 3 for b in first)
+    assert first[-1].state == {"cursor": "2026-05-01T00:00:00Z", "tie_keys": ["[1]", "[2]", "[3]"]}
+    # Those not remembered come again (at least once at the boundary), none is lost.
+    api.add_event(9, "2026-05-01T00:00:00Z")
+    second = incremental(src, first[-1].state, "updated_at")
+    assert column(second, "id") == [4, 5, 6, 7, 8, 9]
+
+
+# --- parents and resumed reads
+def test_a_child_404_is_a_parent_deleted_meanwhile(api):
+    api.fail_matching("/v1/users/5/orders", 404)
+    api.fail_matching("/v1/users/23/orders", 404)  # the last parent too
+    src = source(config(api, users_stream(), ORDERS))
+    batches = read(src, "orders")
+    users = set(column(batches, "user_id"))
+    assert 5 not in users and 23 not in users and {3, 7, 22} <= users
+    assert batches[-1].state == {"position": None}
+
+    # Every parent's children missing: the path is wrong, not every parent deleted.
+    src = source(config(api, users_stream(), {**ORDERS, "path": "users/{parent.id}/order"}))
+    with pytest.raises(StreamNotFoundError, match="every parent's orders answered 404"):
+        read(src, "orders")
+
+
+def test_a_resumed_read_whose_position_expired_starts_again_from_the_boundary(api):
+    for event_id in range(1, 8):
+        api.add_event(event_id, f"2026-03-0{1 + event_id // 3}T00:00:00Z")
+    src = source(config(api, EVENTS))
+    request = {"sync_mode": "incremental", "cursor_field": "updated_at", "batch_rows": 2}
+    interrupted = read(src, "events", **request)[1].state
+    assert interrupted["position"] == {"page": 4}
+
+    # In a later sync the stored page is refused (an expired cursor would be): read again.
+    stream = src.discover()[0]
+    api.fail("/v1/events", 410)
+    api.hits.clear()
+    resumed = list(src.read(ReadRequest(stream, state=interrupted, **request)))
+    assert column(resumed, "id") == list(range(1, 8))
+    offsets = [parse_qs(urlsplit(h).query)["offset"][0] for h in api.hits_to("/v1/events")]
+    assert offsets[:2] == ["4", "0"]  # the stored page, then the start
+    assert resumed[-1].state == {"cursor": "2026-03-03T00:00:00Z", "tie_keys": ["[6]", "[7]"]}
+
+    # Another failure is not an expired position: it stands.
+    api.fail("/v1/events", 403)
+    with pytest.raises(PermissionError_):
+        list(src.read(ReadRequest(stream, state=interrupted, **request)))
+    # A read from the start is not restarted either.
+    api.fail("/v1/events", 410)
+    with pytest.raises(ConnectorError, match="HTTP 410"):
+        list(src.read(ReadRequest(stream, **request)))
+
+
+# --- validation
+def test_issues_of_a_duplicated_stream_point_at_the_right_definition():
+    cfg = good()
+    cfg["streams"] = [
+        users_stream(),
+        {**ORDERS, "parent": {"stream": "nobody"}},
+        {"name": "orders", "path": "again"},
+    ]
+    locs = issue_locs(cfg)
+    assert ("streams", 1, "parent", "stream") in locs and ("streams", 2, "name") in locs
+    assert ("streams", 2, "parent", "stream") not in locs

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from connectors.framework.base import AuthenticationError, ConnectorError
+from connectors.sources.http_api.masking import Masker
 
 # An access token is renewed this long before the expiry its endpoint announced.
 _EXPIRY_MARGIN_SECONDS = 30
@@ -27,10 +28,6 @@ class Auth:
     def renew(self) -> bool:
         return False
 
-    def secret_params(self) -> set[str]:
-        """Query parameters holding secrets: masked in error messages."""
-        return set()
-
 
 class ApiKeyAuth(Auth):
     def __init__(self, name: str, key: str, where: str) -> None:
@@ -38,9 +35,6 @@ class ApiKeyAuth(Auth):
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         (params if self.where == "query" else headers)[self.name] = self.key
-
-    def secret_params(self) -> set[str]:
-        return {self.name} if self.where == "query" else set()
 
 
 class HeaderAuth(Auth):
@@ -65,6 +59,7 @@ class OAuth2ClientCredentials(Auth):
         scopes: str | None,
         client_auth: str,
         post: TokenPost,
+        masker: Masker,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
@@ -72,6 +67,7 @@ class OAuth2ClientCredentials(Auth):
         self.scopes = scopes
         self.client_auth = client_auth
         self.post = post
+        self.masker = masker
         self._token: str | None = None
         self._expires_at = 0.0
         self._renewed = False
@@ -103,21 +99,24 @@ class OAuth2ClientCredentials(Auth):
         else:
             basic = (self.client_id, self.client_secret)
         response = self.post(self.token_url, data, basic)
+        where = f"The token endpoint {self.masker.mask_url(self.token_url)}"
         if response.status_code in (400, 401, 403):
+            # Masked before it is cut short: a cut secret would leak its start.
+            reason = self.masker.mask(_oauth_error(response))[:200]
             raise AuthenticationError(
-                f"The token endpoint {self.token_url} refused the client credentials "
-                f"(HTTP {response.status_code}: {_oauth_error(response)})."
+                f"{where} refused the client credentials (HTTP {response.status_code}: {reason})."
             )
         try:
             payload = response.json()
             token = payload["access_token"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ConnectorError(
-                f"The token endpoint {self.token_url} answered HTTP {response.status_code} "
-                "without an access_token."
+                f"{where} answered HTTP {response.status_code} without an access_token."
             ) from exc
         if not isinstance(token, str) or not token:
-            raise ConnectorError(f"The token endpoint {self.token_url} sent an empty token.")
+            raise ConnectorError(f"{where} sent an empty token.")
+        # From now on the token is a secret of every message.
+        self.masker.add(token)
         lifetime = payload.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = _DEFAULT_TOKEN_LIFETIME_SECONDS
@@ -128,12 +127,13 @@ class OAuth2ClientCredentials(Auth):
 def _oauth_error(response: requests.Response) -> str:
     try:
         payload = response.json()
-        return str(payload.get("error_description") or payload.get("error") or "no reason given")
+        reason = payload.get("error_description") or payload.get("error") or "no reason given"
     except (ValueError, AttributeError):
-        return response.text[:200] or "no reason given"
+        reason = response.text or "no reason given"
+    return " ".join(str(reason).split())
 
 
-def build_auth(config: dict[str, Any], post: TokenPost) -> Auth:
+def build_auth(config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
     kind = config.get("auth_type") or "none"
     if kind == "api_key":
         return ApiKeyAuth(
@@ -152,5 +152,6 @@ def build_auth(config: dict[str, Any], post: TokenPost) -> Auth:
             scopes=config.get("scopes") or None,
             client_auth=config.get("client_auth_method") or "basic",
             post=post,
+            masker=masker,
         )
     return Auth()

@@ -35,6 +35,9 @@ DECLARABLE_TYPES = (
 )
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
+# Pages one chain of requests (a stream, or one parent record's children) reads at most: the
+# last guard against an API whose paging never ends in a way no other check notices.
+DEFAULT_MAX_PAGES = 100_000
 
 Path = tuple[str | int, ...]  # a path into a JSON document: keys and list indexes
 
@@ -52,6 +55,7 @@ class PaginatorDef:
     cursor_param: str = "cursor"
     next_url_path: Path = ()
     rel: str = "next"
+    max_pages: int = DEFAULT_MAX_PAGES
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,11 @@ _STREAM_KEYS = {
 }
 _PAGINATOR_KEYS: dict[str, set[str]] = {
     "none": {"type"},
-    "offset": {"type", "page_size", "limit_param", "offset_param"},
-    "page_number": {"type", "page_size", "page_param", "size_param", "start_page"},
-    "cursor": {"type", "page_size", "size_param", "cursor_path", "cursor_param"},
-    "next_url": {"type", "page_size", "size_param", "next_url_path"},
-    "link_header": {"type", "page_size", "size_param", "rel"},
+    "offset": {"type", "page_size", "max_pages", "limit_param", "offset_param"},
+    "page_number": {"type", "page_size", "max_pages", "page_param", "size_param", "start_page"},
+    "cursor": {"type", "page_size", "max_pages", "size_param", "cursor_path", "cursor_param"},
+    "next_url": {"type", "page_size", "max_pages", "size_param", "next_url_path"},
+    "link_header": {"type", "page_size", "max_pages", "size_param", "rel"},
 }
 _PAGINATOR_REQUIRED = {"cursor": ("cursor_path",), "next_url": ("next_url_path",)}
 _PARENT_KEYS = {"stream", "field", "include_as"}
@@ -160,6 +164,9 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
         issues.add(("streams",), "Give a list of one or more stream definitions.", "list_type")
         return None, issues.items
     streams: list[StreamDef] = []
+    # Each parsed stream's own index in the list: with a name defined twice, an issue of the
+    # second definition must point at it, not at the first.
+    indexes: list[int] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_streams):
         stream = _parse_stream(raw, ("streams", index), config, issues)
@@ -170,7 +177,8 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
             continue
         seen.add(stream.name)
         streams.append(stream)
-    _check_parents(streams, raw_streams, issues)
+        indexes.append(index)
+    _check_parents(streams, indexes, raw_streams, issues)
     if issues.items:
         return None, issues.items
     return Definition(base_url=str(base_url).rstrip("/"), streams=tuple(streams)), []
@@ -340,6 +348,9 @@ def _parse_paginator(
     if page_size == 0:
         issues.add((*loc, "page_size"), "A page holds at least one record.", "greater_than")
     start_page = _positive_int(raw, "start_page", loc, issues)
+    max_pages = _positive_int(raw, "max_pages", loc, issues)
+    if max_pages == 0:
+        issues.add((*loc, "max_pages"), "Read one page at least.", "greater_than")
     paths = {}
     for key in ("cursor_path", "next_url_path"):
         if raw.get(key) not in (None, "", []):
@@ -354,6 +365,7 @@ def _parse_paginator(
         page_size=page_size or default_size,
         size_param=size_param if isinstance(size_param, str) else None,
         start_page=start_page if start_page is not None else 1,
+        max_pages=max_pages or DEFAULT_MAX_PAGES,
         **{k: v for k, v in names.items() if v is not None},
         **paths,
     )
@@ -421,18 +433,22 @@ def _check_placeholders(path: str, parent: ParentDef | None, loc: tuple, issues:
         issues.add(loc, "Unbalanced braces in the path.")
 
 
-def _check_parents(streams: list[StreamDef], raw: list[Any], issues: _Issues) -> None:
+def _check_parents(
+    streams: list[StreamDef], indexes: list[int], raw: list[Any], issues: _Issues
+) -> None:
     by_name = {s.name: s for s in streams}
-    index_of = {
-        item.get("name"): index
-        for index, item in enumerate(raw)
+    # Names of every definition, parsed or not: a parent whose own definition has an issue is
+    # reported there, not again as missing here.
+    names = {
+        item.get("name")
+        for item in raw
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     }
-    for stream in streams:
+    for stream, index in zip(streams, indexes, strict=True):
         if stream.parent is None:
             continue
-        loc = ("streams", index_of[stream.name], "parent", "stream")
-        if stream.parent.stream not in index_of:
+        loc = ("streams", index, "parent", "stream")
+        if stream.parent.stream not in names:
             issues.add(loc, f"No stream named '{stream.parent.stream}' is defined.")
             continue
         # Follow the chain of parents: it must end at a stream without one.

@@ -2,7 +2,9 @@
 
 A page is addressed by a token that is plain JSON (an offset, a page number, a cursor, a URL),
 so that a sync's state can hold the page to resume from. `first_token` addresses the first
-page; `next_token` returns END when the page just read was the last.
+page; `next_token` returns END when the page just read was the last. A page asked for twice
+in one chain of requests (a repeating token, or an API that ignores the offset) is caught by
+the source (source.py `_requests`), which knows every request of the chain.
 """
 
 from __future__ import annotations
@@ -68,12 +70,14 @@ def next_token(
         return token + len(records) if kind == "offset" else token + 1
     if kind == "cursor":
         following = value_at(body, paginator.cursor_path)
-        if following in (None, "", False):
+        # Missing, null, empty text and false end the paging; 0 is a cursor like any other
+        # (`0 in (None, "", False)` is true in Python: compared by identity for that reason).
+        if following is None or following is False or following == "":
             return END
-        if following == token:
+        if isinstance(following, dict | list):
             raise ConnectorError(
-                f"Stream '{stream}': the API returned the cursor {following!r} for the page "
-                "it was asked with that cursor; paging would never end.",
+                f"Stream '{stream}': the cursor at cursor_path is an object or a list, not a "
+                "value to send as a query parameter.",
                 stream=stream,
             )
         return following
@@ -88,12 +92,6 @@ def next_token(
         raise ConnectorError(
             f"Stream '{stream}': the next page is on another site ({_origin(following)}); "
             f"only pages under {_origin(base_url)} are followed.",
-            stream=stream,
-        )
-    if following == token or following == response.url:
-        raise ConnectorError(
-            f"Stream '{stream}': the API named the page just read as the next one; "
-            "paging would never end.",
             stream=stream,
         )
     return following

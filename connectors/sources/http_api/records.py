@@ -11,13 +11,17 @@ Conversion (at read): a column is built in one go from the batch's values; only 
 values do not fit its type (a number sent as text, a string where an object was sampled) are
 they converted one by one: json columns hold any value as JSON text, string columns hold text
 as is and anything else as JSON text, numeric and boolean columns accept numbers and their
-text forms, date/time columns ISO 8601 text. A value that fits none of that is a ConnectorError
-naming the stream, the column and the value (the sync fails instead of loading wrong data).
+text forms, date/time columns ISO 8601 text. Integer columns take whole numbers only (2, 2.0,
+"2"): 1.5 is refused, never cut to 1; float columns refuse booleans, and real (float32) refuses
+a value beyond its range rather than storing infinity. A value that fits none of that is a
+ConnectorError naming the stream, the column and the value (the sync fails instead of loading
+wrong data).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +35,12 @@ _INTEGER_TYPES = {"smallint", "integer", "bigint"}
 _FLOAT_TYPES = {"real", "double"}
 _TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+_FLOAT32_MAX = 3.4028234663852886e38
+_INT_BOUNDS = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": _INT64,
+}
 
 
 def value_at(document: Any, path: tuple[str | int, ...]) -> Any:
@@ -150,16 +160,53 @@ def _array(values: list[Any], column: Column, *, stream: str) -> pa.Array:
             return pa.array(texts, pa.string()).cast(arrow)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise _unfit(column, stream, str(exc)) from exc
-    try:
-        return pa.array(values, arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
+    if _fits(values, kind):
+        try:
+            return pa.array(values, arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
     # Some value does not fit as it is: convert one by one (the slow path, taken only then).
     converted = [_convert(v, column, stream) for v in values]
     try:
+        # Python ints into a narrower integer type are range-checked: out of range raises.
         return pa.array(converted, arrow)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        raise _unfit(column, stream, str(exc)) from exc
+        raise _unfit(column, stream, _first_unfit(converted, column, str(exc))) from exc
+
+
+def _fits(values: list[Any], kind: str) -> bool:
+    """Whether Arrow may build the column from `values` as they are. Arrow alone would cut
+    1.5 to 1 in an integer column, take True as 1.0 in a float one and make 1e39 infinite in a
+    real one: values like those go the slow way, which refuses them."""
+    if kind in _INTEGER_TYPES:
+        return all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values)
+    if kind in _FLOAT_TYPES:
+        return all(v is None or _finite_float(v, kind) is not None for v in values)
+    return True
+
+
+def _finite_float(value: Any, kind: str) -> float | None:
+    """`value` as a float of the column's width, or None when it is not a number or does not
+    fit (beyond float32's range for real, an int beyond any float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if kind == "real" and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+        return None
+    return number
+
+
+def _first_unfit(values: list[Any], column: Column, reason: str) -> str:
+    """The value Arrow refused, when one can be told (an int out of a smallint's range)."""
+    bounds = _INT_BOUNDS.get(column.type)
+    if bounds is not None:
+        for value in values:
+            if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+                return f"{value} is out of range for {column.type}"
+    return reason
 
 
 def _json(value: Any) -> str:
@@ -180,12 +227,15 @@ def _convert(value: Any, column: Column, stream: str) -> Any:
             return text in _TRUE
     elif kind in _INTEGER_TYPES:
         number = _number(value)
-        if number is not None and float(number).is_integer():
+        # Whole numbers only (2.0 and "2" are 2): a fraction is never cut.
+        if isinstance(number, int):
+            return number
+        if isinstance(number, float) and number.is_integer():
             return int(number)
     elif kind in _FLOAT_TYPES:
-        number = _number(value)
+        number = _finite_float(_number(value), kind)
         if number is not None:
-            return float(number)
+            return number
     raise _unfit(column, stream, f"{_json(value)[:80]} is not a {kind}")
 
 

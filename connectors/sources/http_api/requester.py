@@ -6,18 +6,31 @@ timeouts and connection failures, with exponential backoff and jitter, at most `
 times; then a retryable error (the sync is retried later). A 401 renews an OAuth2 token once.
 Not retried: 401/403 (credentials), 404 (a wrong path), other 4xx, redirects (never followed:
 a redirect target is another host to check against the network policy).
+
+Bodies are streamed and read against a wall-clock deadline (`max_request_seconds`, from the
+moment the request is sent; the read timeout alone bounds each socket read, so a server
+trickling bytes could hold a request for ever) and a size limit (`max_response_bytes`, counted
+after decompression). A deadline is retried like a timeout; a body too large is not.
+
+Every message is masked (connectors/sources/http_api/masking.py), and a connection failure is
+reported as its cause ("connection refused", "could not resolve host ...") rather than as
+urllib3's text, which quotes the URL with its query (an API key in it).
 """
 
 from __future__ import annotations
 
 import random
+import socket
+import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+import urllib3.exceptions
 
 from connectors.framework.base import (
     AuthenticationError,
@@ -29,9 +42,25 @@ from connectors.framework.base import (
 )
 from connectors.framework.outbound import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
+from connectors.sources.http_api.masking import Masker
 
 _RETRIED_STATUSES = frozenset({408, 429})
 _SNIPPET = 200
+_CHUNK = 64 * 1024
+DEFAULT_MAX_REQUEST_SECONDS = 300.0
+DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+
+
+class _DeadlineExceeded(requests.Timeout):
+    """The whole request took longer than max_request_seconds (retried like a timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"took longer than max_request_seconds ({seconds:g} s)")
+        self.seconds = seconds
+
+
+class _TooLarge(Exception):
+    """The body is larger than max_response_bytes (not retried: it would be again)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +99,9 @@ class Requester:
         allow_private_networks: bool,
         retry: RetryPolicy,
         timeout: float,
+        masker: Masker | None = None,
+        max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.session = outbound_session(
             allow_private_networks=allow_private_networks, timeout=timeout
@@ -77,24 +109,27 @@ class Requester:
         self.session.headers["Accept"] = "application/json"
         self.session.headers.update(config.get("headers") or {})
         self.retry = retry
-        self.auth: Auth = build_auth(config, self._post_token)
-        self._secrets = {
-            str(config[name])
-            for name in ("api_key", "bearer_token", "password", "client_secret")
-            if config.get(name)
-        }
+        self.timeout = timeout
+        self.max_request_seconds = max_request_seconds
+        self.max_response_bytes = max_response_bytes
+        self.masker = masker or Masker.from_config(config)
+        self.auth: Auth = build_auth(config, self._post_token, self.masker)
 
     def close(self) -> None:
         self.session.close()
 
     def get(self, url: str, params: dict[str, Any], *, stream: str | None) -> requests.Response:
-        """A 2xx response to GET `url`, after retries; a ConnectorError otherwise."""
+        """A 2xx response to GET `url` (its body read), after retries; a ConnectorError
+        otherwise."""
         renewed = False
         attempt = 0
         while True:
             headers: dict[str, str] = {}
-            query = {k: v for k, v in params.items() if v is not None}
-            self.auth.apply(headers, query)
+            query = query_values(params)
+            try:
+                self.auth.apply(headers, query)
+            except ConnectorError as error:  # fetching an OAuth2 token failed
+                raise self.masker.masked(error) from None
             response = self._send("GET", url, stream, attempt, params=query, headers=headers)
             if response is None:
                 attempt += 1
@@ -103,6 +138,18 @@ class Requester:
                 renewed = True
                 continue
             return self._accepted(response, stream)
+
+    def request_key(self, url: str, params: dict[str, Any]) -> str:
+        """What identifies the request for `url` and `params`: its URL with the query sorted
+        (and secret parameters left out), to notice a page asked for twice."""
+        full = requests.Request("GET", url, params=query_values(params)).prepare().url or url
+        parts = urlsplit(full)
+        query = sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k not in self.masker.params
+        )
+        return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, urlencode(query), ""))
 
     def _post_token(
         self, url: str, data: dict[str, str], basic: tuple[str, str] | None
@@ -117,23 +164,58 @@ class Requester:
     def _send(
         self, method: str, url: str, stream: str | None, attempt: int, **kwargs: Any
     ) -> requests.Response | None:
-        """One try: the response, or None when it should be tried again (after the wait)."""
+        """One try: the response with its body read, or None when it should be tried again
+        (after the wait)."""
+        deadline = time.monotonic() + self.max_request_seconds
         try:
-            response = self.session.request(method, url, **kwargs)
-        except requests.Timeout as exc:
+            response = self.session.request(method, url, stream=True, **kwargs)
+            self._read_body(response, deadline)
+        except (requests.Timeout, requests.ConnectionError) as exc:
             self._give_up_or_wait(attempt, stream, method, url, kwargs, exc, None)
             return None
-        except requests.ConnectionError as exc:
-            self._give_up_or_wait(attempt, stream, method, url, kwargs, exc, None)
-            return None
+        except _TooLarge as exc:
+            where = self._where(stream, method, url, kwargs.get("params"))
+            raise ConnectorError(
+                self.masker.mask(
+                    f"{where} answered more than max_response_bytes "
+                    f"({self.max_response_bytes} bytes): ask for smaller pages (page_size) "
+                    "or raise max_response_bytes."
+                ),
+                stream=stream,
+            ) from exc
         except requests.RequestException as exc:
             where = self._where(stream, method, url, kwargs.get("params"))
-            raise ConnectorError(f"{where} failed: {exc}", stream=stream) from exc
+            raise ConnectorError(
+                f"{where} failed: {self._describe(exc, url)}", stream=stream
+            ) from exc
         status = response.status_code
         if status in _RETRIED_STATUSES or status >= 500:
             self._give_up_or_wait(attempt, stream, method, response.url, {}, None, response)
             return None
         return response
+
+    def _read_body(self, response: requests.Response, deadline: float) -> None:
+        """Read the streamed body into `response.content`, within the deadline and the size
+        limit. `read1` returns what one socket read brings, so the deadline is checked however
+        slowly the bytes come (a plain read of a chunk would wait for the whole chunk)."""
+        limit = self.max_response_bytes
+        declared = (response.headers.get("Content-Length") or "").strip()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared.isdigit() and int(declared) > limit:
+                raise _TooLarge()
+            for chunk in _chunks(response, deadline, self.max_request_seconds):
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge()
+                chunks.append(chunk)
+        except BaseException:
+            response.close()  # the connection is in an unknown state: not reused
+            raise
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        response.close()  # the body is read: the connection goes back to the pool
 
     def _give_up_or_wait(
         self,
@@ -154,17 +236,16 @@ class Requester:
                     f"{self._snippet(response)}",
                     stream=stream,
                 )
+            reason = self._describe(error, url)
             if isinstance(error, requests.Timeout):
-                raise TransientError(f"{where} timed out after {tries}.", stream=stream)
+                raise TransientError(f"{where} failed after {tries}: {reason}.", stream=stream)
             raise UnreachableError(
-                f"{where} could not connect after {tries}: {_reason(error)}", stream=stream
+                f"{where} could not connect after {tries}: {reason}.", stream=stream
             )
         if response is not None and response.status_code in (429, 503):
             delay = self.retry.retry_after(response, attempt)
         else:
             delay = self.retry.backoff(attempt)
-        if response is not None:
-            response.close()
         time.sleep(delay)
 
     def _accepted(self, response: requests.Response, stream: str | None) -> requests.Response:
@@ -173,50 +254,129 @@ class Requester:
             return response
         where = self._where(stream, "GET", response.url, None)
         detail = f"{where} answered HTTP {status}: {self._snippet(response)}"
+        error: ConnectorError
         if status == 401:
-            raise AuthenticationError(detail, stream=stream)
-        if status == 403:
-            raise PermissionError_(detail, stream=stream)
-        if status == 404:
-            raise StreamNotFoundError(detail, stream=stream)
-        if 300 <= status < 400:
-            target = response.headers.get("Location", "?")
-            raise ConnectorError(
-                f"{where} redirected (HTTP {status}) to {self.mask(target)}; redirects are not "
+            error = AuthenticationError(detail, stream=stream)
+        elif status == 403:
+            error = PermissionError_(detail, stream=stream)
+        elif status == 404:
+            error = StreamNotFoundError(detail, stream=stream)
+        elif 300 <= status < 400:
+            target = self.mask(response.headers.get("Location", "?"))
+            error = ConnectorError(
+                f"{where} redirected (HTTP {status}) to {target}; redirects are not "
                 "followed: use the final address in base_url or the stream's path.",
                 stream=stream,
             )
-        raise ConnectorError(detail, stream=stream)
+        else:
+            error = ConnectorError(detail, stream=stream)
+        error.http_status = status  # type: ignore[attr-defined]  # read by http_status()
+        raise error
 
     def _where(
         self, stream: str | None, method: str, url: str, params: dict[str, Any] | None
     ) -> str:
-        full = requests.Request(method, url, params=params).prepare().url or url
+        try:
+            full = requests.Request(method, url, params=params).prepare().url or url
+        except requests.RequestException:
+            full = url
         prefix = f"Stream '{stream}': " if stream else ""
         return f"{prefix}{method} {self.mask(full)}"
 
     def mask(self, url: str) -> str:
         """`url` with the values of secret query parameters replaced by ***."""
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return "(an invalid URL)"
-        hidden = self.auth.secret_params()
-        query = [
-            (k, "***" if k in hidden or v in self._secrets else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc = f"{netloc}:{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
+        return self.masker.mask_url(url)
 
     def _snippet(self, response: requests.Response) -> str:
-        text = " ".join((response.text or "").split())[:_SNIPPET] or "(empty body)"
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        # Masked before it is cut short: a cut secret would leak its start.
+        try:
+            text = response.text or ""
+        except (requests.RequestException, RuntimeError):
+            text = ""
+        text = self.masker.mask(" ".join(text.split()))
+        return text[:_SNIPPET] or "(empty body)"
+
+    def _describe(self, error: BaseException | None, url: str) -> str:
+        """The cause of a failed request in a few words, masked (before it is cut short)."""
+        return self.masker.mask(_cause(error, url, self.timeout))[:_SNIPPET]
 
 
-def _reason(error: BaseException | None) -> str:
-    return str(error)[:_SNIPPET] if error is not None else "unknown error"
+def query_values(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters as the API gets them: None left out, booleans as JSON's true/false
+    (Python would send True/False)."""
+    return {
+        k: ("true" if v else "false") if isinstance(v, bool) else v
+        for k, v in params.items()
+        if v is not None
+    }
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status an error of `Requester.get` reports (None: not an HTTP answer)."""
+    return getattr(error, "http_status", None)
+
+
+def _chunks(response: requests.Response, deadline: float, seconds: float) -> Iterator[bytes]:
+    raw = response.raw
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise _DeadlineExceeded(seconds)
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                return
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.ReadTimeout(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.HTTPError as exc:  # a connection cut, an incomplete body
+        raise requests.ConnectionError(exc) from exc
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and what it wraps: causes, contexts, urllib3's `reason`s and exceptions among
+    the arguments (requests wraps urllib3's errors that way), each once."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner.extend(current.args)
+        pending.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def _cause(error: BaseException | None, url: str, timeout: float) -> str:
+    if error is None:
+        return "unknown error"
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, _DeadlineExceeded):
+            return str(cause)
+    for cause in causes:
+        if isinstance(cause, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return f"could not resolve host {urlsplit(url).hostname}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS error: {cause.verify_message or cause.reason}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {cause.reason or cause.strerror or type(cause).__name__}"
+        if isinstance(cause, ConnectionResetError):
+            return "the connection was reset"
+        if isinstance(cause, requests.exceptions.InvalidHeader):
+            # Its text quotes the header value: perhaps a secret.
+            return "a header name or value is not valid (a line break or a leading space?)"
+        if isinstance(cause, requests.exceptions.ContentDecodingError):
+            return "the response body could not be decompressed"
+    if any(isinstance(c, requests.Timeout | TimeoutError) for c in causes):
+        return f"timed out after {timeout:g} s"
+    if any(isinstance(c, urllib3.exceptions.ProtocolError) for c in causes):
+        return "the connection closed before the response was complete"
+    if isinstance(error, requests.ConnectionError):
+        return "the connection failed"
+    # Not a connection failure (an invalid URL, say): its own words.
+    return str(error)

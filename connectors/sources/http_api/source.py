@@ -24,15 +24,29 @@ State (what each batch carries):
   the boundary moves only when the read completes, because an API need not return records in
   cursor order, and a resumed attempt goes on with the same request from the page reached.
   A record's key is its primary key, or a hash of the whole record for a stream without one.
-  Records without a cursor value are not read incrementally.
+  Records without a cursor value are not read incrementally. Cursor values compare as numbers
+  when both are (numeric text included), else as instants when both are ISO 8601, else as text
+  (`_compare`). At most MAX_TIE_KEYS keys are kept: ties past it are delivered again by the
+  next read (at least once at the boundary) instead of the state growing without bound. A
+  resumed read whose stored position the API refuses (400/404/410/422 to its first request:
+  an expired cursor or next URL) starts again from the boundary.
+
+A child request answered 404 means its parent was deleted after it was listed: no records for
+that parent (logged), unless every child request of a read from the start answers 404 (then
+the path is wrong, and the 404 fails the stream).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -58,8 +72,17 @@ from connectors.sources.http_api.definition import (
     definition_issues,
     parse_definition,
 )
+from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.records import infer_columns, select_records, to_record_batch
-from connectors.sources.http_api.requester import Requester, RetryPolicy
+from connectors.sources.http_api.requester import (
+    DEFAULT_MAX_REQUEST_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Requester,
+    RetryPolicy,
+    http_status,
+)
+
+logger = logging.getLogger(__name__)
 
 # Records sampled per stream to infer its columns, and pages read at most to find some.
 SAMPLE_RECORDS = 500
@@ -67,6 +90,13 @@ SAMPLE_PAGES = 3
 # Records held before a batch is emitted (whatever the runner's batch size): API records are
 # Python objects until converted, so a batch stays small.
 MAX_BUFFERED_RECORDS = 10_000
+# Keys kept in an incremental state for the records sharing the boundary's cursor value. Past
+# it, the others are not remembered: delivered again by the next read (at least once at the
+# boundary, which a merge load absorbs) rather than making the state grow without bound.
+MAX_TIE_KEYS = 10_000
+# Statuses of the first request of a resumed read that mean its stored page position (a
+# cursor, a next URL) has expired: the read starts again from the boundary.
+_EXPIRED_POSITION_STATUSES = frozenset({400, 404, 410, 422})
 
 
 @dataclass
@@ -145,6 +175,23 @@ class HttpApiSource(Source):
                 maximum=300,
             ),
             SpecField(
+                "max_request_seconds",
+                "number",
+                "Longest time one request may take in all, its body included (retried like a "
+                "timeout when exceeded).",
+                default=DEFAULT_MAX_REQUEST_SECONDS,
+                minimum=0.1,
+                maximum=3600,
+            ),
+            SpecField(
+                "max_response_bytes",
+                "integer",
+                "Largest response body read (after decompression); a larger one fails the stream.",
+                default=DEFAULT_MAX_RESPONSE_BYTES,
+                minimum=1024,
+                maximum=2**31,
+            ),
+            SpecField(
                 "max_retries",
                 "integer",
                 "Retries of a request that failed with 429, 408, 5xx, a timeout or a "
@@ -188,6 +235,9 @@ class HttpApiSource(Source):
         self.settings = with_defaults(self.spec, config)
         self._definition: Definition | None = None
         self._requester: Requester | None = None
+        # One for every requester of this source: an OAuth2 token any of them fetches is
+        # masked in every message.
+        self.masker = Masker.from_config(self.settings)
 
     # --- contract --------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -204,9 +254,10 @@ class HttpApiSource(Source):
             finally:
                 requester.close()
         except ConnectorError as error:
-            return CheckResult.failure(error)
+            return CheckResult.failure(self.masker.masked(error))
         except Exception as exc:  # check() reports, whatever happens
-            return CheckResult.failure(ConnectorError(f"Unexpected error: {exc}"))
+            error = ConnectorError(f"Unexpected error: {exc}")
+            return CheckResult.failure(self.masker.masked(error))
         count = len(page.records)
         return CheckResult.success(
             f"Read {count} record{'s' if count != 1 else ''} from stream '{stream.name}'."
@@ -215,9 +266,20 @@ class HttpApiSource(Source):
     def discover(self) -> list[Stream]:
         """Each stream with columns inferred from its first records (a child stream's from
         the first parent records' children)."""
-        return [self._discover(stream) for stream in self.definition.streams]
+        try:
+            return [self._discover(stream) for stream in self.definition.streams]
+        except ConnectorError as error:
+            self.masker.masked(error)  # in place: the type, the stream and the cause stay
+            raise
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
+        try:
+            yield from self._read(request)
+        except ConnectorError as error:
+            self.masker.masked(error)  # in place: the type, the stream and the cause stay
+            raise
+
+    def _read(self, request: ReadRequest) -> Iterator[Batch]:
         stream = self.definition.stream(request.stream.name)
         if stream is None:
             raise StreamNotFoundError(
@@ -237,7 +299,10 @@ class HttpApiSource(Source):
         columns = request.stream.columns
         buffered: list[dict[str, Any]] = []
         nbytes = 0
-        for page in self._pages(stream, position, extra):
+        pages = self._pages(stream, position, extra)
+        if boundary is not None and position is not None:
+            pages = self._resumed(stream, pages, boundary)
+        for page in pages:
             kept = boundary.keep(page.records) if boundary else page.records
             buffered.extend(kept)
             nbytes += page.nbytes
@@ -273,7 +338,42 @@ class HttpApiSource(Source):
                 max_backoff_seconds=float(settings.get("max_backoff_seconds", 60)),
             ),
             timeout=float(settings.get("request_timeout_seconds", 30)),
+            masker=self.masker,
+            max_request_seconds=float(
+                settings.get("max_request_seconds", DEFAULT_MAX_REQUEST_SECONDS)
+            ),
+            max_response_bytes=int(settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
         )
+
+    def _resumed(
+        self,
+        stream: StreamDef,
+        pages: Iterator[_Page],
+        boundary: _Boundary,
+    ) -> Iterator[_Page]:
+        """The pages of an incremental read resumed from a stored position; when the API
+        refuses that position before any page came (a cursor or next URL that expired since,
+        typically in a later sync), the read starts again from the boundary instead. Records
+        the interrupted read delivered come again then (a merge absorbs them; an append loads
+        them twice)."""
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except ConnectorError as error:
+            status = http_status(error)
+            if status not in _EXPIRED_POSITION_STATUSES:
+                raise
+            logger.warning(
+                "http_api.resume_refused stream=%s status=%s: reading again from the boundary",
+                stream.name,
+                status,
+            )
+            boundary.restart()
+            yield from self._pages(stream, None, boundary.request_params())
+            return
+        yield first
+        yield from pages
 
     def _discover(self, stream: StreamDef) -> Stream:
         sample: list[dict[str, Any]] = []
@@ -346,6 +446,9 @@ class HttpApiSource(Source):
         start_index = position["index"] if position else 0
         start_token = position["page"] if position else first
         parent_position = position["parent"] if position else None
+        # Child requests answered (a page at least) and refused with 404, in a read from the
+        # start: when every one is a 404 the path is wrong, not every parent deleted.
+        found, from_start = 0, position is None
         # The parent's own records are read whole (no incremental filter): every parent's
         # children are asked for.
         for parent_page in self._pages(parent_stream, parent_position, {}, requester=requester):
@@ -361,23 +464,57 @@ class HttpApiSource(Source):
                 path = stream.path.replace(
                     f"{{parent.{parent.field}}}", quote(_text(value), safe="")
                 )
-                for child, this, following, nbytes in self._requests(
-                    stream, path, start_token, extra_params, requester
-                ):
-                    if parent.include_as:
-                        for record in child:
-                            record[parent.include_as] = value
-                    here = {"parent": parent_page.position, "index": index}
-                    if following is not paginators.END:
-                        after: dict[str, Any] | None = {**here, "page": following}
-                    elif index + 1 < len(records):
-                        after = {**here, "index": index + 1, "page": first}
-                    elif parent_page.after is not None:
-                        after = {"parent": parent_page.after, "index": 0, "page": first}
-                    else:
-                        after = None
-                    yield _Page(child, {**here, "page": this}, after, nbytes)
+                here = {"parent": parent_page.position, "index": index}
+                if index + 1 < len(records):
+                    following_parent: dict[str, Any] | None = {
+                        **here,
+                        "index": index + 1,
+                        "page": first,
+                    }
+                elif parent_page.after is not None:
+                    following_parent = {"parent": parent_page.after, "index": 0, "page": first}
+                else:
+                    following_parent = None
+                chain = self._requests(stream, path, start_token, extra_params, requester)
+                # A stored page of a resumed read is not a deleted parent: its 404 is for
+                # read() to judge (an expired position).
+                resumed = start_token != first
                 start_token = first
+                try:
+                    for child, this, following, nbytes in chain:
+                        if parent.include_as:
+                            for record in child:
+                                record[parent.include_as] = value
+                        if following is not paginators.END:
+                            after: dict[str, Any] | None = {**here, "page": following}
+                        else:
+                            after = following_parent
+                        if this == first:
+                            found += 1
+                        yield _Page(child, {**here, "page": this}, after, nbytes)
+                        resumed = False
+                except StreamNotFoundError as error:
+                    if resumed:
+                        raise
+                    # The parent was deleted between its listing and this request: it has no
+                    # children (any more). Its other pages are not asked for.
+                    logger.info(
+                        "http_api.child_not_found stream=%s parent=%s: %s",
+                        stream.name,
+                        _text(value)[:60],
+                        error.message,
+                    )
+                    if following_parent is None:
+                        if from_start and found == 0:
+                            error.message = (
+                                f"{error.message} (every parent's {stream.name} answered 404: "
+                                "check the stream's path)"
+                            )
+                            error.args = (error.message,)
+                            raise
+                        # The stream's last page is gone with the parent: end it all the same,
+                        # so that the read completes and its state says so.
+                        yield _Page([], {**here, "page": first}, None, 0)
             start_index = 0
 
     def _requests(
@@ -388,18 +525,55 @@ class HttpApiSource(Source):
         extra_params: dict[str, Any],
         requester: Requester,
     ) -> Iterator[tuple[list[dict[str, Any]], Any, Any, int]]:
-        """(records, this page's token, the next page's token or END, bytes) per page."""
+        """(records, this page's token, the next page's token or END, bytes) per page.
+
+        One chain of requests (a stream's pages, or one parent record's children) never asks
+        for a page twice: a token naming a page already requested, or a body byte for byte the
+        previous page's (an API ignoring the offset or clamping the page number), ends it with
+        an error, since paging would never end; so does going past the paginator's max_pages.
+        """
         base_url = self.definition.base_url
         url = f"{base_url}/{path.lstrip('/')}"
         params = {**stream.params, **extra_params}
+        paginator = stream.paginator
+        requested: set[bytes] = set()
+        previous_body: bytes | None = None
         while True:
-            page_url, page_params = paginators.request_for(stream.paginator, token, url, params)
+            page_url, page_params = paginators.request_for(paginator, token, url, params)
+            key = requester.request_key(page_url, page_params)
+            key_digest = hashlib.sha256(key.encode()).digest()  # a chain may be long: 32 bytes
+            if key_digest in requested or len(requested) >= paginator.max_pages:
+                shown = requester.mask(key)
+                if len(requested) >= paginator.max_pages:
+                    reason = (
+                        f"it would be page {len(requested) + 1}, past the paginator's "
+                        f"max_pages ({paginator.max_pages}): raise max_pages if the API has "
+                        "that many"
+                    )
+                else:
+                    reason = "the API named a page already read as the next one"
+                raise ConnectorError(
+                    f"Stream '{stream.name}': GET {shown} not sent: {reason} (paging would "
+                    "never end).",
+                    stream=stream.name,
+                )
+            requested.add(key_digest)
             response = requester.get(page_url, page_params, stream=stream.name)
             where = f"Stream '{stream.name}': GET {requester.mask(response.url)}"
+            content = response.content
+            digest = hashlib.sha256(content).digest()
+            if digest == previous_body:
+                raise ConnectorError(
+                    f"{where} answered the same body as the page before: the API ignores the "
+                    f"'{paginator.type}' paginator's parameters, or repeats its last page "
+                    "(paging would never end).",
+                    stream=stream.name,
+                )
+            previous_body = digest
             body = _json_body(response, where, stream.name)
             records = select_records(body, stream.record_selector, where=where, stream=stream.name)
             following = paginators.next_token(
-                stream.paginator,
+                paginator,
                 token,
                 response,
                 body,
@@ -407,7 +581,7 @@ class HttpApiSource(Source):
                 base_url=base_url,
                 stream=stream.name,
             )
-            yield records, token, following, len(response.content)
+            yield records, token, following, len(content)
             if following is paginators.END:
                 return
             token = following
@@ -428,6 +602,9 @@ def _text(value: Any) -> str:
 
 
 # --- the incremental boundary ------------------------------------------------------------------
+_TEMPORAL_TYPES = frozenset({"date", "timestamp", "timestamptz"})
+
+
 class _Boundary:
     """Which records an incremental read delivers, and the state it reaches (see the module
     docstring for the rule)."""
@@ -441,12 +618,18 @@ class _Boundary:
         tie_keys: set[str],
         highest: Any,
         highest_keys: set[str],
+        *,
+        temporal: bool = False,
     ) -> None:
         self.stream = stream
         self.cursor_field = cursor_field
         self.primary_key = primary_key
+        self.temporal = temporal
         self.cursor, self.tie_keys = cursor, tie_keys
-        self.highest, self.highest_keys = highest, highest_keys
+        self.highest, self.highest_keys = highest, _capped(highest_keys)
+        # The state's key lists, sorted once per change rather than for every batch.
+        self._sorted_ties = sorted(tie_keys)
+        self._sorted_highest: list[str] | None = None
 
     @classmethod
     def start(cls, stream: StreamDef, request: ReadRequest, state: dict[str, Any]) -> _Boundary:
@@ -469,7 +652,28 @@ class _Boundary:
             highest, highest_keys = state.get("max"), set(state.get("max_keys") or ())
         else:
             highest, highest_keys = cursor, set(tie_keys)
-        return cls(stream, cursor_field, primary_key, cursor, tie_keys, highest, highest_keys)
+        # Declared as a date or time (in the definition, or in the stream the request names):
+        # values compare as instants even in forms the strict ISO 8601 check would not take.
+        declared = {
+            stream.columns.get(cursor_field),
+            *(c.type for c in request.stream.columns if c.name == cursor_field),
+        }
+        temporal = bool(declared & _TEMPORAL_TYPES)
+        return cls(
+            stream,
+            cursor_field,
+            primary_key,
+            cursor,
+            tie_keys,
+            highest,
+            highest_keys,
+            temporal=temporal,
+        )
+
+    def restart(self) -> None:
+        """Forget the interrupted read's progress: read again from the boundary."""
+        self.highest, self.highest_keys = self.cursor, _capped(self.tie_keys)
+        self._sorted_highest = None
 
     def request_params(self) -> dict[str, Any]:
         param = self.stream.incremental.request_param if self.stream.incremental else None
@@ -483,27 +687,37 @@ class _Boundary:
             value = record.get(self.cursor_field)
             if value is None:
                 continue
+            key: str | None = None
             if self.cursor is not None:
-                order = _compare(value, self.cursor)
-                if order < 0 or (order == 0 and self._key(record) in self.tie_keys):
+                order = _compare(value, self.cursor, self.temporal)
+                if order < 0:
                     continue
+                if order == 0:
+                    key = self._key(record)
+                    if key in self.tie_keys:
+                        continue
             kept.append(record)
-            order = 1 if self.highest is None else _compare(value, self.highest)
+            order = 1 if self.highest is None else _compare(value, self.highest, self.temporal)
             if order > 0:
-                self.highest, self.highest_keys = value, {self._key(record)}
-            elif order == 0:
-                self.highest_keys.add(self._key(record))
+                self.highest, self.highest_keys = value, {key or self._key(record)}
+                self._sorted_highest = None
+            elif order == 0 and len(self.highest_keys) < MAX_TIE_KEYS:
+                # Past the cap a tie is not remembered: the next read delivers it again.
+                self.highest_keys.add(key or self._key(record))
+                self._sorted_highest = None
         return kept
 
     def state(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        if self._sorted_highest is None:
+            self._sorted_highest = sorted(self.highest_keys)
         if after is None:  # the read is complete: the boundary moves
-            return {"cursor": self.highest, "tie_keys": sorted(self.highest_keys)}
+            return {"cursor": self.highest, "tie_keys": self._sorted_highest}
         return {
             "cursor": self.cursor,
-            "tie_keys": sorted(self.tie_keys),
+            "tie_keys": self._sorted_ties,
             "position": after,
             "max": self.highest,
-            "max_keys": sorted(self.highest_keys),
+            "max_keys": self._sorted_highest,
         }
 
     def _key(self, record: dict[str, Any]) -> str:
@@ -513,18 +727,89 @@ class _Boundary:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _compare(a: Any, b: Any) -> int:
-    """Cursor order: numerically when either side is a number (numeric text included),
-    otherwise as text (ISO 8601 timestamps in one format and zone sort as text)."""
-    if _is_number(a) or _is_number(b):
-        try:
-            x, y = float(a), float(b)
-        except (TypeError, ValueError):
-            x, y = str(a), str(b)  # type: ignore[assignment]
-    else:
-        x, y = str(a), str(b)  # type: ignore[assignment]
-    return (x > y) - (x < y)
+def _capped(keys: set[str]) -> set[str]:
+    """At most MAX_TIE_KEYS of `keys` (a state written before the cap may hold more)."""
+    if len(keys) <= MAX_TIE_KEYS:
+        return set(keys)
+    return set(sorted(keys)[:MAX_TIE_KEYS])
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+# --- cursor order --------------------------------------------------------------------------------
+def _compare(a: Any, b: Any, temporal: bool = False) -> int:
+    """Cursor order. Numerically when both sides are numbers (JSON numbers or numeric text:
+    "100" is after "99"); else as instants when both are ISO 8601 dates or date-times (or any
+    form `datetime.fromisoformat` reads, when the column is declared a date or timestamp):
+    "...:00Z" is before "...:00.250Z", and offsets are applied; else as text."""
+    for convert in (_as_number, _instant if temporal else _strict_instant):
+        x, y = convert(a), convert(b)
+        if x is not None and y is not None:
+            return (x > y) - (x < y)
+    p, q = _plain(a), _plain(b)
+    return (p > q) - (p < q)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+_NUMERIC_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _as_number(value: Any) -> Decimal | None:
+    """A JSON number or numeric text as an exact Decimal (floats would round large integers);
+    None for anything else (booleans and NaN included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return None if value != value else Decimal(value)  # NaN is not ordered
+    if isinstance(value, str):
+        return _numeric_text(value)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _numeric_text(text: str) -> Decimal | None:
+    stripped = text.strip()
+    return Decimal(stripped) if _NUMERIC_TEXT.fullmatch(stripped) else None
+
+
+# An ISO 8601 date or date-time: the time optional, its fraction any length, its offset "Z",
+# "+hh:mm", "+hhmm" or "+hh". A time without an offset is taken as UTC.
+_ISO_8601 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+Instant = tuple[datetime, Decimal]  # the whole second in UTC, and its fraction (exact)
+
+
+def _strict_instant(value: Any) -> Instant | None:
+    return _parse_instant(value, False) if isinstance(value, str) else None
+
+
+def _instant(value: Any) -> Instant | None:
+    return _parse_instant(value, True) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=1024)
+def _parse_instant(text: str, lenient: bool) -> Instant | None:
+    match = _ISO_8601.fullmatch(text.strip())
+    try:
+        if match is not None:
+            day, time, fraction, offset = match.groups()
+            iso = day if time is None else f"{day}T{time}"
+            if offset:
+                iso += "+00:00" if offset in ("Z", "z") else offset
+            moment = datetime.fromisoformat(iso)
+            part = Decimal(f"0.{fraction}") if fraction else Decimal(0)
+        elif lenient:
+            moment = datetime.fromisoformat(text.strip())
+            part = Decimal(moment.microsecond) / 1_000_000
+            moment = moment.replace(microsecond=0)
+        else:
+            return None
+    except ValueError:  # a month 13, a day 32
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment, part
