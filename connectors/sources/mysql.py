@@ -1085,13 +1085,16 @@ def _quote(identifier: str) -> str:
 def _zero_date_test(expression: str) -> str:
     """True for '0000-00-00', dates with a zero year, month or day, and invalid dates a server
     with ALLOW_INVALID_DATES keeps ('2023-02-30'), which no calendar holds (nor Python, Arrow's
-    consumers or PostgreSQL): these are read as NULL. False for NULL. (DAYNAME would not do:
-    MariaDB names the day of '2023-02-30'; LAST_DAY is NULL for a zero month.)"""
-    e = expression
-    return (
-        f"IFNULL(YEAR({e}) = 0 OR MONTH({e}) = 0 OR DAYOFMONTH({e}) = 0"
-        f" OR DAYOFMONTH({e}) > DAYOFMONTH(LAST_DAY({e})), {e} IS NOT NULL)"
-    )
+    consumers or PostgreSQL): these are read as NULL. False for NULL. Date arithmetic is NULL
+    for exactly those (DAYNAME would not do: MariaDB names the day of '2023-02-30'), and costs
+    next to nothing, where testing the parts one by one doubled the time of a read."""
+    return f"({expression} IS NOT NULL AND {_valid_date(expression)} IS NULL)"
+
+
+def _valid_date(expression: str) -> str:
+    """`expression` itself when it is a real date (or date-time: its type and fraction are
+    kept), else NULL."""
+    return f"{expression} + INTERVAL 0 DAY"
 
 
 def _select_expression(column: Column, live: _MyColumn) -> str:
@@ -1101,7 +1104,7 @@ def _select_expression(column: Column, live: _MyColumn) -> str:
     ident = _quote(live.name)
     t = live.data_type
     if t in _DATE_TYPES:
-        return f"IF({_zero_date_test(ident)}, NULL, {ident})"
+        return _valid_date(ident)
     if column.type == "decimal":
         if t == "bit":
             return f"CAST({ident} + 0 AS CHAR)"
