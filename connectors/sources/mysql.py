@@ -38,7 +38,7 @@ import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -64,6 +64,13 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import ConnectorSpec, SpecField, with_defaults
 from connectors.framework.types import Column, schema_for
+from connectors.sources._keyset import (
+    TieSafeBatcher,
+    jsonable,
+    order_columns,
+    primary_key,
+    resume_values,
+)
 
 SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 
@@ -207,7 +214,9 @@ class MySQLSource(Source):
         plan, flavor = self._plan(request)
         internal = _rebatch(self._pieces(plan, flavor, request.batch_rows), request.batch_rows)
         if plan.tie_safe:
-            yield from _TieSafeBatcher(plan, request.batch_rows, request.state).batches(internal)
+            yield from TieSafeBatcher(
+                plan, request.batch_rows, request.state, deliver=plan.visible
+            ).batches(internal)
         else:
             for batch in internal:
                 records = plan.visible(batch)
@@ -901,7 +910,7 @@ class _ReadPlan:
     def build(cls, relation: _MyRelation, request: ReadRequest) -> _ReadPlan:
         stream = request.stream
         names = [c.name for c in stream.columns]
-        key_names, state_key = _order_columns(request)
+        key_names, state_key = order_columns(request)
         order: list[_MyColumn] = []
         for name in key_names:
             if name not in names:
@@ -938,7 +947,7 @@ class _ReadPlan:
             hidden.append(len(stream.columns) + len(hidden_types))
             hidden_types.append(arrow_type)
             expressions.append(f"{expression} AS `landed_position_{i}`")
-        resume = _resume_values(request.state, state_key, key_names, stream.name)
+        resume = resume_values(request.state, state_key, key_names, stream.name)
         if resume is not None:  # parsed now: a bad state fails before anything is read
             for column, value in zip(order, resume, strict=True):
                 if value is not None:  # NULL: a nullable key column's (views have no PK)
@@ -962,7 +971,7 @@ class _ReadPlan:
             hidden=tuple(hidden),
             hidden_types=tuple(hidden_types),
             state_key=state_key,
-            tie_safe=state_key == "cursor" and len(key_names) == 1 and not _primary_key(request),
+            tie_safe=state_key == "cursor" and len(key_names) == 1 and not primary_key(request),
         )
 
     # --- SQL ------------------------------------------------------------------------------
@@ -1021,7 +1030,7 @@ class _ReadPlan:
             value = batch.column(hidden)[-1].as_py() if hidden is not None else None
             if value is None:
                 value = batch.column(output)[-1].as_py()
-            values.append(_jsonable(value))
+            values.append(jsonable(value))
         return values
 
     def state_after(self, batch: pa.RecordBatch) -> dict[str, Any] | None:
@@ -1040,42 +1049,6 @@ def _position_expression(column: _MyColumn, ident: str) -> tuple[str, pa.DataTyp
     if column.data_type in _DATE_TYPES:
         return f"IF({_zero_date_test(ident)}, CAST({ident} AS CHAR), NULL)", pa.string()
     return None
-
-
-def _primary_key(request: ReadRequest) -> tuple[str, ...]:
-    return tuple(request.primary_key or request.stream.primary_key)
-
-
-def _order_columns(request: ReadRequest) -> tuple[list[str], str | None]:
-    """The columns the read is ordered (and resumed) by, and the state's key."""
-    key = list(_primary_key(request))
-    if request.sync_mode == "incremental":
-        cursor_field = request.cursor_field or request.stream.default_cursor
-        if not cursor_field:
-            raise ConfigError(
-                "An incremental read needs a cursor field.", stream=request.stream.name
-            )
-        return list(dict.fromkeys([cursor_field, *key])), "cursor"
-    if request.sync_mode == "full_refresh":
-        return key, ("after" if key else None)
-    raise ConfigError(f"Unknown sync mode '{request.sync_mode}'.", stream=request.stream.name)
-
-
-def _resume_values(
-    state: dict[str, Any] | None, state_key: str | None, key_names: list[str], stream: str
-) -> list[Any] | None:
-    if not state or state_key is None:
-        return None
-    values = state.get(state_key)
-    if not isinstance(values, list) or len(values) != len(key_names):
-        raise ConfigError(
-            f"The saved state {state!r} does not match the read's order ({', '.join(key_names)});"
-            " reset the stream.",
-            stream=stream,
-        )
-    if state_key == "cursor" and values[0] is None:
-        raise ConfigError(f"The saved state {state!r} has no cursor value.", stream=stream)
-    return values
 
 
 def _quote(identifier: str) -> str:
@@ -1218,17 +1191,6 @@ def _word(name: str) -> str:
     return name
 
 
-def _jsonable(value: Any) -> Any:
-    """A state value as JSON can hold it (and `_literal` can parse back)."""
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 # --- batches ---------------------------------------------------------------------------------
 def _conform(raw: pa.RecordBatch, plan: _ReadPlan) -> pa.RecordBatch:
     """`raw` as an internal batch: exactly the plan's schema (integers widened, decimals
@@ -1267,14 +1229,6 @@ def _cast(array: pa.Array, target: pa.Field, stream: str) -> pa.Array:
         ) from exc
 
 
-def _chunks(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Zero-copy slices of at most `rows` rows."""
-    rows = max(1, rows)
-    for batch in batches:
-        for offset in range(0, batch.num_rows, rows):
-            yield batch.slice(offset, rows)
-
-
 def _rebatch(pieces: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
     """Batches of exactly `rows` rows (the last one excepted) from pieces of any size: pages
     and fetches do not fall on batch boundaries. At most one batch is held."""
@@ -1292,69 +1246,3 @@ def _rebatch(pieces: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
                 held, count = [], 0
     if count:
         yield held[0] if len(held) == 1 else pa.concat_batches(held)
-
-
-class _TieSafeBatcher:
-    """Batches of an incremental read without a key, whose state only ever advances past a
-    complete group of equal cursor values (as in the PostgreSQL source): resuming with
-    `cursor > state` would otherwise skip the rest of a group split between two batches.
-
-    The trailing group of each slice is held back until a larger cursor value (or the end of
-    the stream) shows it is complete. A group bigger than a batch is delivered as it comes, its
-    batches keeping the previous state: an interruption then repeats rows instead of losing
-    any. At most about two batches' worth of rows is ever held.
-    """
-
-    def __init__(
-        self, plan: _ReadPlan, batch_rows: int, start: dict[str, Any] | None = None
-    ) -> None:
-        self.plan = plan
-        self.batch_rows = batch_rows
-        self.cursor_index = plan.key_indices[0]
-        self.safe_state: dict[str, Any] | None = start
-        self.held: list[pa.RecordBatch] = []
-        self.held_value: pa.Scalar | None = None
-
-    def batches(self, pieces: Iterable[pa.RecordBatch]) -> Iterator[Batch]:
-        for piece in pieces:
-            yield from self._feed(piece)
-        yield from self._release(complete=True)
-
-    def _batch(self, rows: pa.RecordBatch, state: dict[str, Any] | None) -> Batch:
-        records = self.plan.visible(rows)
-        return Batch(records, state, bytes_read=records.nbytes)
-
-    def _feed(self, piece: pa.RecordBatch) -> Iterator[Batch]:
-        if self.held_value is not None:
-            continuing = self._count_equal(piece, self.held_value)
-            if continuing:
-                self.held.append(piece.slice(0, continuing))
-                piece = piece.slice(continuing)
-            if piece.num_rows == 0:
-                if sum(p.num_rows for p in self.held) > self.batch_rows:
-                    yield from self._release(complete=False)
-                return
-            yield from self._release(complete=True)
-        self.held_value = piece.column(self.cursor_index)[-1]
-        tail = self._count_equal(piece, self.held_value)
-        head = piece.slice(0, piece.num_rows - tail)
-        if head.num_rows:
-            self.safe_state = self.plan.state_after(head)
-            yield self._batch(head, self.safe_state)
-        self.held = [piece.slice(piece.num_rows - tail)]
-
-    def _release(self, *, complete: bool) -> Iterator[Batch]:
-        release = self.held if complete else self.held[:-1]
-        self.held = [] if complete else self.held[-1:]
-        if not release:
-            return
-        rows = pa.concat_batches(release) if len(release) > 1 else release[0]
-        parts = list(_chunks([rows], self.batch_rows))
-        for i, part in enumerate(parts):
-            state = self.safe_state
-            if complete and i == len(parts) - 1:
-                state = self.safe_state = self.plan.state_after(part)
-            yield self._batch(part, state)
-
-    def _count_equal(self, piece: pa.RecordBatch, value: pa.Scalar) -> int:
-        return pc.sum(pc.equal(piece.column(self.cursor_index), value)).as_py() or 0

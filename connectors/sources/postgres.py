@@ -17,10 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
@@ -46,6 +43,14 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import ConnectorSpec, SpecField, with_defaults
 from connectors.framework.types import MAX_ARROW_DECIMAL_PRECISION, Column, schema_for
+from connectors.sources._keyset import (
+    TieSafeBatcher,
+    chunks,
+    jsonable,
+    order_columns,
+    primary_key,
+    resume_values,
+)
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -174,9 +179,9 @@ class PostgresSource(Source):
             conformed = (
                 _conform(raw, plan) for raw in _driver_batches(reader, request.stream.name)
             )
-            pieces = _chunks(conformed, request.batch_rows)
+            pieces = chunks(conformed, request.batch_rows)
             if plan.tie_safe:
-                yield from _TieSafeBatcher(plan, request.batch_rows, request.state).batches(pieces)
+                yield from TieSafeBatcher(plan, request.batch_rows, request.state).batches(pieces)
             else:
                 for piece in pieces:
                     yield Batch(piece, plan.state_after(piece), bytes_read=piece.nbytes)
@@ -571,7 +576,7 @@ class _ReadPlan:
     def build(cls, relation: _PgRelation, request: ReadRequest) -> _ReadPlan:
         stream = request.stream
         names = [c.name for c in stream.columns]
-        key_names, state_key = _order_columns(request)
+        key_names, state_key = order_columns(request)
         for name in key_names:
             if name not in names:
                 raise ConfigError(
@@ -587,7 +592,7 @@ class _ReadPlan:
             _select_expression(c, pg) for c, pg in zip(stream.columns, live, strict=True) if pg
         ]
         order = [relation.column(name) for name in key_names]
-        resume = _resume_values(request.state, state_key, key_names, stream.name)
+        resume = resume_values(request.state, state_key, key_names, stream.name)
         # Key columns are qualified: unqualified, ORDER BY would pick the SELECT's `x::text AS x`
         # and sort by the text form rather than the values the WHERE compares.
         qualified = [sql.Identifier(relation.schema, relation.name, name) for name in key_names]
@@ -609,48 +614,14 @@ class _ReadPlan:
             selected=tuple(pg is not None for pg in live),
             key_indices=tuple(names.index(name) for name in key_names),
             state_key=state_key,
-            tie_safe=state_key == "cursor" and len(key_names) == 1 and not _primary_key(request),
+            tie_safe=state_key == "cursor" and len(key_names) == 1 and not primary_key(request),
         )
 
     def state_after(self, batch: pa.RecordBatch) -> dict[str, Any] | None:
         """The state once `batch` (the rows up to its last one) is loaded."""
         if self.state_key is None or batch.num_rows == 0:
             return None
-        return {self.state_key: [_jsonable(batch.column(i)[-1].as_py()) for i in self.key_indices]}
-
-
-def _primary_key(request: ReadRequest) -> tuple[str, ...]:
-    return tuple(request.primary_key or request.stream.primary_key)
-
-
-def _order_columns(request: ReadRequest) -> tuple[list[str], str | None]:
-    """The columns the read is ordered (and resumed) by, and the state's key."""
-    key = list(_primary_key(request))
-    if request.sync_mode == "incremental":
-        cursor_field = request.cursor_field or request.stream.default_cursor
-        if not cursor_field:
-            raise ConfigError(
-                "An incremental read needs a cursor field.", stream=request.stream.name
-            )
-        return list(dict.fromkeys([cursor_field, *key])), "cursor"
-    if request.sync_mode == "full_refresh":
-        return key, ("after" if key else None)
-    raise ConfigError(f"Unknown sync mode '{request.sync_mode}'.", stream=request.stream.name)
-
-
-def _resume_values(
-    state: dict[str, Any] | None, state_key: str | None, key_names: list[str], stream: str
-) -> list[Any] | None:
-    if not state or state_key is None:
-        return None
-    values = state.get(state_key)
-    if not isinstance(values, list) or len(values) != len(key_names):
-        raise ConfigError(
-            f"The saved state {state!r} does not match the read's order ({', '.join(key_names)});"
-            " reset the stream.",
-            stream=stream,
-        )
-    return values
+        return {self.state_key: [jsonable(batch.column(i)[-1].as_py()) for i in self.key_indices]}
 
 
 def _select_expression(column: Column, live: _PgColumn) -> sql.Composable:
@@ -720,17 +691,6 @@ def _parameter_text(value: Any) -> str:
     return str(value)
 
 
-def _jsonable(value: Any) -> Any:
-    """A state value as JSON can hold it (and PostgreSQL can parse back)."""
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 # --- batches ---------------------------------------------------------------------------------
 def _driver_batches(reader: pa.RecordBatchReader, stream: str) -> Iterator[pa.RecordBatch]:
     """The driver's batches, with its failures (a lost connection, a cancelled query) mapped."""
@@ -782,78 +742,3 @@ def _cast_decimal_with_specials(array: pa.Array, target: pa.DataType) -> pa.Arra
     special = pc.match_substring_regex(array, r"^[+-]?(nan|inf)", ignore_case=True)
     cleaned = pc.if_else(special, pa.scalar(None, pa.string()), array)
     return pc.cast(cleaned, target)
-
-
-def _chunks(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Zero-copy slices of at most `rows` rows."""
-    rows = max(1, rows)
-    for batch in batches:
-        for offset in range(0, batch.num_rows, rows):
-            yield batch.slice(offset, rows)
-
-
-class _TieSafeBatcher:
-    """Batches of an incremental read without a key, whose state only ever advances past a
-    complete group of equal cursor values: resuming with `cursor > state` would otherwise skip
-    the rest of a group split between two batches.
-
-    The trailing group of each slice is held back until a larger cursor value (or the end of
-    the stream) shows it is complete. A group bigger than a batch is delivered as it comes, its
-    batches keeping the previous state: an interruption then repeats rows instead of losing
-    any. At most about two batches' worth of rows is ever held.
-    """
-
-    def __init__(
-        self, plan: _ReadPlan, batch_rows: int, start: dict[str, Any] | None = None
-    ) -> None:
-        self.plan = plan
-        self.batch_rows = batch_rows
-        self.cursor_index = plan.key_indices[0]
-        # Until a group completes, the safe position is where the read started.
-        self.safe_state: dict[str, Any] | None = start
-        self.held: list[pa.RecordBatch] = []
-        self.held_value: pa.Scalar | None = None
-
-    def batches(self, pieces: Iterable[pa.RecordBatch]) -> Iterator[Batch]:
-        for piece in pieces:
-            yield from self._feed(piece)
-        yield from self._release(complete=True)
-
-    def _feed(self, piece: pa.RecordBatch) -> Iterator[Batch]:
-        if self.held_value is not None:
-            continuing = self._count_equal(piece, self.held_value)
-            if continuing:
-                self.held.append(piece.slice(0, continuing))
-                piece = piece.slice(continuing)
-            if piece.num_rows == 0:  # the held group may go on in the next slice
-                if sum(p.num_rows for p in self.held) > self.batch_rows:
-                    yield from self._release(complete=False)
-                return
-            yield from self._release(complete=True)
-        self.held_value = piece.column(self.cursor_index)[-1]
-        tail = self._count_equal(piece, self.held_value)
-        head = piece.slice(0, piece.num_rows - tail)
-        if head.num_rows:
-            self.safe_state = self.plan.state_after(head)
-            yield Batch(head, self.safe_state, bytes_read=head.nbytes)
-        self.held = [piece.slice(piece.num_rows - tail)]
-
-    def _release(self, *, complete: bool) -> Iterator[Batch]:
-        """Deliver the held rows, re-cut into full batches (held slices can be small). When the
-        group is complete the last batch carries the group's state; otherwise all but the last
-        slice go out, keeping the previous state."""
-        release = self.held if complete else self.held[:-1]
-        self.held = [] if complete else self.held[-1:]
-        if not release:
-            return
-        rows = pa.concat_batches(release) if len(release) > 1 else release[0]
-        parts = list(_chunks([rows], self.batch_rows))
-        for i, part in enumerate(parts):
-            state = self.safe_state
-            if complete and i == len(parts) - 1:
-                state = self.safe_state = self.plan.state_after(part)
-            yield Batch(part, state, bytes_read=part.nbytes)
-
-    def _count_equal(self, piece: pa.RecordBatch, value: pa.Scalar) -> int:
-        """Rows equal to `value`: a prefix or a suffix of the sorted slice."""
-        return pc.sum(pc.equal(piece.column(self.cursor_index), value)).as_py() or 0
