@@ -17,7 +17,32 @@ from uuid import UUID
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.framework.base import Batch, ConfigError, ReadRequest
+from connectors.framework.base import Batch, ConfigError, ReadRequest, Stream
+from connectors.framework.types import Column
+
+# Column names tried, in order, as a stream's default incremental cursor.
+DEFAULT_CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "_updated_at")
+# Logical types a table can be read incrementally by (ordered, compared exactly).
+CURSOR_TYPES = frozenset(
+    {"smallint", "integer", "bigint", "timestamp", "timestamptz", "date", "decimal"}
+)
+
+
+def table_stream(
+    name: str, columns: tuple[Column, ...], primary_key: tuple[str, ...], kind: str
+) -> Stream:
+    """A table's or view's stream, with its cursor candidates and default cursor."""
+    candidates = tuple(c.name for c in columns if c.type in CURSOR_TYPES)
+    default = next((n for n in DEFAULT_CURSOR_NAMES if n in candidates), None)
+    return Stream(
+        name=name,
+        columns=columns,
+        primary_key=primary_key,
+        cursor_candidates=candidates,
+        default_cursor=default,
+        supports_incremental=bool(candidates),
+        kind=kind,
+    )
 
 
 def primary_key(request: ReadRequest) -> tuple[str, ...]:

@@ -70,15 +70,11 @@ from connectors.sources._keyset import (
     order_columns,
     primary_key,
     resume_values,
+    table_stream,
 )
 
 SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
 
-# Column names tried, in order, as a stream's default incremental cursor.
-DEFAULT_CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "_updated_at")
-CURSOR_TYPES = frozenset(
-    {"smallint", "integer", "bigint", "timestamp", "timestamptz", "date", "decimal"}
-)
 # Every session (catalog and rows): UTC for TIMESTAMP values, and no strict mode, so that a
 # server running NO_ZERO_DATE & co. still lets us read the zero dates its tables hold.
 SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION sql_mode = ''")
@@ -783,17 +779,7 @@ class _MyRelation:
 
     def stream(self) -> Stream:
         columns = tuple(c.column() for c in self.columns)
-        candidates = tuple(c.name for c in columns if c.type in CURSOR_TYPES)
-        default = next((n for n in DEFAULT_CURSOR_NAMES if n in candidates), None)
-        return Stream(
-            name=self.stream_name,
-            columns=columns,
-            primary_key=self.primary_key,
-            cursor_candidates=candidates,
-            default_cursor=default,
-            supports_incremental=bool(candidates),
-            kind=self.kind,
-        )
+        return table_stream(self.stream_name, columns, self.primary_key, self.kind)
 
 
 _RELATIONS_SQL = """

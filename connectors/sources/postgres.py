@@ -50,15 +50,11 @@ from connectors.sources._keyset import (
     order_columns,
     primary_key,
     resume_values,
+    table_stream,
 )
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
-# Column names tried, in order, as a stream's default incremental cursor.
-DEFAULT_CURSOR_NAMES = ("updated_at", "modified_at", "last_modified", "_updated_at")
-CURSOR_TYPES = frozenset(
-    {"smallint", "integer", "bigint", "timestamp", "timestamptz", "date", "decimal"}
-)
 
 # PostgreSQL base types (pg_type.typname) with a logical type of their own. Anything else
 # (interval, inet, money, timetz, enums, ranges, ...) is read as its text form.
@@ -439,17 +435,7 @@ class _PgRelation:
 
     def stream(self) -> Stream:
         columns = tuple(c.column() for c in self.columns)
-        candidates = tuple(c.name for c in columns if c.type in CURSOR_TYPES)
-        default = next((n for n in DEFAULT_CURSOR_NAMES if n in candidates), None)
-        return Stream(
-            name=self.stream_name,
-            columns=columns,
-            primary_key=self.primary_key,
-            cursor_candidates=candidates,
-            default_cursor=default,
-            supports_incremental=bool(candidates),
-            kind=self.kind,
-        )
+        return table_stream(self.stream_name, columns, self.primary_key, self.kind)
 
 
 def _logical_type(typname: str, typmod: int, is_array: bool) -> tuple[str, int | None, int | None]:
