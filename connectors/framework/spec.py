@@ -140,6 +140,8 @@ def _check_value(spec_field: SpecField, value: Any) -> ConfigIssue | None:
             json.dumps(value)
         except (TypeError, ValueError):
             return ConfigIssue(name, "Input should be JSON", "json_type")
+        if _holds_nul(value):  # PostgreSQL's jsonb refuses "\u0000"
+            return ConfigIssue(name, "Null characters are not allowed.", "string_pattern_mismatch")
         return None
     if spec_field.minimum is not None and value < spec_field.minimum:
         return ConfigIssue(
@@ -152,6 +154,23 @@ def _check_value(spec_field: SpecField, value: Any) -> ConfigIssue | None:
             name, f"Input should be less than or equal to {spec_field.maximum:g}", "less_than_equal"
         )
     return None
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a null character is in any text of a nested value, keys included (walked
+    without recursion: the value may be deep)."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list | tuple):
+            pending.extend(current)
+    return False
 
 
 def _is_unicode(value: Any) -> bool:

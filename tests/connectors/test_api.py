@@ -395,6 +395,35 @@ def test_lone_surrogates_in_config_are_422_not_500(client, duckdb_root):
     assert Destination.objects.count() == 0
 
 
+def test_null_characters_in_json_config_fields_are_422_not_500(client, destination):
+    """PostgreSQL's jsonb refuses "\u0000": refused, naming the field, wherever it is nested."""
+    good = {"base_url": "http://127.0.0.1:9/api", "streams": [{"name": "s", "path": "/x"}]}
+    bad = [
+        ("headers", {**good, "headers": {"X-A": "a\x00b"}}),
+        ("streams", {**good, "streams": [{"name": "s", "path": "/x\x00"}]}),
+        ("streams", {**good, "streams": [{"name": "s", "path": "/x", "params": {"a\x00": "b"}}]}),
+        (
+            "streams",
+            {**good, "streams": [{"name": "s", "path": "/x", "record_selector": ["\x00"]}]},
+        ),
+    ]
+    for field, cfg in bad:
+        body = {"name": "h", "type": "http_api", "config": cfg, "destination_id": destination["id"]}
+        response = client.post("/connectors", body, format="json")
+        assert response.status_code == 422, response.content
+        detail = response.json()["detail"][0]
+        assert detail["loc"] == ["body", "config", field]
+        assert detail["type"] == "string_pattern_mismatch"
+    connector = create_connector(client, destination, name="h", type="http_api", config=good)
+    for field, cfg in bad:
+        response = client.patch(
+            f"/connectors/{connector['id']}", {"config": {field: cfg[field]}}, format="json"
+        )
+        assert response.status_code == 422, response.content
+        assert response.json()["detail"][0]["type"] == "string_pattern_mismatch"
+    assert Connector.objects.get(id=connector["id"]).config["streams"] == good["streams"]
+
+
 def test_flags_and_numbers_must_be_json_booleans_and_integers(client, destination):
     connector = create_connector(client, destination)
     bad = [

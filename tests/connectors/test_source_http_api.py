@@ -682,10 +682,7 @@ def test_a_fraction_after_sampled_integers_fails_the_stream(api):
 def _repeat_routes(api: FakeApi) -> None:
     page = [{"id": i} for i in range(5)]
     api.route("/v1/ignores_offset", lambda h, q: (200, {"items": page}, {}))
-    api.route(
-        "/v1/clamps_page",
-        lambda h, q: (200, {"items": [{"id": min(int(q.get("page", 1)), 3)}]}, {}),
-    )
+    api.route("/v1/ignores_page", lambda h, q: (200, {"items": page}, {}))
     api.route(
         "/v1/cursor_cycle",
         lambda h, q: (200, {"items": [{"id": 1}], "next": "B" if q.get("c") == "A" else "A"}, {}),
@@ -704,7 +701,7 @@ def _repeat_routes(api: FakeApi) -> None:
     ("path", "paginator", "repeated"),
     [
         ("ignores_offset", {"type": "offset"}, "offset=5"),
-        ("clamps_page", {"type": "page_number", "size_param": None}, "page=4"),
+        ("ignores_page", {"type": "page_number", "size_param": None}, "page=2"),
         ("cursor_cycle", {"type": "cursor", "cursor_path": "next", "cursor_param": "c"}, "c=A"),
         ("next_cycle", {"type": "next_url", "next_url_path": "next"}, "p=2"),
     ],
@@ -723,9 +720,10 @@ def test_paging_that_repeats_itself_stops_with_an_error(api, path, paginator, re
 
 def test_max_pages_is_a_last_safety_net(api):
     src = source(config(api, users_stream(paginator={"type": "offset", "max_pages": 2})))
-    with pytest.raises(ConnectorError, match=r"page 3, past the paginator's max_pages \(2\)"):
+    with pytest.raises(ConnectorError, match=r"page 3 is past the paginator's max_pages \(2\)"):
         read(src, "users")
-    assert len(api.hits_to("/v1/offset/users")) == 1 + 2  # discovery's page, then two
+    # Discovery's page, then two and the third (it would not count had it been empty).
+    assert len(api.hits_to("/v1/offset/users")) == 1 + 3
     assert ("streams", 0, "paginator", "max_pages") in issue_locs(
         {**good(), "streams": [users_stream(paginator={"type": "offset", "max_pages": 0})]}
     )
@@ -944,3 +942,197 @@ def test_issues_of_a_duplicated_stream_point_at_the_right_definition():
     locs = issue_locs(cfg)
     assert ("streams", 1, "parent", "stream") in locs and ("streams", 2, "name") in locs
     assert ("streams", 2, "parent", "stream") not in locs
+
+
+# --- second review round ------------------------------------------------------------------
+def test_a_next_link_echoing_credentials_is_stored_without_them(api):
+    key = "sekret-KEY-42"
+    seen: list[dict[str, list[str]]] = []
+
+    def echo(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        seen.append(parse_qs(urlsplit(handler.path).query))
+        start = int(query.get("from", 0))
+        following = None
+        if start < 10:
+            # The key, and the bearer-like token of the Authorization header, echoed back.
+            following = f"/v1/echo?api_key={key}&from={start + 5}&token=tok-XYZ-987"
+        return 200, {"records": [{"id": i} for i in range(start, start + 5)], "next": following}, {}
+
+    api.route("/v1/echo", echo)
+    stream = {
+        "name": "e",
+        "path": "echo",
+        "record_selector": "records",
+        "paginator": {"type": "next_url", "next_url_path": "next"},
+    }
+    cfg = config(
+        api,
+        stream,
+        auth_type="api_key",
+        api_key_name="api_key",
+        api_key=key,
+        api_key_in="query",
+        headers={"X-Token": "tok-XYZ-987"},
+    )
+    src = source(cfg)
+    src.masker.add("tok-XYZ-987")  # like an OAuth2 access token fetched meanwhile
+    batches = read(src, "e", batch_rows=5)
+    assert column(batches, "id") == list(range(15))
+    states = json.dumps([b.state for b in batches])
+    assert key not in states and "tok-XYZ-987" not in states
+    assert batches[0].state == {"position": {"page": f"{api.url}/v1/echo?from=5"}}
+    # Every request carries the key once (auth adds it back).
+    assert all(q["api_key"] == [key] for q in seen)
+    # A state stored before (with the key in the URL) resumes without sending it twice.
+    old = {"position": {"page": f"{api.url}/v1/echo?api_key={key}&from=10"}}
+    seen.clear()
+    assert column(read(src, "e", state=old), "id") == list(range(10, 15))
+    assert seen[-1]["api_key"] == [key]
+
+
+def test_empty_link_pages_and_a_clamped_last_page_are_not_repeats(api):
+    def sparse(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        page = int(query.get("page", 1))
+        link = {"Link": f'<{api.url}/v1/sparse?page={page + 1}>; rel="next"'} if page < 4 else {}
+        return 200, [{"id": page}] if page in (1, 4) else [], link
+
+    def clamp(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        page = min(int(query.get("page", 1)), 2)  # 10 records, 5 a page: page 3 is page 2
+        return 200, {"results": [{"id": i} for i in range((page - 1) * 5, page * 5)]}, {}
+
+    api.route("/v1/sparse", sparse)
+    api.route("/v1/clamp", clamp)
+    link = {"name": "s", "path": "sparse", "paginator": {"type": "link_header"}}
+    assert column(read(source(config(api, link)), "s"), "id") == [1, 4]
+    numbered = {
+        "name": "c",
+        "path": "clamp",
+        "record_selector": "results",
+        "paginator": {"type": "page_number"},
+    }
+    batches = read(source(config(api, numbered)), "c")
+    assert column(batches, "id") == list(range(10))
+    assert batches[-1].state == {"position": None}
+
+
+def test_max_pages_does_not_count_the_last_empty_page(api):
+    api.route(
+        "/v1/ten", lambda h, q: (200, [{"id": i} for i in range(int(q["offset"]), 10)][:5], {})
+    )
+    stream = {"name": "t", "path": "ten", "paginator": {"type": "offset", "max_pages": 2}}
+    assert column(read(source(config(api, stream)), "t"), "id") == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01"]
+)
+def test_cursor_dates_at_the_calendar_limits_are_instants(api, edge):
+    assert _compare(edge, "2024-01-01T00:00:00Z") == (-1 if edge.startswith("0001") else 1)
+    assert _compare(edge, "2024-01-01", temporal=True) == (-1 if edge.startswith("0001") else 1)
+    events = [{"id": 1, "t": "2024-01-01T00:00:00Z"}, {"id": 2, "t": edge}]
+    api.route("/v1/edge", lambda h, q: (200, events, {}))
+    stream = {"name": "events", "path": "edge", "primary_key": "id"}
+    stream["incremental"] = {"cursor_field": "t"}
+    state = incremental(source(config(api, stream)), None, "t")[-1].state
+    assert state["cursor"] == max(events, key=lambda e: e["t"][:4])["t"]
+
+
+def test_a_float_start_value_keeps_the_first_matching_record(api):
+    api.route("/v1/ev", lambda h, q: (200, [{"id": 1, "v": "0.1"}, {"id": 2, "v": 0.2}], {}))
+    stream = {"name": "events", "path": "ev", "primary_key": "id"}
+    stream["incremental"] = {"cursor_field": "v", "start_value": 0.1}
+    assert column(incremental(source(config(api, stream)), None, "v"), "id") == [1, 2]
+    assert _compare(0.1, "0.1") == 0 and _compare(0.3, 0.1 + 0.2) == -1
+
+
+def test_cursor_order_is_total_across_kinds():
+    import functools
+    import itertools
+
+    values = [
+        "9",
+        "10",
+        "1a",
+        9.5,
+        -3,
+        "2024-01-01T10:00:00+05:00",
+        "2024-01-01T07:00:00Z",
+        "2024-01-01T08:00:00 UTC",
+        "2024-01-01",
+        "abc",
+        True,
+        None,
+    ]
+    for temporal in (False, True):
+        ordered = sorted(
+            values, key=functools.cmp_to_key(functools.partial(_compare, temporal=temporal))
+        )
+        for i, j in itertools.combinations(range(len(ordered)), 2):
+            assert _compare(ordered[i], ordered[j], temporal) <= 0, (ordered[i], ordered[j])
+    # Numbers before instants before text.
+    assert _compare("10", "1a") == -1 and _compare("1a", "9") == 1
+    assert _compare(10**30, "0001-01-01") == -1 and _compare("2024-01-01", "a") == -1
+
+
+def test_non_finite_cursor_values_are_no_cursor(api):
+    events = [{"id": 1, "n": 5}, {"id": 2, "n": float("nan")}, {"id": 3, "n": float("inf")}]
+    api.route("/v1/nan", lambda h, q: (200, events, {}))
+    stream = {"name": "events", "path": "nan", "primary_key": "id"}
+    stream["incremental"] = {"cursor_field": "n"}
+    batches = incremental(source(config(api, stream)), None, "n")
+    assert column(batches, "id") == [1]
+    assert batches[-1].state == {"cursor": 5, "tie_keys": ["[1]"]}
+
+
+def test_a_deeply_nested_body_and_an_invalid_next_url_are_connector_errors(api):
+    api.route("/v1/deep", lambda h, q: (200, b"[" * 100_000 + b"]" * 100_000, {}))
+    api.route(
+        "/v1/badnext", lambda h, q: (200, {"r": [{"id": 1}], "next": f"{api.url}:99999/x"}, {})
+    )
+    with pytest.raises(ConnectorError, match="nested too deeply") as raised:
+        read(source(config(api, {"name": "d", "path": "deep"})), "d")
+    assert not raised.value.retryable and raised.value.stream == "d"
+    stream = {"name": "g", "path": "badnext", "record_selector": "r"}
+    stream["paginator"] = {"type": "next_url", "next_url_path": "next"}
+    with pytest.raises(ConnectorError, match="the next page's URL is not valid") as raised:
+        read(source(config(api, stream)), "g")
+    assert not raised.value.retryable and raised.value.stream == "g"
+
+
+def _slow_headers(handler: Any, query: dict[str, str]) -> None:
+    try:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        for _ in range(100):  # 5 s of headers, each byte well within the read timeout
+            for byte in b"X-Pad: a\r\n":
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.005)
+        handler.wfile.write(b"Content-Length: 2\r\n\r\n[]")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up, as it should
+    handler.close_connection = True
+
+
+def test_slow_response_headers_are_stopped_by_the_request_deadline(api):
+    api.route("/v1/slowheaders", _slow_headers)
+    cfg = config(api, {"name": "x", "path": "slowheaders"}, max_request_seconds=0.5, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"took longer than max_request_seconds \(0.5 s\)"):
+        source(cfg).discover()
+    assert time.monotonic() - started < 2.5
+    # The OAuth2 token request too.
+    api.route("/oauth/slowtoken", _slow_headers)
+    cfg = config(
+        api,
+        {"name": "x", "path": "secure/offset/users"},
+        auth_type="oauth2_client_credentials",
+        token_url=f"{api.url}/oauth/slowtoken",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        max_request_seconds=0.5,
+        max_retries=0,
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="max_request_seconds"):
+        source(cfg).discover()
+    assert time.monotonic() - started < 2.5

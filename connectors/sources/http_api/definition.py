@@ -37,7 +37,7 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
 # Pages one chain of requests (a stream, or one parent record's children) reads at most: the
 # last guard against an API whose paging never ends in a way no other check notices.
-DEFAULT_MAX_PAGES = 100_000
+DEFAULT_MAX_PAGES = 1_000_000
 
 Path = tuple[str | int, ...]  # a path into a JSON document: keys and list indexes
 

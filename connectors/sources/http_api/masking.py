@@ -26,6 +26,7 @@ class Masker:
     def __init__(self, secrets: Iterable[str] = (), params: Iterable[str] = ()) -> None:
         self._forms: set[str] = set()
         self._ordered: list[str] = []
+        self._secrets: set[str] = set()
         # Query parameters whose values are secret whatever they hold (an API key's name).
         self.params: set[str] = set(params)
         for secret in secrets:
@@ -46,6 +47,7 @@ class Masker:
         """A secret learnt while running (an OAuth2 access token)."""
         if not secret:
             return
+        self._secrets.add(secret)
         forms = {
             secret,
             quote(secret, safe=""),
@@ -56,6 +58,28 @@ class Masker:
         self._forms.update(form for form in forms if form)
         # Longest first: a secret that contains another is masked whole.
         self._ordered = sorted(self._forms, key=len, reverse=True)
+
+    def is_secret(self, name: str, value: str) -> bool:
+        """Whether a query parameter carries a credential: the API key's parameter, or any
+        parameter whose value is a secret (an API echoing a token in its next link)."""
+        return name in self.params or value in self._secrets
+
+    def without_secrets(self, url: str) -> str:
+        """`url` without the query parameters that carry a credential (see `is_secret`), the
+        others left as they are written. A next-page URL is stored in states: the requester
+        adds the credentials back to each request."""
+        parts = urlsplit(url)
+        if not parts.query:
+            return url
+        kept = []
+        for item in parts.query.split("&"):
+            pairs = parse_qsl(item, keep_blank_values=True)
+            if pairs and self.is_secret(*pairs[0]):
+                continue
+            kept.append(item)
+        if len(kept) == len(parts.query.split("&")):
+            return url
+        return urlunsplit(parts._replace(query="&".join(kept)))
 
     def mask(self, text: str) -> str:
         for form in self._ordered:

@@ -16,6 +16,7 @@ import requests
 
 from connectors.framework.base import ConnectorError
 from connectors.sources.http_api.definition import PaginatorDef
+from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.records import value_at
 
 END: Any = object()  # no page after this one (never stored: states hold tokens only)
@@ -56,6 +57,7 @@ def next_token(
     *,
     base_url: str,
     stream: str,
+    masker: Masker,
 ) -> Any:
     """The token of the page after this one, or END."""
     kind = paginator.type
@@ -87,10 +89,19 @@ def next_token(
         link = (response.links.get(paginator.rel) or {}).get("url")
     if not link or not isinstance(link, str):
         return END
-    following = urljoin(response.url, link)
-    if not _same_origin(following, base_url):
+    try:
+        # Without its credentials: the URL is stored as the next page's token (in states),
+        # and the requester adds them to every request anyway (they would go twice).
+        following = masker.without_secrets(urljoin(response.url, link))
+        origin = _origin(following)
+    except ValueError as exc:  # a port out of range, a bad IPv6 literal
         raise ConnectorError(
-            f"Stream '{stream}': the next page is on another site ({_origin(following)}); "
+            f"Stream '{stream}': the next page's URL is not valid ({masker.mask(link[:200])!r}).",
+            stream=stream,
+        ) from exc
+    if origin != _origin(base_url):
+        raise ConnectorError(
+            f"Stream '{stream}': the next page is on another site ({origin}); "
             f"only pages under {_origin(base_url)} are followed.",
             stream=stream,
         )
@@ -101,11 +112,3 @@ def _origin(url: str) -> str:
     parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return f"{parts.scheme}://{parts.hostname}:{parts.port or default}"
-
-
-def _same_origin(url: str, base_url: str) -> bool:
-    """Credentials go with every request: a next link may not send them to another site."""
-    try:
-        return _origin(url) == _origin(base_url)
-    except ValueError:
-        return False

@@ -19,9 +19,12 @@ urllib3's text, which quotes the URL with its query (an API key in it).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +60,83 @@ class _DeadlineExceeded(requests.Timeout):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"took longer than max_request_seconds ({seconds:g} s)")
         self.seconds = seconds
+
+
+class _Watch:
+    """The watchdog of one request: when max_request_seconds have passed, it shuts the
+    request's socket down, so that a server trickling its response headers (or going silent
+    within the read timeout) cannot hold the request past the deadline; the read in progress
+    fails at once. The socket is the connection's that urllib3 sends the request on
+    (`_WatchedPool`); until it is open, the watchdog looks again every few milliseconds."""
+
+    def __init__(self, seconds: float) -> None:
+        self.conn: Any = None
+        self.fired = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._timer = self._arm(seconds)
+
+    def _arm(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired = True
+            sock = getattr(self.conn, "sock", None)
+            if sock is None:  # not connected yet (the connect timeout bounds that)
+                self._timer = self._arm(0.05)
+                return
+            # The plain socket's shutdown, under TLS too: the reading thread gets an end of
+            # stream (SSLSocket.shutdown would pull its TLS object from under it).
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def stop(self) -> bool:
+        """Disarm; whether the watchdog had fired."""
+        with self._lock:
+            self._stopped = True
+            self._timer.cancel()
+            return self.fired
+
+
+# The watch of the request this thread (context) is sending.
+_WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "http_api_watch", default=None
+)
+
+
+def _watched(pool_class: type) -> type:
+    if getattr(pool_class, "_watched", False):
+        return pool_class
+
+    class WatchedPool(pool_class):  # type: ignore[misc,valid-type]
+        _watched = True
+
+        def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            watch = _WATCH.get()
+            if watch is not None:
+                watch.conn = conn
+            return super()._make_request(conn, *args, **kwargs)
+
+    WatchedPool.__name__ = WatchedPool.__qualname__ = f"Watched{pool_class.__name__}"
+    return WatchedPool
+
+
+def _watch_connections(session: requests.Session) -> None:
+    """Make the session's connection pools tell the current request's watchdog which
+    connection it is sent on (urllib3's `_make_request` gets it, connected or not)."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        classes = getattr(manager, "pool_classes_by_scheme", None)
+        if classes:
+            manager.pool_classes_by_scheme = {
+                scheme: _watched(cls) for scheme, cls in classes.items()
+            }
 
 
 class _TooLarge(Exception):
@@ -107,6 +187,7 @@ class Requester:
             allow_private_networks=allow_private_networks, timeout=timeout
         )
         self.session.headers["Accept"] = "application/json"
+        _watch_connections(self.session)
         self.session.headers.update(config.get("headers") or {})
         self.retry = retry
         self.timeout = timeout
@@ -167,9 +248,19 @@ class Requester:
         """One try: the response with its body read, or None when it should be tried again
         (after the wait)."""
         deadline = time.monotonic() + self.max_request_seconds
+        watch = _Watch(self.max_request_seconds)
+        reset = _WATCH.set(watch)
         try:
-            response = self.session.request(method, url, stream=True, **kwargs)
-            self._read_body(response, deadline)
+            try:
+                response = self.session.request(method, url, stream=True, **kwargs)
+                self._read_body(response, deadline)
+            except Exception as exc:
+                if watch.stop():  # the watchdog cut the connection: that is the deadline
+                    raise _DeadlineExceeded(self.max_request_seconds) from exc
+                raise
+            finally:
+                watch.stop()
+                _WATCH.reset(reset)
         except (requests.Timeout, requests.ConnectionError) as exc:
             self._give_up_or_wait(attempt, stream, method, url, kwargs, exc, None)
             return None
@@ -200,20 +291,19 @@ class Requester:
         slowly the bytes come (a plain read of a chunk would wait for the whole chunk)."""
         limit = self.max_response_bytes
         declared = (response.headers.get("Content-Length") or "").strip()
-        chunks: list[bytes] = []
-        size = 0
+        # One buffer (not chunks joined into a second copy): json.loads reads it as it is.
+        content = bytearray()
         try:
             if declared.isdigit() and int(declared) > limit:
                 raise _TooLarge()
             for chunk in _chunks(response, deadline, self.max_request_seconds):
-                size += len(chunk)
-                if size > limit:
+                if len(content) + len(chunk) > limit:
                     raise _TooLarge()
-                chunks.append(chunk)
+                content += chunk
         except BaseException:
             response.close()  # the connection is in an unknown state: not reused
             raise
-        response._content = b"".join(chunks)
+        response._content = content
         response._content_consumed = True
         response.close()  # the body is read: the connection goes back to the pool
 

@@ -24,12 +24,14 @@ State (what each batch carries):
   the boundary moves only when the read completes, because an API need not return records in
   cursor order, and a resumed attempt goes on with the same request from the page reached.
   A record's key is its primary key, or a hash of the whole record for a stream without one.
-  Records without a cursor value are not read incrementally. Cursor values compare as numbers
-  when both are (numeric text included), else as instants when both are ISO 8601, else as text
-  (`_compare`). At most MAX_TIE_KEYS keys are kept: ties past it are delivered again by the
-  next read (at least once at the boundary) instead of the state growing without bound. A
-  resumed read whose stored position the API refuses (400/404/410/422 to its first request:
-  an expired cursor or next URL) starts again from the boundary.
+  Records without a cursor value (null, missing, NaN or an infinity) are not read
+  incrementally. Cursor values are ranked by kind, numbers (numeric text included) before
+  instants (ISO 8601) before text, then compared within their kind (`_compare`): a total
+  order, the same for the filter and for the highest value. At most MAX_TIE_KEYS keys are
+  kept: ties past it are delivered again by the next read (at least once at the boundary)
+  instead of the state growing without bound. A resumed read whose stored position the API
+  refuses (400/404/410/422 to its first request: an expired cursor or next URL) starts again
+  from the boundary.
 
 A child request answered 404 means its parent was deleted after it was listed: no records for
 that parent (logged), unless every child request of a read from the start answers 404 (then
@@ -41,10 +43,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -528,50 +531,59 @@ class HttpApiSource(Source):
         """(records, this page's token, the next page's token or END, bytes) per page.
 
         One chain of requests (a stream's pages, or one parent record's children) never asks
-        for a page twice: a token naming a page already requested, or a body byte for byte the
-        previous page's (an API ignoring the offset or clamping the page number), ends it with
-        an error, since paging would never end; so does going past the paginator's max_pages.
+        for a page twice: a token naming a page already requested ends it with an error, since
+        paging would never end; so does a page past the paginator's max_pages (a last, empty
+        answer past it is not counted). For offset and page-number paging, where the API
+        decides what a page number means, a non-empty body byte for byte the previous page's
+        is checked too: page 2 repeating page 1 is an error (the API ignores the paginator's
+        parameter), a page number past the last answered with the last page again (an API
+        clamping the page number) ends the paging.
         """
         base_url = self.definition.base_url
         url = f"{base_url}/{path.lstrip('/')}"
         params = {**stream.params, **extra_params}
         paginator = stream.paginator
-        requested: set[bytes] = set()
+        masker = requester.masker
+        if isinstance(token, str) and paginator.type in ("next_url", "link_header"):
+            token = masker.without_secrets(token)  # a state stored before secrets were left out
+        numbered = paginator.type in ("offset", "page_number")
+        requested: set[int] = set()
         previous_body: bytes | None = None
+        distinct = 0  # pages of the chain with distinct non-empty bodies
         while True:
             page_url, page_params = paginators.request_for(paginator, token, url, params)
             key = requester.request_key(page_url, page_params)
-            key_digest = hashlib.sha256(key.encode()).digest()  # a chain may be long: 32 bytes
-            if key_digest in requested or len(requested) >= paginator.max_pages:
-                shown = requester.mask(key)
-                if len(requested) >= paginator.max_pages:
-                    reason = (
-                        f"it would be page {len(requested) + 1}, past the paginator's "
-                        f"max_pages ({paginator.max_pages}): raise max_pages if the API has "
-                        "that many"
-                    )
-                else:
-                    reason = "the API named a page already read as the next one"
+            # A chain may be a million pages long: 64 bits of a hash per request (a false
+            # repeat has odds of about 1 in 10^7 for such a chain).
+            key_digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+            if key_digest in requested:
                 raise ConnectorError(
-                    f"Stream '{stream.name}': GET {shown} not sent: {reason} (paging would "
-                    "never end).",
+                    f"Stream '{stream.name}': GET {requester.mask(key)} not sent: the API named "
+                    "a page already read as the next one (paging would never end).",
                     stream=stream.name,
                 )
             requested.add(key_digest)
+            past_max = len(requested) > paginator.max_pages
             response = requester.get(page_url, page_params, stream=stream.name)
             where = f"Stream '{stream.name}': GET {requester.mask(response.url)}"
             content = response.content
-            digest = hashlib.sha256(content).digest()
-            if digest == previous_body:
-                raise ConnectorError(
-                    f"{where} answered the same body as the page before: the API ignores the "
-                    f"'{paginator.type}' paginator's parameters, or repeats its last page "
-                    "(paging would never end).",
-                    stream=stream.name,
-                )
-            previous_body = digest
-            body = _json_body(response, where, stream.name)
+            body = _json_body(content, response, where, stream.name)
             records = select_records(body, stream.record_selector, where=where, stream=stream.name)
+            if numbered and records:
+                digest = hashlib.sha256(content).digest()
+                if digest == previous_body:
+                    if paginator.type == "page_number" and distinct >= 2:
+                        # The API serves its last page again for any number past it.
+                        yield [], token, paginators.END, len(content)
+                        return
+                    raise ConnectorError(
+                        f"{where} answered the same body as the page before: the API ignores "
+                        f"the '{paginator.type}' paginator's parameters (paging would never "
+                        "end).",
+                        stream=stream.name,
+                    )
+                previous_body = digest
+                distinct += 1
             following = paginators.next_token(
                 paginator,
                 token,
@@ -580,16 +592,33 @@ class HttpApiSource(Source):
                 records,
                 base_url=base_url,
                 stream=stream.name,
+                masker=masker,
             )
+            if past_max and (records or following is not paginators.END):
+                raise ConnectorError(
+                    f"{where}: page {len(requested)} is past the paginator's max_pages "
+                    f"({paginator.max_pages}): raise max_pages if the API has that many "
+                    "(paging would never end otherwise).",
+                    stream=stream.name,
+                )
             yield records, token, following, len(content)
             if following is paginators.END:
                 return
             token = following
 
 
-def _json_body(response: requests.Response, where: str, stream: str) -> Any:
+def _json_body(content: bytes, response: requests.Response, where: str, stream: str) -> Any:
+    """The parsed body, decoded from the bytes read (UTF-8, -16 or -32, as JSON is) without a
+    decoded copy kept; a body in another declared charset is decoded as it says."""
     try:
-        return response.json()
+        try:
+            return json.loads(content)
+        except UnicodeDecodeError:
+            return response.json()
+    except RecursionError as exc:
+        raise ConnectorError(
+            f"{where}: the response is JSON nested too deeply to read.", stream=stream
+        ) from exc
     except ValueError as exc:
         kind = response.headers.get("Content-Type", "no content type")
         raise ConnectorError(f"{where}: the response is not JSON ({kind}).", stream=stream) from exc
@@ -685,8 +714,8 @@ class _Boundary:
         kept = []
         for record in records:
             value = record.get(self.cursor_field)
-            if value is None:
-                continue
+            if value is None or not _finite(value):
+                continue  # no cursor value (NaN and infinities count as none)
             key: str | None = None
             if self.cursor is not None:
                 order = _compare(value, self.cursor, self.temporal)
@@ -735,35 +764,60 @@ def _capped(keys: set[str]) -> set[str]:
 
 
 # --- cursor order --------------------------------------------------------------------------------
+# Kinds of cursor values, ranked: every number is before every instant, every instant before
+# every text, so that the order is total whatever the mix (within a kind: by value).
+_NUMBER, _INSTANT, _TEXT = 0, 1, 2
+
+
 def _compare(a: Any, b: Any, temporal: bool = False) -> int:
-    """Cursor order. Numerically when both sides are numbers (JSON numbers or numeric text:
-    "100" is after "99"); else as instants when both are ISO 8601 dates or date-times (or any
-    form `datetime.fromisoformat` reads, when the column is declared a date or timestamp):
-    "...:00Z" is before "...:00.250Z", and offsets are applied; else as text."""
-    for convert in (_as_number, _instant if temporal else _strict_instant):
-        x, y = convert(a), convert(b)
-        if x is not None and y is not None:
-            return (x > y) - (x < y)
-    p, q = _plain(a), _plain(b)
-    return (p > q) - (p < q)
+    """Cursor order, a total order: values are ranked by kind first (numbers, then instants,
+    then text), then compared within their kind. Numbers are JSON numbers and numeric text
+    ("100" is after "99"), compared exactly; instants are ISO 8601 dates or date-times (or any
+    form `datetime.fromisoformat` reads, when the column is declared a date or timestamp),
+    offsets applied ("...:00Z" is before "...:00.250Z"); anything else is text (other JSON
+    values as their JSON text)."""
+    x, y = _cursor_key(a, temporal), _cursor_key(b, temporal)
+    return (x > y) - (x < y)
+
+
+def _cursor_key(value: Any, temporal: bool) -> tuple[int, Any]:
+    number = _as_number(value)
+    if number is not None:
+        return _NUMBER, number
+    moment = _instant(value) if temporal else _strict_instant(value)
+    if moment is not None:
+        return _INSTANT, moment
+    return _TEXT, _plain(value)
 
 
 def _plain(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _finite(value: Any) -> bool:
+    """False for NaN and ±Infinity (JSON extensions Python's parser accepts): not a cursor
+    value (PostgreSQL's jsonb, where states are kept, refuses them)."""
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 _NUMERIC_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def as_decimal(value: float | int) -> Decimal:
+    """A JSON number as the Decimal it is written as: a float by its shortest repr (0.1 is
+    Decimal("0.1"), not the binary value Decimal(0.1) is)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def _as_number(value: Any) -> Decimal | None:
     """A JSON number or numeric text as an exact Decimal (floats would round large integers);
-    None for anything else (booleans and NaN included)."""
+    None for anything else (booleans, NaN and infinities included)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
-        return None if value != value else Decimal(value)  # NaN is not ordered
+        return as_decimal(value) if math.isfinite(value) else None
     if isinstance(value, str):
         return _numeric_text(value)
     return None
@@ -781,7 +835,11 @@ _ISO_8601 = re.compile(
     r"(\d{4}-\d{2}-\d{2})"
     r"(?:[Tt ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
-Instant = tuple[datetime, Decimal]  # the whole second in UTC, and its fraction (exact)
+# The whole seconds since 0001-01-01T00:00:00Z and the fraction (exact). Counted in seconds
+# rather than as a UTC datetime: an offset applied near the calendar's limits
+# ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00") leaves datetime's range, not an
+# integer's.
+Instant = tuple[int, Decimal]
 
 
 def _strict_instant(value: Any) -> Instant | None:
@@ -806,10 +864,18 @@ def _parse_instant(text: str, lenient: bool) -> Instant | None:
         elif lenient:
             moment = datetime.fromisoformat(text.strip())
             part = Decimal(moment.microsecond) / 1_000_000
-            moment = moment.replace(microsecond=0)
         else:
             return None
-    except ValueError:  # a month 13, a day 32
+        shift = moment.utcoffset() or timedelta(0)
+    except (ValueError, OverflowError):  # a month 13, a day 32, an offset of 24 hours
         return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment, part
+    seconds = (
+        moment.toordinal() * 86_400
+        + moment.hour * 3_600
+        + moment.minute * 60
+        + moment.second
+        - (shift.days * 86_400 + shift.seconds)
+    )
+    # Sub-second offsets (Python reads "+01:00:00.5") move the fraction too.
+    part += Decimal(shift.microseconds) / -1_000_000 if shift.microseconds else 0
+    return seconds + int(part // 1), part % 1
