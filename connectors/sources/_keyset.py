@@ -96,8 +96,9 @@ def jsonable(value: Any) -> Any:
 def chunks(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
     """The batches cut to at most `rows` rows each."""
     for batch in batches:
-        for offset in range(0, batch.num_rows, rows):
-            yield batch.slice(offset, rows)
+        size = max(1, rows)
+        for offset in range(0, batch.num_rows, size):
+            yield batch.slice(offset, size)
 
 
 class KeysetPlan(Protocol):

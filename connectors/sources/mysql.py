@@ -32,6 +32,7 @@ The session runs with time_zone '+00:00', so TIMESTAMP values arrive as UTC inst
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import socket
 import ssl
@@ -77,7 +78,14 @@ SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity"
 
 # Every session (catalog and rows): UTC for TIMESTAMP values, and no strict mode, so that a
 # server running NO_ZERO_DATE & co. still lets us read the zero dates its tables hold.
-SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION sql_mode = ''")
+SESSION_SQL = (
+    "SET time_zone = '+00:00'",
+    "SET SESSION sql_mode = ''",
+    # ORDER BY compares only the first max_sort_length bytes of a value (1024 by default),
+    # while the resume predicate `>` compares all of it: long text keys sharing a prefix would
+    # come in an order the next page does not follow. (The server's maximum.)
+    "SET SESSION max_sort_length = 8388608",
+)
 # Rows of one page: the request's batch size, at most this; and about this many bytes, once
 # the first pages have shown how wide the rows are (a LIMIT counts rows, not bytes).
 MAX_PAGE_ROWS = 100_000
@@ -1109,7 +1117,15 @@ def _literal(column: _MyColumn, value: Any, stream: str) -> str:
             return str(int(value)) if isinstance(value, bool | int) else str(int(str(value)))
         if t in ("enum", "set"):  # the index (or bitmask); a label from an older state
             return str(_enum_position(column, value))
-        if t in ("decimal", "numeric", "float", "double", "real"):
+        if t in ("double", "real"):
+            # Python's shortest round-trip form, which the server reads as the same DOUBLE:
+            # a plain-digit literal is cut to 65 digits (1e308) and about 38 decimals (5e-324
+            # would compare as 0).
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError("not finite")
+            return repr(number)
+        if t in ("decimal", "numeric", "float"):
             number = Decimal(str(value))
             if not number.is_finite():
                 raise ValueError("not finite")

@@ -800,3 +800,43 @@ def test_incremental_without_key_across_pages_with_large_groups(seeded):
             assert rest.num_rows == expected
     finally:
         run(seeded, "DROP TABLE groups_nokey")
+
+
+def test_double_keys_and_long_text_keys_resume_exactly(seeded):
+    """DOUBLE keys at the ends of the range (a plain-digit literal would be cut), and long
+    text keys sharing a prefix longer than the server's default sort length, in a view the
+    server must sort itself."""
+    prefix = "p" * 1100
+    run(
+        seeded,
+        "CREATE TABLE k_double (k DOUBLE PRIMARY KEY)",
+        "INSERT INTO k_double VALUES (-1e-300), (0), (5e-324), (1.7976931348623157e308),"
+        " (-1.7976931348623157e308)",
+        "CREATE TABLE k_long (k VARCHAR(1500) CHARACTER SET latin1 NOT NULL, n INT)",
+        "INSERT INTO k_long SELECT CONCAT('" + prefix + "', LPAD(seq, 3, '0')), seq"
+        " FROM seq_1_to_40",
+        "CREATE VIEW k_long_view AS SELECT k, n FROM k_long",
+    )
+    try:
+        src = source(seeded)
+        streams = {s.name.split(".", 1)[1]: s for s in src.discover()}
+        rows = resumes_exactly(src, ReadRequest(stream=streams["k_double"]))
+        assert [r["k"] for r in rows] == [
+            -1.7976931348623157e308,
+            -1e-300,
+            0.0,
+            5e-324,
+            1.7976931348623157e308,
+        ]
+        view = ReadRequest(stream=streams["k_long_view"], primary_key=("k",), batch_rows=13)
+        table, _ = read_all(src, view)
+        assert sorted(table.column("n").to_pylist()) == list(range(1, 41))
+        rows = resumes_exactly(src, view)
+        assert [r["n"] for r in rows] == list(range(1, 41))
+    finally:
+        run(
+            seeded,
+            "DROP VIEW IF EXISTS k_long_view",
+            "DROP TABLE IF EXISTS k_long",
+            "DROP TABLE IF EXISTS k_double",
+        )
