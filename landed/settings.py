@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "landed.accounts",
     "connectors",
     "syncs",
+    "webhooks",
     "workers",
 ]
 
@@ -162,6 +163,13 @@ CELERY_TASK_ROUTES = {
     "syncs.trigger_due": {"queue": "default"},
     "syncs.reap_stale_jobs": {"queue": "default"},
     "syncs.prune_history": {"queue": "default"},
+    # Webhook deliveries and alert evaluation: short HTTP calls, never behind a long sync.
+    "webhooks.dispatch_event": {"queue": "webhooks"},
+    "webhooks.deliver": {"queue": "webhooks"},
+    "webhooks.sweep": {"queue": "webhooks"},
+    "webhooks.send_notification_email": {"queue": "webhooks"},
+    "alerts.check_freshness": {"queue": "webhooks"},
+    "webhooks.prune": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -191,6 +199,43 @@ SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
 RECEIPT_RETENTION_DAYS = env.int("RECEIPT_RETENTION_DAYS", default=400)
 
+# --- Webhooks and alerts --------------------------------------------------------------------
+# Endpoint URLs must be https, except on a DEBUG or test server.
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Retries back off exponentially (with jitter) from the base to the cap: with the defaults,
+# 12 attempts span about a day.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
+# An endpoint whose every attempt has failed for this long is disabled (with a notification).
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 86400.0)
+# After a rotation, the previous secret signs alongside the new one this long.
+WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", default=86400.0)
+# Beat: how often due retries and undispatched events are put on the queue; a worker holds a
+# delivery this long while it makes an attempt (a killed worker's attempt is made again).
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=10.0)
+WEBHOOK_LOCK_SECONDS = env.float("WEBHOOK_LOCK_SECONDS", default=60.0)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+ALERT_FRESHNESS_CHECK_SECONDS = env.float("ALERT_FRESHNESS_CHECK_SECONDS", default=300.0)
+
+# Alert emails go through Django's email backend: SMTP when EMAIL_HOST is set, else the
+# console (the worker's log).
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Landed <alerts@localhost>")
+
 CELERY_BEAT_SCHEDULE = {
     "trigger-due-syncs": {
         "task": "syncs.trigger_due",
@@ -204,6 +249,21 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-history": {
         "task": "syncs.prune_history",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    "webhooks-sweep": {
+        "task": "webhooks.sweep",
+        "schedule": WEBHOOK_SWEEP_SECONDS,
+        "options": {"expires": WEBHOOK_SWEEP_SECONDS},
+    },
+    "alerts-check-freshness": {
+        "task": "alerts.check_freshness",
+        "schedule": ALERT_FRESHNESS_CHECK_SECONDS,
+        "options": {"expires": ALERT_FRESHNESS_CHECK_SECONDS},
+    },
+    "prune-webhooks": {
+        "task": "webhooks.prune",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

@@ -295,11 +295,11 @@ def history_prune(*, now: Any = None) -> dict[str, int]:
     if settings.JOB_RETENTION_DAYS > 0:
         cutoff = now - timedelta(days=settings.JOB_RETENTION_DAYS)
         old = Job.objects.filter(status__in=FINISHED_STATUSES, finished_at__lt=cutoff)
-        pruned["jobs"] = _delete_in_batches(old, Job)
+        pruned["jobs"] = delete_in_batches(old, Job)
     if settings.RECEIPT_RETENTION_DAYS > 0:
         cutoff = now - timedelta(days=settings.RECEIPT_RETENTION_DAYS)
         old_receipts = SyncReceipt.objects.filter(finished_at__lt=cutoff)
-        pruned["receipts"] = _delete_in_batches(old_receipts, SyncReceipt)
+        pruned["receipts"] = delete_in_batches(old_receipts, SyncReceipt)
     logger.info("syncs.history_pruned jobs=%s receipts=%s", pruned["jobs"], pruned["receipts"])
     return pruned
 
@@ -307,7 +307,7 @@ def history_prune(*, now: Any = None) -> dict[str, int]:
 PRUNE_BATCH = 2000
 
 
-def _delete_in_batches(queryset: Any, model: Any) -> int:
+def delete_in_batches(queryset: Any, model: Any) -> int:
     """Delete in bounded batches: the first prune after a long pause must neither hold one
     huge transaction nor collect every row in memory."""
     deleted = 0

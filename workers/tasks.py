@@ -55,3 +55,46 @@ def reap_stale_jobs() -> int:
 @shared_task(name="syncs.prune_history", ignore_result=True)
 def prune_history() -> dict[str, int]:
     return services.history_prune()
+
+
+# --- Webhooks and alerts (queue "webhooks") ------------------------------------------------
+@shared_task(name="webhooks.dispatch_event", acks_late=True, ignore_result=True)
+def dispatch_event(event_id: str) -> None:
+    from webhooks.dispatch import event_dispatch
+
+    event_dispatch(event_id=event_id)
+
+
+@shared_task(name="webhooks.deliver", acks_late=True, ignore_result=True)
+def deliver(delivery_id: str) -> None:
+    from webhooks.delivery import delivery_attempt
+
+    delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="webhooks.sweep", ignore_result=True)
+def sweep_webhooks() -> dict[str, int]:
+    from webhooks.dispatch import webhooks_sweep
+
+    return webhooks_sweep()
+
+
+@shared_task(name="webhooks.send_notification_email", acks_late=True, ignore_result=True)
+def send_notification_email(notification_id: str) -> None:
+    from webhooks.alerts.channels import notification_email_send
+
+    notification_email_send(notification_id=notification_id)
+
+
+@shared_task(name="alerts.check_freshness", ignore_result=True)
+def check_freshness() -> int:
+    from webhooks.alerts.evaluation import alerts_check_freshness
+
+    return alerts_check_freshness()
+
+
+@shared_task(name="webhooks.prune", ignore_result=True)
+def prune_webhooks() -> dict[str, int]:
+    from webhooks.dispatch import webhooks_prune
+
+    return webhooks_prune()

@@ -14,11 +14,19 @@ Generic on purpose: HTTP API sources use it, and so can outbound webhook deliver
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import socket
+import ssl
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -153,3 +161,160 @@ def session(*, allow_private_networks: bool = False, timeout: float = 30.0) -> C
     """A session whose every connection is checked against the policy: private networks
     allowed or not, and the default timeout (seconds) of each request."""
     return CheckedSession(allow_private_networks=allow_private_networks, timeout=timeout)
+
+
+# --- A wall-clock deadline per request ----------------------------------------------------
+# The read timeout bounds each socket read only: a server trickling its headers or body could
+# hold a request for ever. A watchdog cuts the request's socket when its deadline passes.
+_CHUNK = 64 * 1024
+
+
+class DeadlineExceeded(requests.Timeout):
+    """The whole request took longer than max_request_seconds (retried like a timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"took longer than max_request_seconds ({seconds:g} s)")
+        self.seconds = seconds
+
+
+class Watch:
+    """The watchdog of one request: when max_request_seconds have passed, it shuts the
+    request's socket down, so that a server trickling its response headers (or going silent
+    within the read timeout) cannot hold the request past the deadline; the read in progress
+    fails at once. The socket is the connection's that urllib3 sends the request on
+    (`_WatchedPool`); until it is open, the watchdog looks again every few milliseconds."""
+
+    def __init__(self, seconds: float) -> None:
+        self.conn: Any = None
+        self.fired = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._timer = self._arm(seconds)
+
+    def _arm(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired = True
+            sock = getattr(self.conn, "sock", None)
+            if sock is None:  # not connected yet (the connect timeout bounds that)
+                self._timer = self._arm(0.05)
+                return
+            # The plain socket's shutdown, under TLS too: the reading thread gets an end of
+            # stream (SSLSocket.shutdown would pull its TLS object from under it).
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def stop(self) -> bool:
+        """Disarm; whether the watchdog had fired."""
+        with self._lock:
+            self._stopped = True
+            self._timer.cancel()
+            return self.fired
+
+
+# The watch of the request this thread (context) is sending.
+CURRENT_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
+    "outbound_watch", default=None
+)
+
+
+def _watched(pool_class: type) -> type:
+    if getattr(pool_class, "_watched", False):
+        return pool_class
+
+    class WatchedPool(pool_class):  # type: ignore[misc,valid-type]
+        _watched = True
+
+        def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            watch = CURRENT_WATCH.get()
+            if watch is not None:
+                watch.conn = conn
+            return super()._make_request(conn, *args, **kwargs)
+
+    WatchedPool.__name__ = WatchedPool.__qualname__ = f"Watched{pool_class.__name__}"
+    return WatchedPool
+
+
+def watch_connections(session: requests.Session) -> None:
+    """Make the session's connection pools tell the current request's watchdog which
+    connection it is sent on (urllib3's `_make_request` gets it, connected or not)."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        classes = getattr(manager, "pool_classes_by_scheme", None)
+        if classes:
+            manager.pool_classes_by_scheme = {
+                scheme: _watched(cls) for scheme, cls in classes.items()
+            }
+
+
+def read_chunks(response: requests.Response, deadline: float, seconds: float) -> Iterator[bytes]:
+    raw = response.raw
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(seconds)
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                return
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.ReadTimeout(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.HTTPError as exc:  # a connection cut, an incomplete body
+        raise requests.ConnectionError(exc) from exc
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and what it wraps: causes, contexts, urllib3's `reason`s and exceptions among
+    the arguments (requests wraps urllib3's errors that way), each once."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner.extend(current.args)
+        pending.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def error_cause(error: BaseException | None, url: str, timeout: float) -> str:
+    if error is None:
+        return "unknown error"
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, DeadlineExceeded):
+            return str(cause)
+    for cause in causes:
+        if isinstance(cause, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return f"could not resolve host {urlsplit(url).hostname}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS error: {cause.verify_message or cause.reason}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {cause.reason or cause.strerror or type(cause).__name__}"
+        if isinstance(cause, ConnectionResetError):
+            return "the connection was reset"
+        if isinstance(cause, requests.exceptions.InvalidHeader):
+            # Its text quotes the header value: perhaps a secret.
+            return "a header name or value is not valid (a line break or a leading space?)"
+        if isinstance(cause, requests.exceptions.ContentDecodingError):
+            return "the response body could not be decompressed"
+    if any(isinstance(c, requests.Timeout | TimeoutError) for c in causes):
+        return f"timed out after {timeout:g} s"
+    if any(isinstance(c, urllib3.exceptions.ProtocolError) for c in causes):
+        return "the connection closed before the response was complete"
+    if isinstance(error, requests.ConnectionError):
+        return "the connection failed"
+    # Not a connection failure (an invalid URL, say): its own words.
+    return str(error)

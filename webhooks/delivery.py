@@ -1,0 +1,281 @@
+"""Delivering an event to an endpoint: one signed HTTP POST per attempt, logged, retried with
+exponential backoff and jitter until it succeeds or the attempts run out.
+
+An attempt is made by a worker that first claims the delivery (`locked_until`): two workers
+never make the same attempt at once, and a worker killed mid-attempt lets the claim lapse so
+that the sweep hands the delivery to another. Delivery is therefore at least once: a receiver
+may see an event twice (the same `Landed-Delivery-Id`) and should treat it as one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors import network
+from connectors.crypto import decrypt_secrets
+from connectors.framework.outbound import (
+    CURRENT_WATCH,
+    AddressNotAllowedError,
+    DeadlineExceeded,
+    Watch,
+    error_cause,
+    read_chunks,
+    session,
+    watch_connections,
+)
+from webhooks import signing
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+
+logger = logging.getLogger("webhooks.delivery")
+
+USER_AGENT = "Landed-Webhooks/1.0"
+# What of a response body the log keeps (and reads: the rest is never downloaded).
+EXCERPT_BYTES = 1024
+
+
+@dataclass
+class Outcome:
+    status_code: int | None
+    duration_ms: float
+    excerpt: str
+    error: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_delay_seconds(attempts_made: int) -> float:
+    """The wait after the `attempts_made`-th failed attempt: exponential from the base, capped,
+    with "equal jitter" (half fixed, half random) so that retries of many deliveries that
+    failed together (a receiver's outage) do not come back together."""
+    delay = settings.WEBHOOK_RETRY_BASE_SECONDS * (2 ** max(attempts_made - 1, 0))
+    delay = min(delay, settings.WEBHOOK_RETRY_MAX_SECONDS)
+    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not a secret)
+
+
+def secrets_in_force(endpoint: WebhookEndpoint, now: Any = None) -> list[str]:
+    """The current secret, then the previous one while its overlap lasts."""
+    now = now or timezone.now()
+    current = [decrypt_secrets(endpoint.encrypted_secret)["secret"]]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.encrypted_previous_secret and expires and expires > now:
+        current.append(decrypt_secrets(endpoint.encrypted_previous_secret)["secret"])
+    return current
+
+
+def body_of(event: Event) -> bytes:
+    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
+    """One signed POST of the event, within WEBHOOK_TIMEOUT_SECONDS from start to end
+    (connect, headers and the excerpt of the body read), never to an address the network
+    policy refuses, never following a redirect (a 3xx is a failed attempt)."""
+    body = body_of(event)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.SIGNATURE_HEADER: signing.signature_header(
+            secrets_in_force(endpoint), timestamp, body
+        ),
+        signing.EVENT_TYPE_HEADER: event.type,
+        signing.EVENT_ID_HEADER: str(event.id),
+        signing.DELIVERY_ID_HEADER: str(delivery_id),
+    }
+    seconds = settings.WEBHOOK_TIMEOUT_SECONDS
+    http = session(allow_private_networks=network.private_allowed(), timeout=seconds)
+    watch_connections(http)
+    started = time.monotonic()
+    watch = Watch(seconds)
+    reset = CURRENT_WATCH.set(watch)
+    try:
+        try:
+            response = http.post(endpoint.url, data=body, headers=headers, stream=True)
+            excerpt = _excerpt(response, started + seconds, seconds)
+        except Exception as exc:
+            if watch.stop():
+                raise DeadlineExceeded(seconds) from exc
+            raise
+        finally:
+            watch.stop()
+            CURRENT_WATCH.reset(reset)
+            http.close()
+    except AddressNotAllowedError as exc:
+        return Outcome(None, _ms(started), "", str(exc))
+    except requests.RequestException as exc:
+        return Outcome(None, _ms(started), "", error_cause(exc, endpoint.url, seconds)[:500])
+    error = ""
+    if 300 <= response.status_code < 400:
+        error = "Redirects are not followed: give the endpoint's final URL."
+    elif not 200 <= response.status_code < 300:
+        error = f"The endpoint answered HTTP {response.status_code}."
+    return Outcome(response.status_code, _ms(started), excerpt, error)
+
+
+def _excerpt(response: requests.Response, deadline: float, seconds: float) -> str:
+    content = bytearray()
+    try:
+        for chunk in read_chunks(response, deadline, seconds):
+            content += chunk
+            if len(content) >= EXCERPT_BYTES:
+                break
+    except requests.RequestException:
+        pass  # the status is what counts; the excerpt is what arrived
+    finally:
+        response.close()
+    return bytes(content[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def delivery_claim(*, delivery_id: Any) -> Delivery | None:
+    """Take the delivery for one attempt; None when it is not due, finished, or another
+    worker holds it."""
+    now = timezone.now()
+    claimed = (
+        Delivery.objects.filter(
+            id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+        )
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(locked_until=now + timedelta(seconds=settings.WEBHOOK_LOCK_SECONDS))
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+
+
+def delivery_attempt(*, delivery_id: Any, retries: bool = True) -> DeliveryAttempt | None:
+    """Make one attempt of a due delivery and log it. `retries=False` (a test delivery) makes
+    a failed attempt final. None when there was nothing to do."""
+    delivery = delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
+        return None
+    endpoint = delivery.endpoint
+    if not endpoint.enabled and delivery.event.endpoint_id is None:
+        _give_up(delivery, "The endpoint is disabled.")
+        return None
+    outcome = post(endpoint, delivery.event, delivery.id)
+    return delivery_record(delivery=delivery, outcome=outcome, retries=retries)
+
+
+def delivery_record(*, delivery: Delivery, outcome: Outcome, retries: bool) -> DeliveryAttempt:
+    now = timezone.now()
+    with transaction.atomic():
+        current = Delivery.objects.select_for_update().get(id=delivery.id)
+        number = current.attempts + 1
+        next_retry_at = None
+        if outcome.succeeded:
+            current.status = DeliveryStatus.SUCCEEDED
+            current.finished_at = now
+        elif retries and number < settings.WEBHOOK_MAX_ATTEMPTS:
+            next_retry_at = now + timedelta(seconds=retry_delay_seconds(number))
+            current.next_attempt_at = next_retry_at
+        else:
+            current.status = DeliveryStatus.FAILED
+            current.finished_at = now
+        current.attempts = number
+        current.locked_until = None
+        current.enqueued_at = None
+        current.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "attempts",
+                "next_attempt_at",
+                "locked_until",
+                "enqueued_at",
+            ]
+        )
+        attempt = DeliveryAttempt.objects.create(
+            delivery=current,
+            endpoint_id=current.endpoint_id,
+            event_id=current.event_id,
+            event_type=delivery.event.type,
+            attempt=number,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error[:500],
+            next_retry_at=next_retry_at,
+        )
+        _endpoint_health(current.endpoint_id, outcome.succeeded, now)
+    logger.info(
+        "webhooks.attempt delivery=%s attempt=%s status=%s ok=%s",
+        delivery.id,
+        number,
+        outcome.status_code,
+        outcome.succeeded,
+    )
+    return attempt
+
+
+def _endpoint_health(endpoint_id: Any, succeeded: bool, now: Any) -> None:
+    """A success clears the endpoint's failing streak; a failure starts one, or disables the
+    endpoint when the streak has lasted WEBHOOK_DISABLE_AFTER_SECONDS."""
+    if succeeded:
+        WebhookEndpoint.objects.filter(id=endpoint_id, failing_since__isnull=False).update(
+            failing_since=None
+        )
+        return
+    WebhookEndpoint.objects.filter(id=endpoint_id, failing_since__isnull=True).update(
+        failing_since=now
+    )
+    endpoint = WebhookEndpoint.objects.select_for_update().get(id=endpoint_id)
+    limit = timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
+    if endpoint.enabled and endpoint.failing_since and now - endpoint.failing_since >= limit:
+        endpoint_disable(endpoint=endpoint, now=now)
+
+
+def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
+    """Disable a failing endpoint, give up its pending deliveries, and say so (an in-app
+    notification and a `webhook.disabled` event to the account's other endpoints)."""
+    from webhooks.events import EventType, event_raise
+    from webhooks.models import Notification
+
+    now = now or timezone.now()
+    hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
+    reason = f"Every delivery attempt failed for {hours:g} hours."
+    endpoint.enabled = False
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason
+    endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
+    Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, finished_at=now, locked_until=None
+    )
+    Notification.objects.create(
+        account_id=endpoint.account_id,
+        kind="webhook_disabled",
+        title=f"Webhook endpoint disabled: {endpoint.url}",
+        message=f"{reason} Fix the endpoint, then enable it again (PATCH enabled=true).",
+        data={"webhook_id": str(endpoint.id), "url": endpoint.url},
+    )
+    event_raise(
+        account_id=endpoint.account_id,
+        type=EventType.WEBHOOK_DISABLED,
+        data={"id": str(endpoint.id), "url": endpoint.url, "reason": reason},
+    )
+    logger.warning("webhooks.endpoint_disabled endpoint=%s", endpoint.id)
+
+
+def _give_up(delivery: Delivery, reason: str) -> None:
+    Delivery.objects.filter(id=delivery.id, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, finished_at=timezone.now(), locked_until=None
+    )
+    logger.info("webhooks.delivery_dropped delivery=%s reason=%s", delivery.id, reason)

@@ -1,0 +1,116 @@
+"""After commit: an event fanned out to the endpoints that want it and to the alert policies,
+exactly once (the event row is locked and marked in the same transaction); and the sweep that
+makes sure nothing committed is left behind."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+
+logger = logging.getLogger("webhooks.dispatch")
+
+# An event or delivery left this long without being picked up was lost on its way to the
+# queue (the process died between commit and publish, or the broker was down).
+LOST_AFTER_SECONDS = 15
+
+
+def event_dispatch(*, event_id: Any) -> list[str]:
+    """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
+    of the deliveries to attempt now (also enqueued after commit)."""
+    from webhooks.alerts.evaluation import alerts_for_event
+
+    now = timezone.now()
+    with transaction.atomic():
+        event = (
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(id=event_id, dispatched_at__isnull=True)
+            .first()
+        )
+        if event is None:
+            return []  # already dispatched (a duplicate message), or being dispatched
+        if event.endpoint_id is not None:
+            endpoints = WebhookEndpoint.objects.filter(id=event.endpoint_id, enabled=True)
+        else:
+            endpoints = WebhookEndpoint.objects.filter(account_id=event.account_id, enabled=True)
+        wanted = [e for e in endpoints if event.endpoint_id or e.wants(event.type)]
+        existing = set(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True))
+        created = Delivery.objects.bulk_create(
+            [
+                Delivery(endpoint=e, event=event, next_attempt_at=now, enqueued_at=now)
+                for e in wanted
+                if e.id not in existing
+            ]
+        )
+        alerts_for_event(event=event)
+        event.dispatched_at = now
+        event.save(update_fields=["dispatched_at"])
+        ids = [str(d.id) for d in created]
+        transaction.on_commit(lambda: deliveries_enqueue(ids))
+    logger.info("webhooks.event_dispatched event=%s deliveries=%s", event_id, len(ids))
+    return ids
+
+
+def deliveries_enqueue(ids: list[str]) -> None:
+    from workers.tasks import deliver
+
+    for delivery_id in ids:
+        try:
+            deliver.delay(delivery_id)
+        except Exception:
+            logger.exception("webhooks.enqueue_failed delivery=%s", delivery_id)
+            return  # the sweep enqueues them again
+
+
+def webhooks_sweep() -> dict[str, int]:
+    """Enqueue what is due and not on the queue: events never dispatched, deliveries whose
+    retry time has come, deliveries whose message or worker was lost."""
+    from workers.tasks import dispatch_event
+
+    now = timezone.now()
+    lost = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    events = list(
+        Event.objects.filter(dispatched_at__isnull=True, created_at__lt=lost)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:500]
+    )
+    for event_id in events:
+        dispatch_event.delay(str(event_id))
+    stuck = now - timedelta(seconds=max(settings.WEBHOOK_LOCK_SECONDS, LOST_AFTER_SECONDS))
+    due = (
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stuck))
+        .order_by("next_attempt_at")
+    )
+    ids = [str(i) for i in due.values_list("id", flat=True)[:1000]]
+    Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+    deliveries_enqueue(ids)
+    return {"events": len(events), "deliveries": len(ids)}
+
+
+def webhooks_prune(*, now: Any = None) -> dict[str, int]:
+    """Delete events (with their deliveries and attempts) older than WEBHOOK_RETENTION_DAYS,
+    and read notifications older than that; 0 keeps everything."""
+    from syncs.services import delete_in_batches
+    from webhooks.models import Notification
+
+    days = settings.WEBHOOK_RETENTION_DAYS
+    if days <= 0:
+        return {"events": 0, "notifications": 0}
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old_attempts = DeliveryAttempt.objects.filter(created_at__lt=cutoff)
+    delete_in_batches(old_attempts, DeliveryAttempt)
+    events = delete_in_batches(
+        Event.objects.filter(created_at__lt=cutoff).exclude(dispatched_at__isnull=True), Event
+    )
+    read = Notification.objects.filter(created_at__lt=cutoff, read_at__isnull=False)
+    notifications = delete_in_batches(read, Notification)
+    return {"events": events, "notifications": notifications}

@@ -1,0 +1,293 @@
+"""Events (the outbox), webhook endpoints and their deliveries, alert groups, notification
+policies and in-app notifications.
+
+An `Event` row is written in the transaction of the change it reports (`webhooks.events`), so
+that a rolled-back change raises nothing and a committed one cannot lose its event: a worker
+fans it out after commit, and a beat sweep picks up any whose message was lost.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from connectors.models import Connector
+from landed.accounts.models import Account
+
+
+class Event(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    data = models.JSONField(default=dict)
+    # Set when the event has been fanned out (deliveries created, alert policies evaluated).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # An event for one endpoint only (`webhook.test`, an alert sent to a policy's endpoint).
+    endpoint = models.ForeignKey(
+        "WebhookEndpoint", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="event_undispatched",
+                condition=models.Q(dispatched_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+    def envelope(self) -> dict:
+        """The body every receiver gets: `{id, type, created_at, data}`."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "created_at": self.created_at.isoformat(),
+            "data": self.data,
+        }
+
+
+class WebhookEndpoint(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=500, blank=True, default="")
+    # The event types it receives; empty: all of them.
+    event_types = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    # Signing secrets, encrypted at rest (connectors.crypto). After a rotation the previous
+    # one keeps signing, beside the new one, until `previous_secret_expires_at`.
+    encrypted_secret = models.TextField(editable=False)
+    encrypted_previous_secret = models.TextField(blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Since when every attempt has failed (cleared by a success); an endpoint failing for
+    # WEBHOOK_DISABLE_AFTER_SECONDS is disabled.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # waiting for its first or next attempt
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # attempts exhausted, or the endpoint was disabled or deleted
+
+
+class Delivery(models.Model):
+    """One event to one endpoint, over as many attempts as it takes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=DeliveryStatus, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker holds the delivery until then while it makes an attempt; a worker killed
+    # mid-attempt lets it go, and the sweep hands it to another.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    # When the sweep last put it on the queue (it does not flood the queue with copies).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="delivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.endpoint_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """The log line of one HTTP attempt."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="attempts")
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=64)
+    attempt = models.PositiveIntegerField()
+    succeeded = models.BooleanField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.FloatField()
+    response_excerpt = models.TextField(blank=True, default="")
+    error = models.CharField(max_length=500, blank=True, default="")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-attempt"]
+        indexes = [models.Index(fields=["endpoint", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.attempt}: {self.status_code or self.error}"
+
+
+# --- Alerts ---------------------------------------------------------------------------------
+class AlertGroup(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="alert_groups")
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=500, blank=True, default="")
+    connectors = models.ManyToManyField(Connector, blank=True, related_name="alert_groups")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="alert_group_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Condition(models.TextChoices):
+    SYNC_FAILED = "sync_failed"
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    SYNC_RECOVERED = "sync_recovered"
+    SCHEMA_CHANGED = "schema_changed"
+    DATA_STALE = "data_stale"
+
+
+class PolicyScope(models.TextChoices):
+    ALL = "all"
+    GROUP = "group"
+    CONNECTOR = "connector"
+
+
+class NotificationPolicy(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="notification_policies"
+    )
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    # Condition names (Condition), at least one.
+    conditions = models.JSONField(default=list)
+    consecutive_failures = models.PositiveIntegerField(default=3)
+    freshness_minutes = models.PositiveIntegerField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=PolicyScope, default=PolicyScope.ALL)
+    # A group or connector in use by a policy cannot be deleted from under it (409 for a
+    # group); a deleted connector takes its connector-scoped policies with it.
+    group = models.ForeignKey(
+        AlertGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="policies"
+    )
+    connector = models.ForeignKey(
+        Connector,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification_policies",
+    )
+    # Channels.
+    notify_in_app = models.BooleanField(default=True)
+    email_recipients = models.JSONField(default=list, blank=True)
+    webhook_endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="policies",
+    )
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="policy_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyFiring(models.Model):
+    """When a policy last notified about a connector's condition: its cooldown clock."""
+
+    policy = models.ForeignKey(NotificationPolicy, on_delete=models.CASCADE, related_name="+")
+    connector_id = models.UUIDField()
+    condition = models.CharField(max_length=32, choices=Condition)
+    last_notified_at = models.DateTimeField()
+    suppressed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "connector_id", "condition"], name="policy_firing_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.condition} {self.connector_id}"
+
+
+class Notification(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notifications")
+    policy = models.ForeignKey(
+        NotificationPolicy,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+    )
+    # The connector's id stays when it is deleted (no database constraint).
+    connector = models.ForeignKey(
+        Connector,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=300)
+    message = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    # False for a notification that went to other channels only (kept for its email).
+    in_app = models.BooleanField(default=True)
+    email_recipients = models.JSONField(default=list, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["account", "created_at"],
+                name="notification_unread",
+                condition=models.Q(read_at__isnull=True, in_app=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
