@@ -15,6 +15,8 @@ urlpatterns = [
     path("auth/", include("landed.accounts.urls")),
     path("", include("connectors.urls")),
     path("", include("syncs.urls")),
+    path("", include("webhooks.urls")),
+    path("", include("webhooks.alerts.urls")),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),
