@@ -269,7 +269,7 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
     event_raise(
         account_id=endpoint.account_id,
         type=EventType.WEBHOOK_DISABLED,
-        data={"id": str(endpoint.id), "url": endpoint.url, "reason": reason},
+        data={"webhook": {"id": str(endpoint.id), "url": endpoint.url}, "reason": reason},
     )
     logger.warning("webhooks.endpoint_disabled endpoint=%s", endpoint.id)
 
