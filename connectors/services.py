@@ -24,6 +24,8 @@ from landed.api.errors import (
     RequestValidationError,
     UpstreamError,
 )
+from webhooks import payloads
+from webhooks.events import EventType, event_raise
 
 logger = logging.getLogger("connectors")
 
@@ -163,7 +165,15 @@ def destination_test(*, account: Account, type: str, config: dict) -> dict[str, 
 
 
 def destination_test_saved(*, destination: Destination) -> dict[str, Any]:
-    return run_check(lambda: destination_impl(destination).check())
+    result = run_check(lambda: destination_impl(destination).check())
+    if result["status"] == "failed":
+        with transaction.atomic():
+            event_raise(
+                account_id=destination.account_id,
+                type=EventType.DESTINATION_TEST_FAILED,
+                data={"destination": payloads.destination_data(destination), "test": result},
+            )
+    return result
 
 
 # --- Connectors ----------------------------------------------------------------------------
@@ -208,8 +218,18 @@ def connector_create(
         paused=paused,
     )
     configs.store(connector, spec, config)
-    _save_unique(connector, "connector")
+    with transaction.atomic():
+        _save_unique(connector, "connector")
+        _raise_connector_event(connector, EventType.CONNECTOR_CREATED)
     return connector
+
+
+def _raise_connector_event(connector: Connector, event_type: EventType) -> None:
+    event_raise(
+        account_id=connector.account_id,
+        type=event_type,
+        data={"connector": payloads.connector_data(connector)},
+    )
 
 
 def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
@@ -236,7 +256,9 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
         if field in data:
             setattr(connector, field, data[field])
             changed.append(field)
-    _save_unique(connector, "connector", changed)
+    with transaction.atomic():
+        _save_unique(connector, "connector", changed)
+        _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
     return connector
 
 
@@ -249,6 +271,8 @@ def connector_delete(*, connector: Connector) -> None:
 
     with transaction.atomic():
         jobs_settle_for_deletion(connector=connector)
+        # Built before the row goes: the connector as it was.
+        _raise_connector_event(connector, EventType.CONNECTOR_DELETED)
         connector.delete()
 
 
@@ -266,7 +290,15 @@ def source_impl(connector: Connector) -> Source:
 
 
 def connector_test(*, connector: Connector) -> dict[str, Any]:
-    return run_check(lambda: source_impl(connector).check())
+    result = run_check(lambda: source_impl(connector).check())
+    if result["status"] == "failed":
+        with transaction.atomic():
+            event_raise(
+                account_id=connector.account_id,
+                type=EventType.CONNECTOR_TEST_FAILED,
+                data={"connector": payloads.connector_data(connector), "test": result},
+            )
+    return result
 
 
 def connector_discover(*, connector: Connector) -> list[Stream]:
@@ -336,6 +368,7 @@ def connector_streams_update(
     resolved = selection.resolve(discovered, connector.streams)
     with transaction.atomic():
         connector.save(update_fields=["streams", "updated_at"])
+        _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
         backfills_request_reenabled(
             connector=connector,
             streams=[s for s in resolved if s.enabled and s.stream.name in was_disabled],

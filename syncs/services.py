@@ -94,6 +94,7 @@ def job_cancel(*, job: Job, reason: str = "") -> Job:
                 update_fields=["status", "finished_at", "cancel_requested_at", "cancel_reason"]
             )
             receipt_write(job_id=job.id)
+            _raise_sync_event(job, JobStatus.CANCELLED)
         elif job.status == JobStatus.RUNNING:
             if job.cancel_requested_at is None:
                 job.cancel_requested_at = now
@@ -120,6 +121,7 @@ def jobs_settle_for_deletion(*, connector: Connector) -> None:
         )
         _settle_streams(job, JobStatus.CANCELLED)
         receipt_write(job_id=job.id)
+        _raise_sync_event(job, JobStatus.CANCELLED)
 
 
 def job_retry(*, job: Job) -> Job:
@@ -138,14 +140,16 @@ def job_claim(*, job_id: Any, worker: str | None = None) -> Job | None:
     """Pending -> running, atomically; None when the job is not pending (already taken,
     cancelled, settled by the reaper: a redelivered task message does nothing)."""
     now = timezone.now()
-    claimed = Job.objects.filter(id=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker or socket.gethostname(),
-    )
-    if not claimed:
-        return None
+    with transaction.atomic():
+        claimed = Job.objects.filter(id=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker or socket.gethostname(),
+        )
+        if not claimed:
+            return None
+        _raise_sync_event(Job.objects.only("id", "connector").get(id=job_id), JobStatus.RUNNING)
     return Job.objects.select_related("connector", "connector__destination").get(id=job_id)
 
 
@@ -172,9 +176,26 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
         _settle_streams(job, status)
         receipt_write(job_id=job.id)
         logger.info("syncs.job_finished job=%s status=%s", job.id, status)
+        retry = None
         if status == JobStatus.FAILED and error and error.get("retryable"):
-            return _schedule_retry(job)
-    return None
+            retry = _schedule_retry(job)
+        _raise_sync_event(job, status, retry_job_id=retry.id if retry else None)
+    return retry
+
+
+def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> None:
+    """`sync.started` for a job that began, `sync.<status>` for one that ended: raised in the
+    transaction that changed the job."""
+    from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
+    from webhooks.payloads import sync_data
+
+    data = sync_data(job.id, retry_job_id=retry_job_id)
+    event_type = EventType.SYNC_STARTED if status == JobStatus.RUNNING else None
+    event_raise(
+        account_id=Connector.objects.values_list("account_id", flat=True).get(id=job.connector_id),
+        type=event_type or SYNC_EVENT_BY_STATUS[status],
+        data=data,
+    )
 
 
 def _settle_streams(job: Job, status: str) -> None:

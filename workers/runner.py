@@ -43,6 +43,8 @@ from syncs.models import (
     StreamSchema,
     StreamState,
 )
+from webhooks.events import EventType, event_raise
+from webhooks.payloads import schema_changes_data
 from workers import resume
 from workers.prefetch import Prefetched
 
@@ -469,6 +471,17 @@ class SyncRun:
         )
 
     def _record_schema_changes(self, changes: list) -> None:
+        if not changes:
+            return
+        with transaction.atomic():
+            self._save_schema_changes(changes)
+            event_raise(
+                account_id=self.connector.account_id,
+                type=EventType.SCHEMA_CHANGED,
+                data=schema_changes_data(self.connector, self.job.id, changes),
+            )
+
+    def _save_schema_changes(self, changes: list) -> None:
         SchemaChange.objects.bulk_create(
             [
                 SchemaChange(

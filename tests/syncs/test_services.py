@@ -11,6 +11,7 @@ from landed.api.errors import ConflictError
 from syncs import services
 from syncs.models import Job, JobStatus
 from tests.accounts.factories import AccountFactory
+from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,11 @@ def test_retryable_failure_schedules_the_next_attempt_with_backoff(
     error = {"type": "unreachable", "message": "down", "stream": None, "retryable": True}
     with django_capture_on_commit_callbacks() as callbacks:
         retry = services.job_finish(job=job, status=JobStatus.FAILED, error=error)
-    assert len(callbacks) == 1
+    # The retry's enqueue, and the sync.failed event's publish (naming the retry).
+    assert len(callbacks) == 2
+    failed = Event.objects.get(type="sync.failed")
+    assert failed.data["retry_job_id"] == str(retry.id)
+    assert failed.data["job"]["id"] == str(job.id) and failed.data["job"]["status"] == "failed"
     assert retry.attempt == 2 and retry.retry_of_id == job.id and retry.run_id == job.run_id
     assert retry.trigger == "retry"
     assert 29 <= (retry.run_after - timezone.now()).total_seconds() <= 31
