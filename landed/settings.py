@@ -204,8 +204,8 @@ RECEIPT_RETENTION_DAYS = env.int("RECEIPT_RETENTION_DAYS", default=400)
 WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Retries back off exponentially (with jitter) from the base to the cap: with the defaults,
-# 12 attempts span about a day.
-WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
+# 15 attempts span about a day.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
 # An endpoint whose every attempt has failed for this long is disabled (with a notification).
@@ -216,6 +216,9 @@ WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", def
 # delivery this long while it makes an attempt (a killed worker's attempt is made again).
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=10.0)
 WEBHOOK_LOCK_SECONDS = env.float("WEBHOOK_LOCK_SECONDS", default=60.0)
+# An event or delivery not picked up this long after it was due was lost on its way to the
+# queue (the process died between commit and publish, or the broker lost it): sent again.
+WEBHOOK_LOST_AFTER_SECONDS = env.float("WEBHOOK_LOST_AFTER_SECONDS", default=30.0)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 ALERT_FRESHNESS_CHECK_SECONDS = env.float("ALERT_FRESHNESS_CHECK_SECONDS", default=300.0)
 

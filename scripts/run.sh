@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the Landed platform: apply migrations, then run the API (gunicorn), a sync worker and
-# the scheduler (Celery worker and beat) together; Ctrl-C stops all three.
+# Start the Landed platform: apply migrations, then run the API (gunicorn), the Celery workers
+# (syncs, light scheduled work, webhooks) and beat together; Ctrl-C stops them all.
 # With nothing configured it runs embedded (SQLite file, a file-based broker and a local secret
 # key under LANDED_DATA_DIR, default ./var); DATABASE_URL and REDIS_URL switch to PostgreSQL
 # and Redis. RUN_WORKERS=false serves the API alone (workers run elsewhere).
@@ -28,7 +28,9 @@ case "$HOST" in
     # Plain HTTP on the loopback: curl would never send a Secure cookie back.
     export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}"
     # A local, single-user install: let connectors reach databases on this machine's network.
-    export ALLOW_PRIVATE_NETWORKS="${ALLOW_PRIVATE_NETWORKS:-true}" ;;
+    export ALLOW_PRIVATE_NETWORKS="${ALLOW_PRIVATE_NETWORKS:-true}"
+    # Webhook receivers on this machine may be plain HTTP too.
+    export WEBHOOK_REQUIRE_HTTPS="${WEBHOOK_REQUIRE_HTTPS:-false}" ;;
 esac
 
 if [ -n "${DATABASE_URL:-}" ]; then db="${DATABASE_URL%%://*} (DATABASE_URL)"; else db="SQLite in $LANDED_DATA_DIR"; fi
@@ -56,6 +58,11 @@ if [ "${RUN_WORKERS:-true}" = "true" ]; then
   pids+=($!)
   celery -A landed worker --queues default --concurrency 1 \
     --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}" &
+  pids+=($!)
+  # Webhook deliveries and alerts: short HTTP calls with a queue of their own, so that a slow
+  # receiver never delays a sync, and a long sync never delays a delivery.
+  celery -A landed worker --queues webhooks --concurrency "${WEBHOOK_WORKER_CONCURRENCY:-2}" \
+    --hostname "webhooks@%h" --loglevel "${LOG_LEVEL:-INFO}" &
   pids+=($!)
   celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
     --schedule "$LANDED_DATA_DIR/celerybeat-schedule" &

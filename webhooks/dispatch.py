@@ -17,10 +17,6 @@ from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, We
 
 logger = logging.getLogger("webhooks.dispatch")
 
-# An event or delivery left this long without being picked up was lost on its way to the
-# queue (the process died between commit and publish, or the broker was down).
-LOST_AFTER_SECONDS = 15
-
 
 def event_dispatch(*, event_id: Any) -> list[str]:
     """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
@@ -75,15 +71,18 @@ def webhooks_sweep() -> dict[str, int]:
     from workers.tasks import dispatch_event
 
     now = timezone.now()
-    lost = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    lost = now - timedelta(seconds=settings.WEBHOOK_LOST_AFTER_SECONDS)
     events = list(
-        Event.objects.filter(dispatched_at__isnull=True, created_at__lt=lost)
-        .order_by("created_at")
+        Event.objects.filter(dispatched_at__isnull=True, enqueued_at__lt=lost)
+        .order_by("enqueued_at")
         .values_list("id", flat=True)[:500]
     )
+    Event.objects.filter(id__in=events).update(enqueued_at=now)
     for event_id in events:
         dispatch_event.delay(str(event_id))
-    stuck = now - timedelta(seconds=max(settings.WEBHOOK_LOCK_SECONDS, LOST_AFTER_SECONDS))
+    stuck = now - timedelta(
+        seconds=max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_LOST_AFTER_SECONDS)
+    )
     due = (
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))

@@ -23,6 +23,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict)
     # Set when the event has been fanned out (deliveries created, alert policies evaluated).
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # When it was last put on the queue (the sweep sends a lost one again, not a flood).
+    enqueued_at = models.DateTimeField(default=timezone.now)
     # An event for one endpoint only (`webhook.test`, an alert sent to a policy's endpoint).
     endpoint = models.ForeignKey(
         "WebhookEndpoint", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -32,7 +34,7 @@ class Event(models.Model):
         ordering = ["-created_at", "id"]
         indexes = [
             models.Index(
-                fields=["created_at"],
+                fields=["enqueued_at"],
                 name="event_undispatched",
                 condition=models.Q(dispatched_at__isnull=True),
             )

@@ -33,6 +33,10 @@ FAST_CLOCKS = {
     "SYNC_RETRY_BACKOFF_SECONDS": "0.5",
     "JOB_REQUEUE_AFTER_SECONDS": "5",
     "CONNECTION_TEST_TIMEOUT_SECONDS": "10",
+    "WEBHOOK_SWEEP_SECONDS": "0.5",
+    "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+    "WEBHOOK_LOCK_SECONDS": "3",
+    "WEBHOOK_LOST_AFTER_SECONDS": "2",
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -62,13 +66,20 @@ class Processes:
         env.update(extra)
         return env
 
-    def start(self, kind: str, *, name: str | None = None, **extra: str) -> subprocess.Popen:
+    def start(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        queues: str = "syncs,default",
+        **extra: str,
+    ) -> subprocess.Popen:
         name = name or f"{kind}-{uuid.uuid4().hex[:6]}"
         if kind == "worker":
             args = [
                 "worker",
                 "--queues",
-                "syncs,default",
+                queues,
                 "--pool",
                 "solo",
                 "--hostname",
