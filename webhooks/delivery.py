@@ -116,7 +116,9 @@ def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
             http.close()
     except AddressNotAllowedError as exc:
         return Outcome(None, _ms(started), "", str(exc))
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:
+        # ValueError: a host name that cannot be encoded (UnicodeError from IDNA) is a failed
+        # attempt, not a crash that leaves the delivery unrecorded and retried for ever.
         return Outcome(None, _ms(started), "", error_cause(exc, endpoint.url, seconds)[:500])
     error = ""
     if 300 <= response.status_code < 400:
@@ -174,10 +176,16 @@ def delivery_attempt(*, delivery_id: Any, retries: bool = True) -> DeliveryAttem
     return delivery_record(delivery=delivery, outcome=outcome, retries=retries)
 
 
-def delivery_record(*, delivery: Delivery, outcome: Outcome, retries: bool) -> DeliveryAttempt:
+def delivery_record(
+    *, delivery: Delivery, outcome: Outcome, retries: bool
+) -> DeliveryAttempt | None:
+    """Log the attempt and settle or reschedule the delivery; None when the delivery went
+    meanwhile (its endpoint was deleted)."""
     now = timezone.now()
     with transaction.atomic():
-        current = Delivery.objects.select_for_update().get(id=delivery.id)
+        current = Delivery.objects.select_for_update().filter(id=delivery.id).first()
+        if current is None:
+            return None
         number = current.attempts + 1
         next_retry_at = None
         if outcome.succeeded:

@@ -67,7 +67,8 @@ def deliveries_enqueue(ids: list[str]) -> None:
 
 def webhooks_sweep() -> dict[str, int]:
     """Enqueue what is due and not on the queue: events never dispatched, deliveries whose
-    retry time has come, deliveries whose message or worker was lost."""
+    retry time has come, deliveries whose message or worker was lost, alert emails not sent."""
+    from webhooks.alerts.channels import emails_requeue
     from workers.tasks import dispatch_event
 
     now = timezone.now()
@@ -92,7 +93,8 @@ def webhooks_sweep() -> dict[str, int]:
     ids = [str(i) for i in due.values_list("id", flat=True)[:1000]]
     Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
     deliveries_enqueue(ids)
-    return {"events": len(events), "deliveries": len(ids)}
+    emails = emails_requeue(now=now, lost_after_seconds=settings.WEBHOOK_LOST_AFTER_SECONDS)
+    return {"events": len(events), "deliveries": len(ids), "emails": emails}
 
 
 def webhooks_prune(*, now: Any = None) -> dict[str, int]:

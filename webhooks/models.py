@@ -278,6 +278,10 @@ class Notification(models.Model):
     in_app = models.BooleanField(default=True)
     email_recipients = models.JSONField(default=list, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Failed sends so far, and when the email was last queued: the sweep queues it again,
+    # backing off, until it is sent or EMAIL_MAX_ATTEMPTS have failed.
+    email_attempts = models.PositiveIntegerField(default=0)
+    email_enqueued_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -1,0 +1,356 @@
+"""Delivering events: dispatch to the endpoints that want them, signed attempts against a real
+local receiver, retries with backoff, redirects, timeouts, the network policy, secret
+rotation, and disabling an endpoint that keeps failing."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.crypto import encrypt_secrets
+from tests.accounts.factories import AccountFactory
+from tests.webhook_receiver import Receiver, verify_signature
+from webhooks import delivery, dispatch, services, signing
+from webhooks.events import EventType, event_raise
+from webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    Notification,
+    WebhookEndpoint,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def account():
+    return AccountFactory()
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as r:
+        yield r
+
+
+def raise_event(account, type: str = EventType.SYNC_SUCCEEDED, **data) -> Event:
+    with transaction.atomic():
+        return event_raise(account_id=account.id, type=type, data=data or {"n": 1})
+
+
+def deliveries_of(event: Event) -> list[str]:
+    """Dispatch the event; the ids of the deliveries it created."""
+    return dispatch.event_dispatch(event_id=event.id)
+
+
+def one_delivery(account, endpoint: WebhookEndpoint, **data) -> Delivery:
+    event = raise_event(account, **data)
+    (delivery_id,) = deliveries_of(event)
+    found = Delivery.objects.get(id=delivery_id)
+    assert found.endpoint_id == endpoint.id
+    return found
+
+
+def make_due(delivery_id) -> None:
+    Delivery.objects.filter(id=delivery_id).update(next_attempt_at=timezone.now())
+
+
+@pytest.fixture
+def hook(account, receiver) -> tuple[WebhookEndpoint, str]:
+    return services.webhook_create(account=account, url=receiver.url)
+
+
+# --- Attempts ------------------------------------------------------------------------------
+def test_a_2xx_marks_the_delivery_succeeded(account, receiver, hook):
+    endpoint, secret = hook
+    pending = one_delivery(account, endpoint, job={"id": "j-1"})
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+
+    assert attempt.succeeded and attempt.status_code == 200 and attempt.attempt == 1
+    assert attempt.next_retry_at is None and attempt.error == ""
+    done = Delivery.objects.get(id=pending.id)
+    assert done.status == DeliveryStatus.SUCCEEDED and done.attempts == 1 and done.finished_at
+    assert done.locked_until is None
+    (request,) = receiver.received
+    assert request.verified_by(secret)
+    assert request.headers["landed-event-type"] == "sync.succeeded"
+    assert request.headers["landed-delivery-id"] == str(pending.id)
+    assert request.headers["landed-event-id"] == str(pending.event_id)
+    assert request.headers["content-type"] == "application/json"
+    assert request.json["data"] == {"job": {"id": "j-1"}}
+    # Finished: nothing more to do.
+    assert delivery.delivery_attempt(delivery_id=pending.id) is None
+    assert len(receiver.received) == 1
+
+
+def test_a_500_schedules_a_retry_and_nothing_happens_before_it_is_due(
+    account, receiver, hook, settings
+):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 60
+    receiver.default_status = 500
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    before = timezone.now()
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+
+    assert not attempt.succeeded and attempt.status_code == 500
+    assert attempt.error == "The endpoint answered HTTP 500."
+    assert '"status": 500' in attempt.response_excerpt
+    retry = Delivery.objects.get(id=pending.id)
+    assert retry.status == DeliveryStatus.PENDING and retry.attempts == 1
+    # Equal jitter: between half and all of the base.
+    assert before + timedelta(seconds=29) < retry.next_attempt_at
+    assert retry.next_attempt_at < timezone.now() + timedelta(seconds=61)
+    assert attempt.next_retry_at == retry.next_attempt_at
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None and endpoint.enabled
+
+    assert delivery.delivery_attempt(delivery_id=pending.id) is None
+    assert len(receiver.received) == 1
+    assert Delivery.objects.get(id=pending.id).attempts == 1
+
+    # Due, it is attempted again; a success clears the endpoint's failing streak.
+    receiver.default_status = 200
+    make_due(pending.id)
+    second = delivery.delivery_attempt(delivery_id=pending.id)
+    assert second.succeeded and second.attempt == 2
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
+
+
+def test_the_delivery_fails_after_the_last_attempt(account, receiver, hook, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.05
+    receiver.default_status = 503
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+
+    attempts = []
+    for _ in range(3):
+        make_due(pending.id)
+        attempts.append(delivery.delivery_attempt(delivery_id=pending.id))
+    assert [a.attempt for a in attempts] == [1, 2, 3]
+    assert [bool(a.next_retry_at) for a in attempts] == [True, True, False]
+    failed = Delivery.objects.get(id=pending.id)
+    assert failed.status == DeliveryStatus.FAILED and failed.attempts == 3
+    assert failed.finished_at is not None
+
+    make_due(pending.id)
+    assert delivery.delivery_attempt(delivery_id=pending.id) is None
+    assert len(receiver.received) == 3
+    assert DeliveryAttempt.objects.filter(delivery=pending).count() == 3
+
+
+def test_backoff_grows_and_is_capped(settings):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 10
+    settings.WEBHOOK_RETRY_MAX_SECONDS = 100
+    for _ in range(20):
+        assert 5 <= delivery.retry_delay_seconds(1) <= 10
+        assert 20 <= delivery.retry_delay_seconds(3) <= 40
+        assert 50 <= delivery.retry_delay_seconds(12) <= 100
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(account, receiver, hook):
+    receiver.statuses.append(302)
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+
+    assert not attempt.succeeded and attempt.status_code == 302
+    assert "Redirects are not followed" in attempt.error
+    time.sleep(0.2)
+    assert [r.path for r in receiver.received] == ["/hooks"]
+    assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.PENDING
+
+
+def test_a_slow_receiver_times_out(account, receiver, hook, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver.delay = 3
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    started = time.monotonic()
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2
+    assert not attempt.succeeded and attempt.status_code is None
+    assert "timed out" in attempt.error or "took longer" in attempt.error, attempt.error
+    assert attempt.duration_ms < 2000
+    assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.PENDING
+
+
+def test_a_private_address_is_refused_at_delivery(account, receiver, hook, settings):
+    endpoint, _ = hook  # saved while the policy allowed it
+    settings.ALLOW_PRIVATE_NETWORKS = False
+    pending = one_delivery(account, endpoint)
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+
+    assert not attempt.succeeded and attempt.status_code is None
+    assert "private, loopback and link-local" in attempt.error
+    time.sleep(0.2)
+    assert receiver.received == []
+
+
+def test_a_host_that_cannot_be_encoded_is_a_failed_attempt(account):
+    # Saved past the API's checks (an older row, say): the attempt fails, it does not crash.
+    endpoint = WebhookEndpoint.objects.create(
+        account=account,
+        url="https://a..b/hooks",
+        encrypted_secret=encrypt_secrets({"secret": signing.secret_generate()}),
+    )
+    pending = one_delivery(account, endpoint)
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    assert not attempt.succeeded and attempt.status_code is None and attempt.error
+    assert Delivery.objects.get(id=pending.id).attempts == 1
+
+
+# --- Signatures ----------------------------------------------------------------------------
+def test_rotation_signs_with_both_secrets_until_the_overlap_ends(account, receiver, hook):
+    endpoint, old = hook
+    endpoint, new = services.webhook_rotate_secret(endpoint=endpoint)
+    assert new != old
+
+    pending = one_delivery(account, endpoint)
+    assert delivery.delivery_attempt(delivery_id=pending.id).succeeded
+    (during,) = receiver.received
+    assert during.signature.count("v1=") == 2
+    assert during.verified_by(new) and during.verified_by(old)
+    assert not during.verified_by("whsec_someone-else")
+
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(
+        previous_secret_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    later = one_delivery(account, endpoint)
+    assert delivery.delivery_attempt(delivery_id=later.id).succeeded
+    after = receiver.received[1]
+    assert after.signature.count("v1=") == 1
+    assert after.verified_by(new) and not after.verified_by(old)
+
+
+def test_a_replayed_signature_is_rejected(account, receiver, hook):
+    endpoint, secret = hook
+    pending = one_delivery(account, endpoint)
+    delivery.delivery_attempt(delivery_id=pending.id)
+    (request,) = receiver.received
+    header, body = request.signature, request.body
+    t = int(header.split(",")[0].removeprefix("t="))
+
+    assert verify_signature(header, body, secret, tolerance=300, now=t + 299)
+    assert not verify_signature(header, body, secret, tolerance=300, now=t + 301)
+    assert not verify_signature(header, body, secret, tolerance=300, now=t - 301)
+    assert signing.verify(header, body, secret, now=t + 299)
+    assert not signing.verify(header, body, secret, now=t + 301)
+    # The timestamp is signed: a fresh one on the old signature does not verify.
+    fresh = header.replace(f"t={t}", f"t={t + 400}")
+    assert not verify_signature(fresh, body, secret, now=t + 400)
+    assert not verify_signature(header, body + b" ", secret)
+
+
+# --- Disabling -----------------------------------------------------------------------------
+def test_an_endpoint_failing_too_long_is_disabled(account, receiver, hook, settings):
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 3600
+    receiver.default_status = 500
+    endpoint, _ = hook
+    with Receiver() as healthy:
+        other, _ = services.webhook_create(account=account, url=healthy.url)
+        first = one_delivery_for(account, endpoint)
+        second = one_delivery_for(account, endpoint)
+        WebhookEndpoint.objects.filter(id=endpoint.id).update(
+            failing_since=timezone.now() - timedelta(hours=2)
+        )
+        attempt = delivery.delivery_attempt(delivery_id=first.id)
+        assert not attempt.succeeded
+
+        endpoint.refresh_from_db()
+        assert endpoint.enabled is False
+        assert endpoint.disabled_at is not None and endpoint.disabled_reason
+        statuses = set(Delivery.objects.filter(endpoint=endpoint).values_list("status", flat=True))
+        assert statuses == {DeliveryStatus.FAILED}
+        assert delivery.delivery_attempt(delivery_id=second.id) is None
+        assert len(receiver.received) == 1
+
+        (note,) = Notification.objects.filter(account=account)
+        assert note.kind == "webhook_disabled" and endpoint.url in note.title
+        assert note.data == {"webhook_id": str(endpoint.id), "url": endpoint.url}
+        # The account's other endpoints are told; the disabled one is not.
+        disabled_event = Event.objects.get(type=EventType.WEBHOOK_DISABLED)
+        assert disabled_event.data["webhook"]["id"] == str(endpoint.id)
+        (to_other,) = deliveries_of(disabled_event)
+        assert Delivery.objects.get(id=to_other).endpoint_id == other.id
+        assert delivery.delivery_attempt(delivery_id=to_other).succeeded
+        assert healthy.of_type("webhook.disabled")
+
+
+def one_delivery_for(account, endpoint: WebhookEndpoint) -> Delivery:
+    """One event's delivery to `endpoint` (the account may have others)."""
+    event = raise_event(account)
+    deliveries_of(event)
+    return Delivery.objects.get(event=event, endpoint=endpoint)
+
+
+def test_a_failure_not_long_enough_does_not_disable(account, receiver, hook, settings):
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 3600
+    receiver.default_status = 500
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    delivery.delivery_attempt(delivery_id=pending.id)
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.failing_since is not None
+    assert not Notification.objects.exists()
+
+
+# --- Dispatch ------------------------------------------------------------------------------
+def test_only_subscribed_endpoints_get_the_event(account):
+    failures, _ = services.webhook_create(
+        account=account, url="https://a.example.com/", event_types=["sync.failed"]
+    )
+    everything, _ = services.webhook_create(account=account, url="https://b.example.com/")
+    elsewhere, _ = services.webhook_create(account=AccountFactory(), url="https://c.example.com/")
+
+    succeeded = raise_event(account, EventType.SYNC_SUCCEEDED)
+    deliveries_of(succeeded)
+    assert list(Delivery.objects.filter(event=succeeded).values_list("endpoint", flat=True)) == [
+        everything.id
+    ]
+    failed = raise_event(account, EventType.SYNC_FAILED)
+    deliveries_of(failed)
+    assert set(Delivery.objects.filter(event=failed).values_list("endpoint", flat=True)) == {
+        failures.id,
+        everything.id,
+    }
+    assert not Delivery.objects.filter(endpoint=elsewhere).exists()
+
+
+def test_a_duplicate_dispatch_creates_no_second_delivery(account, hook):
+    event = raise_event(account)
+    assert len(deliveries_of(event)) == 1
+    assert deliveries_of(event) == []
+    assert Delivery.objects.filter(event=event).count() == 1
+    assert Event.objects.get(id=event.id).dispatched_at is not None
+
+
+def test_a_disabled_endpoint_gets_no_delivery(account, receiver, hook):
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    services.webhook_update(endpoint=endpoint, data={"enabled": False})
+
+    assert deliveries_of(raise_event(account)) == []
+    # A delivery made before it was disabled is dropped, not sent.
+    assert delivery.delivery_attempt(delivery_id=pending.id) is None
+    assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.FAILED
+    assert receiver.received == []
+
+
+def test_a_test_event_is_delivered_once_even_to_a_disabled_endpoint(account, receiver, hook):
+    endpoint, secret = hook
+    services.webhook_update(endpoint=endpoint, data={"enabled": False})
+    outcome = services.webhook_test(endpoint=endpoint)
+    assert outcome["succeeded"] is True and outcome["status_code"] == 200
+    assert dispatch.event_dispatch(event_id=outcome["event_id"]) == []
+    assert Delivery.objects.filter(event_id=outcome["event_id"]).count() == 1
+    (request,) = receiver.of_type("webhook.test")
+    assert request.verified_by(secret)
