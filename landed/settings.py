@@ -166,9 +166,11 @@ CELERY_TASK_ROUTES = {
     # Webhook deliveries and alert evaluation: short HTTP calls, never behind a long sync.
     "webhooks.dispatch_event": {"queue": "webhooks"},
     "webhooks.deliver": {"queue": "webhooks"},
-    "webhooks.sweep": {"queue": "webhooks"},
     "webhooks.send_notification_email": {"queue": "webhooks"},
-    "alerts.check_freshness": {"queue": "webhooks"},
+    # The sweep and the freshness check with the scheduler's light tasks: a backlog of
+    # deliveries must not hold back (or expire) the sweep that sends due retries.
+    "webhooks.sweep": {"queue": "default"},
+    "alerts.check_freshness": {"queue": "default"},
     "webhooks.prune": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -51,18 +51,16 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 if [ "${RUN_WORKERS:-true}" = "true" ]; then
-  # Syncs on workers of their own; the scheduler's and the reaper's light tasks on another,
-  # so that they never wait behind long syncs.
+  # Syncs on workers of their own.
   celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
     --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}" &
   pids+=($!)
-  celery -A landed worker --queues default --concurrency 1 \
+  # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
+  # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of
+  # their own, as compose.yaml does); a long sync never delays them.
+  celery -A landed worker --queues default,webhooks \
+    --concurrency "${LIGHT_WORKER_CONCURRENCY:-2}" \
     --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}" &
-  pids+=($!)
-  # Webhook deliveries and alerts: short HTTP calls with a queue of their own, so that a slow
-  # receiver never delays a sync, and a long sync never delays a delivery.
-  celery -A landed worker --queues webhooks --concurrency "${WEBHOOK_WORKER_CONCURRENCY:-2}" \
-    --hostname "webhooks@%h" --loglevel "${LOG_LEVEL:-INFO}" &
   pids+=($!)
   celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
     --schedule "$LANDED_DATA_DIR/celerybeat-schedule" &

@@ -24,6 +24,7 @@ from django.utils.html import format_html
 from connectors.models import Connector
 from landed.api.errors import RequestValidationError
 from webhooks import services
+from webhooks.alerts.serializers import MAX_COOLDOWN_MINUTES, MAX_FRESHNESS_MINUTES
 from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import SUBSCRIBABLE
 from webhooks.models import (
@@ -436,6 +437,14 @@ class AlertGroupAdmin(admin.ModelAdmin):
 
 
 class NotificationPolicyForm(forms.ModelForm):
+    # The API's bounds: the model takes any positive integer, and a cooldown or freshness of
+    # millennia is past what a date can hold (the evaluation's date arithmetic overflows).
+    consecutive_failures = forms.IntegerField(min_value=2, max_value=100, initial=3)
+    freshness_minutes = forms.IntegerField(
+        min_value=5, max_value=MAX_FRESHNESS_MINUTES, required=False
+    )
+    cooldown_minutes = forms.IntegerField(min_value=0, max_value=MAX_COOLDOWN_MINUTES, initial=60)
+
     class Meta:
         model = NotificationPolicy
         fields = (
@@ -501,6 +510,15 @@ class NotificationPolicyForm(forms.ModelForm):
         _same_account(self, account_id, "group", "group")
         _same_account(self, account_id, "connector", "connector")
         _same_account(self, account_id, "webhook_endpoint", "webhook endpoint")
+        if not (
+            cleaned.get("notify_in_app")
+            or cleaned.get("email_recipients")
+            or cleaned.get("webhook_endpoint")
+            or self.has_error("email_recipients")
+        ):
+            self.add_error(
+                None, "At least one channel: in-app, email recipients or a webhook endpoint."
+            )
         return cleaned
 
 

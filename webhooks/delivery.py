@@ -142,6 +142,12 @@ def _excerpt(response: requests.Response, deadline: float, seconds: float) -> st
     return bytes(content[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL's text refuses NUL: a receiver answering one (or an error quoting it) must
+    not make the attempt unrecordable, and the delivery retried for ever."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
@@ -150,16 +156,20 @@ def delivery_claim(*, delivery_id: Any) -> Delivery | None:
     """Take the delivery for one attempt; None when it is not due, finished, or another
     worker holds it."""
     now = timezone.now()
+    # Held at least as long as an attempt can take: a claim lapsing mid-attempt would let a
+    # second worker make the same attempt at the same time.
+    hold = max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS + 30)
     claimed = (
         Delivery.objects.filter(
             id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
         )
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + timedelta(seconds=settings.WEBHOOK_LOCK_SECONDS))
+        .update(locked_until=now + timedelta(seconds=hold))
     )
     if not claimed:
         return None
-    return Delivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+    # None when its endpoint was deleted meanwhile (the delivery went with it).
+    return Delivery.objects.select_related("endpoint", "event").filter(id=delivery_id).first()
 
 
 def delivery_attempt(*, delivery_id: Any, retries: bool = True) -> DeliveryAttempt | None:
@@ -169,10 +179,13 @@ def delivery_attempt(*, delivery_id: Any, retries: bool = True) -> DeliveryAttem
     if delivery is None:
         return None
     endpoint = delivery.endpoint
-    if not endpoint.enabled and delivery.event.endpoint_id is None:
+    # Only a test is sent to a disabled endpoint (an alert's event, to one endpoint too, is not).
+    if not endpoint.enabled and delivery.event.type != "webhook.test":
         _give_up(delivery, "The endpoint is disabled.")
         return None
     outcome = post(endpoint, delivery.event, delivery.id)
+    # A test is one attempt, also when the sweep makes it (the request that began it died).
+    retries = retries and delivery.event.type != "webhook.test"
     return delivery_record(delivery=delivery, outcome=outcome, retries=retries)
 
 
@@ -219,8 +232,8 @@ def delivery_record(
             succeeded=outcome.succeeded,
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error[:500],
+            response_excerpt=_storable(outcome.excerpt),
+            error=_storable(outcome.error)[:500],
             next_retry_at=next_retry_at,
         )
         _endpoint_health(current.endpoint_id, outcome.succeeded, now)
@@ -260,25 +273,39 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
     now = now or timezone.now()
     hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
     reason = f"Every delivery attempt failed for {hours:g} hours."
-    endpoint.enabled = False
-    endpoint.disabled_at = now
-    endpoint.disabled_reason = reason
-    endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
-    Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.FAILED, finished_at=now, locked_until=None
-    )
-    Notification.objects.create(
-        account_id=endpoint.account_id,
-        kind="webhook_disabled",
-        title=f"Webhook endpoint disabled: {endpoint.url}",
-        message=f"{reason} Fix the endpoint, then enable it again (PATCH enabled=true).",
-        data={"webhook_id": str(endpoint.id), "url": endpoint.url},
-    )
-    event_raise(
-        account_id=endpoint.account_id,
-        type=EventType.WEBHOOK_DISABLED,
-        data={"webhook": {"id": str(endpoint.id), "url": endpoint.url}, "reason": reason},
-    )
+    with transaction.atomic():
+        endpoint.enabled = False
+        endpoint.disabled_at = now
+        endpoint.disabled_reason = reason
+        endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
+        # A delivery another worker is recording holds its row and waits for this endpoint's:
+        # waiting for it here would deadlock. It is left out; its next attempt finds the endpoint
+        # disabled and gives up.
+        pending = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
+            .values_list("id", flat=True)
+        )
+        Delivery.objects.filter(id__in=pending).update(
+            status=DeliveryStatus.FAILED, finished_at=now, locked_until=None
+        )
+        Notification.objects.create(
+            account_id=endpoint.account_id,
+            kind="webhook_disabled",
+            title=f"Webhook endpoint disabled: {endpoint.url}",
+            message=f"{reason} Fix the endpoint, then enable it again (PATCH enabled=true).",
+            data={"webhook_id": str(endpoint.id), "url": endpoint.url},
+        )
+        event_raise(
+            account_id=endpoint.account_id,
+            type=EventType.WEBHOOK_DISABLED,
+            # The host only: a URL's path or query may carry the receiver's token, and this event
+            # goes to the account's other receivers.
+            data={
+                "webhook": {"id": str(endpoint.id), "host": _host(endpoint.url)},
+                "reason": reason,
+            },
+        )
     logger.warning("webhooks.endpoint_disabled endpoint=%s", endpoint.id)
 
 
@@ -287,3 +314,12 @@ def _give_up(delivery: Delivery, reason: str) -> None:
         status=DeliveryStatus.FAILED, finished_at=timezone.now(), locked_until=None
     )
     logger.info("webhooks.delivery_dropped delivery=%s reason=%s", delivery.id, reason)
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""

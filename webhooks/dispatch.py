@@ -21,6 +21,8 @@ logger = logging.getLogger("webhooks.dispatch")
 def event_dispatch(*, event_id: Any) -> list[str]:
     """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
     of the deliveries to attempt now (also enqueued after commit)."""
+    from django.db import OperationalError
+
     from webhooks.alerts.evaluation import alerts_for_event
 
     now = timezone.now()
@@ -45,7 +47,17 @@ def event_dispatch(*, event_id: Any) -> list[str]:
                 if e.id not in existing
             ]
         )
-        alerts_for_event(event=event)
+        # An alert that cannot be evaluated (a bad policy, a bug) must not hold back the
+        # event's deliveries: raised here, the dispatch would roll back and the sweep retry
+        # it forever. Its savepoint undoes what it wrote; the error is logged. A transient
+        # database error (a deadlock, a lost connection) is raised: the sweep retries it all.
+        try:
+            with transaction.atomic():
+                alerts_for_event(event=event)
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception("webhooks.alert_evaluation_failed event=%s", event.id)
         event.dispatched_at = now
         event.save(update_fields=["dispatched_at"])
         ids = [str(d.id) for d in created]

@@ -9,6 +9,7 @@ publish) is found by the beat sweep, so every committed event is delivered.
 from __future__ import annotations
 
 import logging
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -57,12 +58,29 @@ def event_raise(
     from workers.tasks import dispatch_event
 
     event = Event.objects.create(
-        account_id=account_id, type=str(type), data=data, endpoint=endpoint
+        account_id=account_id, type=str(type), data=_storable(data), endpoint=endpoint
     )
     event_id = str(event.id)
     transaction.on_commit(lambda: _publish(dispatch_event, event_id))
     logger.info("webhooks.event_raised event=%s type=%s", event.id, event.type)
     return event
+
+
+# What PostgreSQL's jsonb refuses in a string: NUL, and a UTF-16 surrogate (one alone cannot be
+# stored or encoded as UTF-8). Event data quotes third parties (a connection test's message
+# quotes the API's answer): one such character must not roll back the change it reports.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """`value` with every unstorable character in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _publish(task: Any, event_id: str) -> None:

@@ -278,8 +278,8 @@ class Notification(models.Model):
     in_app = models.BooleanField(default=True)
     email_recipients = models.JSONField(default=list, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
-    # Failed sends so far, and when the email was last queued: the sweep queues it again,
-    # backing off, until it is sent or EMAIL_MAX_ATTEMPTS have failed.
+    # Failed sends so far, and when the email was last queued (null: no email owed): the sweep
+    # queues it again, backing off, until it is sent or EMAIL_MAX_ATTEMPTS have failed.
     email_attempts = models.PositiveIntegerField(default=0)
     email_enqueued_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -292,7 +292,13 @@ class Notification(models.Model):
                 fields=["account", "created_at"],
                 name="notification_unread",
                 condition=models.Q(read_at__isnull=True, in_app=True),
-            )
+            ),
+            # The emails owed (queued, not sent): what the sweep reads every few seconds.
+            models.Index(
+                fields=["email_enqueued_at"],
+                name="notification_email_owed",
+                condition=models.Q(emailed_at__isnull=True, email_enqueued_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -112,8 +112,14 @@ def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> Webhoo
     with transaction.atomic():
         current = WebhookEndpoint.objects.select_for_update().get(id=endpoint.id)
         changed = [name for name in ("url", "description", "event_types") if name in data]
-        for name in changed:
-            setattr(current, name, data[name])
+        if "url" in data and data["url"] != current.url and current.failing_since is not None:
+            # Another receiver: the old one's failure streak must not disable it at its first
+            # failed attempt.
+            current.failing_since = None
+            changed.append("failing_since")
+        for name in ("url", "description", "event_types"):
+            if name in data:
+                setattr(current, name, data[name])
         if "enabled" in data:
             if data["enabled"] and not current.enabled:
                 current.disabled_at = None
@@ -122,7 +128,7 @@ def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> Webhoo
                 changed += ["disabled_at", "disabled_reason", "failing_since"]
             current.enabled = data["enabled"]
             changed.append("enabled")
-        current.save(update_fields=[*changed, "updated_at"])
+        current.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
     return current
 
 

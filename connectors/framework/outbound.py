@@ -65,10 +65,18 @@ class _CheckedConnectionMixin:
     socket_options: Any
 
     def _new_conn(self) -> socket.socket:
+        # The request's watchdog (if any) cannot cut a name lookup or a connect in progress
+        # (there is no socket to shut yet): both are bounded by its deadline here instead.
+        watch = CURRENT_WATCH.get()
+        deadline = watch.deadline if watch is not None else None
         try:
-            addresses = resolve(self._dns_host, self.port)
+            addresses = _resolve_until(self._dns_host, self.port, deadline)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Resolving {self.host} took longer than the request's deadline."
+            ) from exc
         if not self.allow_private and (not addresses or any(forbidden(a) for a in addresses)):
             # The plain text of the save-time check: the addresses a name resolves to inside
             # the network are not for users to see (nor to probe the network with).
@@ -78,7 +86,7 @@ class _CheckedConnectionMixin:
             try:
                 sock = urllib3_connection.create_connection(
                     (address, self.port),
-                    self.timeout,
+                    _timeout_until(self.timeout, deadline),
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
@@ -97,6 +105,40 @@ class _CheckedConnectionMixin:
             self,  # type: ignore[arg-type]
             f"Failed to establish a new connection: {last_error}",
         ) from last_error
+
+
+def _resolve_until(host: str, port: int, deadline: float | None) -> list[str]:
+    """`resolve`, given up (TimeoutError) at `deadline` (monotonic): the system resolver has
+    no timeout of its own to set, and a slow name server is the host's owner's to make. The
+    lookup runs on in a daemon thread until the resolver gives up by itself."""
+    if deadline is None:
+        return resolve(host, port)
+    outcome: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["addresses"] = resolve(host, port)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=lookup, name="outbound-resolve", daemon=True)
+    thread.start()
+    thread.join(max(deadline - time.monotonic(), 0.0))
+    if thread.is_alive():
+        raise TimeoutError(f"resolving {host} took too long")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["addresses"]
+
+
+def _timeout_until(timeout: Any, deadline: float | None) -> Any:
+    """The connect timeout, no later than `deadline` (monotonic)."""
+    if deadline is None:
+        return timeout
+    remaining = max(deadline - time.monotonic(), 0.001)
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        return min(timeout, remaining)
+    return remaining
 
 
 def _adapter_class(allow_private: bool) -> type[HTTPAdapter]:
@@ -170,10 +212,10 @@ _CHUNK = 64 * 1024
 
 
 class DeadlineExceeded(requests.Timeout):
-    """The whole request took longer than max_request_seconds (retried like a timeout)."""
+    """The whole request took longer than its deadline (retried like a timeout)."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"took longer than max_request_seconds ({seconds:g} s)")
+        super().__init__(f"took longer than {seconds:g} s")
         self.seconds = seconds
 
 
@@ -185,6 +227,7 @@ class Watch:
     (`_WatchedPool`); until it is open, the watchdog looks again every few milliseconds."""
 
     def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
         self.conn: Any = None
         self.fired = False
         self._stopped = False
@@ -287,12 +330,18 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         pending.extend(e for e in inner if isinstance(e, BaseException))
 
 
-def error_cause(error: BaseException | None, url: str, timeout: float) -> str:
+def error_cause(
+    error: BaseException | None, url: str, timeout: float, *, deadline_name: str = ""
+) -> str:
+    """What went wrong, in words that quote no URL; `deadline_name` names the setting of the
+    request's deadline for the user to raise (none: the deadline in seconds alone)."""
     if error is None:
         return "unknown error"
     causes = list(_causes(error))
     for cause in causes:
         if isinstance(cause, DeadlineExceeded):
+            if deadline_name:
+                return f"took longer than {deadline_name} ({cause.seconds:g} s)"
             return str(cause)
     for cause in causes:
         if isinstance(cause, urllib3.exceptions.NameResolutionError | socket.gaierror):

@@ -9,8 +9,10 @@ from landed.api import ratelimit
 
 
 class LandedAPIView(APIView):
-    """Declare `rate_limit_tiers = {"POST": ratelimit.SENSITIVE}` to override the defaults
-    (reads: `read`; writes: `write`). `None` as a tier turns limiting off for that method."""
+    # Declare `rate_limit_tiers = {"POST": ratelimit.SENSITIVE}` to override the defaults
+    # (reads: `read`; writes: `write`). `None` as a tier turns limiting off for that method.
+    # (A comment, not a docstring: the OpenAPI description of a view without a docstring of
+    # its own would inherit it.)
 
     rate_limit_tiers: ClassVar[dict[str, str | None]] = {}
 

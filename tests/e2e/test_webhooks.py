@@ -54,7 +54,7 @@ def test_a_real_sync_is_delivered_signed_on_success_and_on_failure(
     celery, api, orders_source, pg_destination, receiver
 ):
     celery.start("worker", SYNC_MAX_ATTEMPTS="1")
-    celery.start("worker", queues="webhooks")
+    celery.start("worker", queues="webhooks,default")
     celery.start("beat")
     hook = create_webhook(
         api, receiver.url, event_types=["sync.started", "sync.succeeded", "sync.failed"]
@@ -102,7 +102,7 @@ def test_a_real_sync_is_delivered_signed_on_success_and_on_failure(
 def test_a_failing_receiver_is_retried_until_it_recovers(
     celery, api, orders_source, pg_destination, receiver
 ):
-    celery.start("worker", queues="webhooks")
+    celery.start("worker", queues="webhooks,default")
     celery.start("beat")
     receiver.statuses.extend([500, 503, 404])
     hook = create_webhook(api, receiver.url, event_types=["connector.created"])
@@ -132,7 +132,7 @@ def test_a_failing_receiver_is_retried_until_it_recovers(
 
 
 def test_rotation_signs_with_both_secrets_during_the_overlap(celery, api, receiver):
-    celery.start("worker", queues="webhooks")
+    celery.start("worker", queues="webhooks,default")
     hook = create_webhook(api, receiver.url)
     old = hook["secret"]
     rotated = api.ok("POST", f"/webhooks/{hook['id']}/rotate-secret")
@@ -160,7 +160,7 @@ def test_deliveries_never_reach_a_private_address_when_not_allowed(
 ):
     # The API (this process) allows loopback, so the endpoint can be saved; the worker runs
     # with the policy a hosted Landed has, and must refuse it at delivery time.
-    celery.start("worker", queues="webhooks", ALLOW_PRIVATE_NETWORKS="false")
+    celery.start("worker", queues="webhooks,default", ALLOW_PRIVATE_NETWORKS="false")
     celery.start("beat")
     hook = create_webhook(api, receiver.url, event_types=["connector.updated"])
     connector = create_pg_connector(api, orders_source, pg_destination)
@@ -194,14 +194,14 @@ def test_no_event_is_lost_when_messages_or_the_worker_are(
 
     # A webhooks worker that is killed in the middle of its first delivery.
     receiver.delay = 4
-    doomed = celery.start("worker", queues="webhooks")
+    doomed = celery.start("worker", queues="webhooks,default")
     celery.start("beat")
     (interrupted,) = receiver.wait_for(lambda rs: len(rs) >= 1, timeout=30)[:1]
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
     receiver.delay = 0
 
-    celery.start("worker", queues="webhooks")
+    celery.start("worker", queues="webhooks,default")
     interrupted_id = interrupted.headers["landed-delivery-id"]
 
     def complete(received) -> bool:

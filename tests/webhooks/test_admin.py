@@ -391,3 +391,56 @@ def test_endpoint_url_follows_the_api_rules(operator, endpoint, settings):
     assert "The URL must start with https://." in response.content.decode()
     endpoint.refresh_from_db()
     assert endpoint.url == "https://hooks.example.com/landed"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cooldown_minutes", "2000000000"),  # overflowed the evaluation's date arithmetic
+        ("cooldown_minutes", "-1"),
+        ("freshness_minutes", "2000000000"),
+        ("freshness_minutes", "1"),
+        ("consecutive_failures", "1"),
+        ("consecutive_failures", "101"),
+    ],
+)
+def test_policy_form_keeps_the_apis_bounds(operator, alerts, field, value):
+    form = {
+        "name": "on-call",
+        "enabled": "on",
+        "conditions": '["sync_failed", "data_stale"]',
+        "consecutive_failures": "3",
+        "freshness_minutes": "180",
+        "scope": "all",
+        "notify_in_app": "on",
+        "email_recipients": "[]",
+        "cooldown_minutes": "60",
+    }
+    url = f"/admin/webhooks/notificationpolicy/{alerts.id}/change/"
+    response = operator.post(url, {**form, field: value})
+    assert response.status_code == 200
+    alerts.refresh_from_db()
+    assert alerts.scope == "group" and alerts.cooldown_minutes == 60  # unchanged
+    assert operator.post(url, form).status_code == 302
+
+
+def test_policy_form_needs_a_channel(operator, alerts):
+    form = {
+        "name": "on-call",
+        "enabled": "on",
+        "conditions": '["sync_failed"]',
+        "consecutive_failures": "3",
+        "scope": "all",
+        "email_recipients": "[]",
+        "cooldown_minutes": "60",
+    }
+    url = f"/admin/webhooks/notificationpolicy/{alerts.id}/change/"
+    response = operator.post(url, form)  # in-app off, no email, no endpoint
+    assert response.status_code == 200
+    assert "At least one channel" in response.content.decode()
+    assert (
+        operator.post(
+            url, {**form, "webhook_endpoint": str(alerts.webhook_endpoint_id)}
+        ).status_code
+        == 302
+    )

@@ -577,3 +577,31 @@ def test_policy_test_is_rate_limited_as_sensitive(client, settings):
     policy = create_policy(client)
     url = f"/alerts/policies/{policy['id']}/test"
     assert [client.post(url).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_group_get_is_a_single_resource_read(client, user, settings):
+    """GET /alerts/groups/{id} is limited as the reference's single-resource GETs (120/min),
+    not as a list."""
+    settings.RATELIMIT_ENABLE = True
+    settings.RATE_LIMIT_TIERS = {**settings.RATE_LIMIT_TIERS, "read": ["1/m"], "read_high": ["3/m"]}
+    group = AlertGroup.objects.create(account=user.account, name="critical")
+    url = f"/alerts/groups/{group.id}"
+    assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_openapi_descriptions_are_the_operations_own(client, settings):
+    """An operation without a description took the base view's docstring (about rate-limit
+    tiers, for developers) into the published API description."""
+    settings.EXPOSE_API_DOCS = True
+    schema = client.get("/openapi.json").json()
+    alerts = [
+        operation
+        for path, item in schema["paths"].items()
+        if path.startswith("/alerts/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    assert len(alerts) == 17
+    for operation in alerts:
+        assert operation.get("description"), operation["operationId"]
+        assert "rate_limit_tiers" not in operation["description"], operation["operationId"]

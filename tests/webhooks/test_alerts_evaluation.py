@@ -518,3 +518,166 @@ def test_policy_fire_suppressed_writes_nothing(account, connector):
     assert policy_fire(**kwargs) is None
     assert Notification.objects.count() == 1
     assert SyncReceipt.objects.count() == 0
+
+
+# --- Robustness ------------------------------------------------------------------------------
+def test_a_failing_evaluation_does_not_hold_back_the_dispatch(
+    account, connector, monkeypatch, caplog
+):
+    """Evaluation runs in the dispatch's transaction: an error there is logged and rolled
+    back to its savepoint, and the event is still delivered (not retried by the sweep
+    forever)."""
+    endpoint = WebhookEndpoint.objects.create(
+        account=account, url="https://hooks.example.com/x", encrypted_secret="x"
+    )
+    make_policy(account, ["sync_failed"])
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("channel exploded")
+
+    monkeypatch.setattr(channels, "notification_deliver", broken)
+    job = finish_job(connector, JobStatus.FAILED, error=ERROR)
+    event = sync_event(job)
+
+    event.refresh_from_db()
+    assert event.dispatched_at is not None
+    assert [d.endpoint_id for d in event.deliveries.all()] == [endpoint.id]
+    assert notifications() == []  # the half-written firing was rolled back
+    assert PolicyFiring.objects.count() == 0
+    assert "webhooks.alert_evaluation_failed" in caplog.text
+
+
+def test_a_transient_database_error_in_evaluation_retries_the_dispatch(
+    account, connector, monkeypatch
+):
+    """A deadlock or a lost connection is not the policy's fault: the dispatch is rolled
+    back whole and the sweep sends the event again (alerts are not lost to it)."""
+    from django.db import OperationalError
+
+    from webhooks.alerts import evaluation
+
+    make_policy(account, ["sync_failed"])
+
+    def deadlock(**kwargs: Any) -> None:
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(evaluation, "policies_applying", deadlock)
+    job = finish_job(connector, JobStatus.FAILED, error=ERROR)
+    with transaction.atomic():
+        event = event_raise(account_id=account.id, type="sync.failed", data=sync_data(job.id))
+    with pytest.raises(OperationalError):
+        event_dispatch(event_id=event.id)
+    event.refresh_from_db()
+    assert event.dispatched_at is None
+
+    monkeypatch.undo()
+    event_dispatch(event_id=event.id)
+    assert len(notifications()) == 1
+
+
+def test_a_cooldown_or_freshness_of_millennia_does_not_overflow(account, connector):
+    """The model takes any positive integer: `now - timedelta(minutes=2e9)` is before year 1
+    and raised OverflowError, failing every dispatch and every freshness check."""
+    make_policy(account, ["sync_failed"], cooldown_minutes=2_000_000_000)
+    fail(connector)
+    fail(connector)
+    assert len(notifications()) == 1
+    assert PolicyFiring.objects.get().suppressed == 1
+
+    make_policy(account, ["data_stale"], freshness_minutes=2_000_000_000)
+    assert alerts_check_freshness() == 0
+
+
+def test_one_failing_freshness_firing_does_not_silence_the_others(
+    account, destination, monkeypatch, caplog
+):
+    from webhooks.alerts import evaluation
+
+    long_ago = timezone.now() - timedelta(days=2)
+    first = make_connector(account, destination, name="a-first")
+    second = make_connector(account, destination, name="b-second")
+    Connector.objects.update(created_at=long_ago)
+    make_policy(account, ["data_stale"], freshness_minutes=60)
+    real_fire = evaluation.policy_fire
+
+    def fire(**kwargs: Any) -> Any:
+        if kwargs["connector_id"] == first.id:
+            raise RuntimeError("boom")
+        return real_fire(**kwargs)
+
+    monkeypatch.setattr(evaluation, "policy_fire", fire)
+    assert alerts_check_freshness() == 1
+    assert [n.connector_id for n in notifications()] == [second.id]
+    assert "webhooks.freshness_fire_failed" in caplog.text
+
+
+def test_a_failure_whose_retry_was_cancelled_did_not_fail_for_good(account, connector):
+    """A run ends as its last attempt did: a failed attempt whose automatic retry was
+    cancelled is a cancelled sync, neither a failure in a row nor one to recover from."""
+    make_policy(account, ["consecutive_failures", "sync_recovered"], consecutive_failures=2)
+    base = timezone.now() - timedelta(hours=1)
+    run = uuid.uuid4()
+    fail(connector, run_id=run, attempt=1, retry=True, at=base)
+    finish_job(
+        connector, JobStatus.CANCELLED, run_id=run, attempt=2, at=base + timedelta(minutes=1)
+    )
+    fail(connector, at=base + timedelta(minutes=10))
+    assert failed_runs_in_a_row(connector_id=connector.id) == 1
+    assert notifications() == []
+
+    # The run before the success is the failed one: a recovery.
+    success = finish_job(connector, JobStatus.SUCCEEDED, at=base + timedelta(minutes=20))
+    sync_event(success)
+    assert [n.kind for n in notifications()] == ["sync_recovered"]
+
+    # A success after the cancelled retry alone is not a recovery.
+    run = uuid.uuid4()
+    fail(connector, run_id=run, attempt=1, retry=True, at=base + timedelta(minutes=30))
+    finish_job(
+        connector, JobStatus.CANCELLED, run_id=run, attempt=2, at=base + timedelta(minutes=31)
+    )
+    success = finish_job(connector, JobStatus.SUCCEEDED, at=base + timedelta(minutes=40))
+    sync_event(success)
+    assert [n.kind for n in notifications()] == ["sync_recovered"]
+
+
+def test_an_email_whose_title_has_a_line_break_is_sent(account, destination):
+    """A connector's name may hold a line break; in a subject it made every send fail
+    (BadHeaderError), so the email never went out."""
+    connector = make_connector(account, destination, name="orders\r\ndb")
+    make_policy(account, ["sync_failed"], email_recipients=["ops@example.com"])
+    fail(connector)
+    [notification] = notifications()
+    assert channels.notification_email_send(notification_id=notification.id) is True
+    [email] = mail.outbox
+    assert email.subject == "[Landed] Sync failed: orders db"
+
+
+def test_emails_backing_off_do_not_hold_back_the_ones_due(account, monkeypatch):
+    """The requeue took the 200 oldest unsent emails, then dropped those still waiting: 200
+    emails backing off (the mail server down) kept a lost email from being sent again."""
+    sent: list[str] = []
+    monkeypatch.setattr(send_notification_email, "delay", sent.append)
+    now = timezone.now()
+    Notification.objects.bulk_create(
+        Notification(
+            account=account,
+            kind="sync_failed",
+            title=f"backing off {index}",
+            email_recipients=["ops@example.com"],
+            email_attempts=4,  # waits 30 s x 2^4
+            created_at=now - timedelta(hours=1),
+            email_enqueued_at=now - timedelta(seconds=60),
+        )
+        for index in range(200)
+    )
+    lost = Notification.objects.create(
+        account=account,
+        kind="sync_failed",
+        title="lost",
+        email_recipients=["ops@example.com"],
+        created_at=now - timedelta(seconds=45),
+        email_enqueued_at=now - timedelta(seconds=45),
+    )
+    assert channels.emails_requeue(now=now, lost_after_seconds=30) == 1
+    assert sent == [str(lost.id)]

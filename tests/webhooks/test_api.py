@@ -12,6 +12,7 @@ from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
 from tests.ratelimit_windows import ip_with_fresh_window
 from tests.webhook_receiver import Receiver
+from tests.webhooks.test_delivery import raw_receiver  # noqa: F401 (a fixture)
 from webhooks import delivery, dispatch, services
 from webhooks.events import event_raise
 from webhooks.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
@@ -494,3 +495,55 @@ def test_deliveries_are_paginated_and_filtered(client, receiver):
         response = client.get(f"{path}?{query}")
         assert response.status_code == 422, query
         assert response.json()["detail"][0]["loc"] == ["query", loc]
+
+
+# --- Regressions ---------------------------------------------------------------------------
+def test_a_test_answered_with_a_nul_is_an_outcome_not_a_500(client, raw_receiver):  # noqa: F811
+    raw_receiver.update(status=200, body=b"ok\x00")
+    hook = create(client, raw_receiver["url"])
+    response = client.post(f"/webhooks/{hook['id']}/test")
+    assert response.status_code == 200, response.content
+    assert response.json()["succeeded"] is True
+    assert response.json()["response_excerpt"] == "ok\ufffd"
+
+
+def test_a_failed_connection_test_quoting_a_nul_is_200_with_its_event(
+    client,
+    user,
+    raw_receiver,  # noqa: F811
+    unused_port,
+):
+    # The event's data quoted the API's answer, and jsonb refused its NUL: a 500, the test's
+    # outcome lost.
+    raw_receiver.update(status=401, body=b"bad\x00token")
+    pg = {"host": "127.0.0.1", "port": unused_port, "database": "x", "username": "u"}
+    destination = client.post(
+        "/destinations", {"name": "wh", "type": "postgres", "config": pg}, format="json"
+    ).json()
+    config = {"base_url": raw_receiver["url"], "streams": [{"name": "s", "path": "/x"}]}
+    body = {"name": "api", "type": "http_api", "config": config}
+    connector = client.post(
+        "/connectors", {**body, "destination_id": destination["id"]}, format="json"
+    ).json()
+
+    response = client.post(f"/connectors/{connector['id']}/test")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "failed"
+    assert "bad\x00token" in response.json()["message"]
+    event = Event.objects.get(type="connector.test_failed")
+    assert "bad\ufffdtoken" in event.data["test"]["message"]
+
+
+def test_a_new_url_starts_a_new_failure_streak(client, settings):
+    # The old receiver's streak disabled the new one at its first failed attempt.
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 3600
+    hook = create(client)
+    WebhookEndpoint.objects.filter(id=hook["id"]).update(
+        failing_since=timezone.now() - timedelta(days=2)
+    )
+    same = client.patch(f"/webhooks/{hook['id']}", {"url": URL}, format="json").json()
+    assert same["failing_since"] is not None  # the same receiver: the streak goes on
+    moved = client.patch(
+        f"/webhooks/{hook['id']}", {"url": "https://new.example.com/x"}, format="json"
+    ).json()
+    assert moved["failing_since"] is None and moved["url"] == "https://new.example.com/x"

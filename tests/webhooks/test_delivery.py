@@ -2,14 +2,19 @@
 local receiver, retries with backoff, redirects, timeouts, the network policy, secret
 rotation, and disabling an endpoint that keeps failing."""
 
+import contextlib
+import socket
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from connectors.crypto import encrypt_secrets
+from connectors.framework import outbound
 from tests.accounts.factories import AccountFactory
 from tests.webhook_receiver import Receiver, verify_signature
 from webhooks import delivery, dispatch, services, signing
@@ -278,7 +283,8 @@ def test_an_endpoint_failing_too_long_is_disabled(account, receiver, hook, setti
         assert note.data == {"webhook_id": str(endpoint.id), "url": endpoint.url}
         # The account's other endpoints are told; the disabled one is not.
         disabled_event = Event.objects.get(type=EventType.WEBHOOK_DISABLED)
-        assert disabled_event.data["webhook"]["id"] == str(endpoint.id)
+        assert disabled_event.data["webhook"] == {"id": str(endpoint.id), "host": "127.0.0.1"}
+        assert endpoint.url not in str(disabled_event.data)  # a path may carry a token
         (to_other,) = deliveries_of(disabled_event)
         assert Delivery.objects.get(id=to_other).endpoint_id == other.id
         assert delivery.delivery_attempt(delivery_id=to_other).succeeded
@@ -354,3 +360,231 @@ def test_a_test_event_is_delivered_once_even_to_a_disabled_endpoint(account, rec
     assert Delivery.objects.filter(event_id=outcome["event_id"]).count() == 1
     (request,) = receiver.of_type("webhook.test")
     assert request.verified_by(secret)
+
+
+# --- Regressions ---------------------------------------------------------------------------
+@pytest.fixture
+def raw_receiver():
+    """A receiver answering `answer` (status, body bytes) as it is."""
+    answer = {"status": 200, "body": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(answer["status"])
+            self.send_header("Content-Length", str(len(answer["body"])))
+            self.end_headers()
+            self.wfile.write(answer["body"])
+
+        do_GET = do_POST
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answer["url"] = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    yield answer
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_answer_with_a_nul_is_logged_not_a_crash(account, raw_receiver):
+    # PostgreSQL's text refuses NUL: the attempt was unrecordable, the delivery stayed claimed
+    # and the sweep sent it again and again, never counting an attempt.
+    raw_receiver.update(status=500, body=b"bad\x00answer")
+    endpoint, _ = services.webhook_create(account=account, url=raw_receiver["url"])
+    pending = one_delivery(account, endpoint)
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    assert attempt.status_code == 500 and attempt.response_excerpt == "bad\ufffdanswer"
+    assert DeliveryAttempt.objects.get(id=attempt.id).response_excerpt == "bad\ufffdanswer"
+    assert Delivery.objects.get(id=pending.id).attempts == 1
+
+
+def test_event_data_with_a_nul_or_a_lone_surrogate_is_stored(account):
+    # jsonb refuses both: the change the event reports (a failed connection test quoting an
+    # API's answer, say) was rolled back with a 500.
+    event = raise_event(account, message="a\x00b\ud800c", **{"k\x00": ["\x00"]})
+    assert Event.objects.get(id=event.id).data == {
+        "message": "a\ufffdb\ufffdc",
+        "k\ufffd": ["\ufffd"],
+    }
+
+
+def test_a_slow_name_lookup_ends_at_the_deadline(account, hook, settings, monkeypatch):
+    # The watchdog has no socket to shut while the host is resolved: the attempt took as long
+    # as the receiver's name server chose.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    endpoint, _ = hook
+
+    def slow_resolve(host, port):
+        time.sleep(3)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(outbound, "resolve", slow_resolve)
+    pending = one_delivery(account, endpoint)
+    started = time.monotonic()
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    assert time.monotonic() - started < 1.8
+    assert not attempt.succeeded and attempt.status_code is None
+    assert "timed out" in attempt.error or "took longer" in attempt.error, attempt.error
+
+
+@pytest.fixture
+def blackhole_port():
+    """A loopback port whose connects hang: its listener's backlog is full, so a new SYN is
+    dropped."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.2)
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+def test_a_connect_after_a_slow_lookup_ends_at_the_deadline(
+    account, settings, monkeypatch, blackhole_port
+):
+    # The connect timeout was a fresh WEBHOOK_TIMEOUT_SECONDS after the lookup.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    endpoint, _ = services.webhook_create(
+        account=account, url=f"http://blackhole.test:{blackhole_port}/hooks"
+    )
+
+    def slowish_resolve(host, port):
+        time.sleep(0.8)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(outbound, "resolve", slowish_resolve)
+    pending = one_delivery(account, endpoint)
+    started = time.monotonic()
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    assert time.monotonic() - started < 1.5
+    assert not attempt.succeeded and attempt.status_code is None
+
+
+def test_an_alert_event_is_not_sent_to_an_endpoint_disabled_since(account, receiver, hook):
+    # An event for one endpoint (an alert's) kept going to it after it was disabled.
+    endpoint, _ = hook
+    with transaction.atomic():
+        event = event_raise(
+            account_id=account.id, type=EventType.ALERT_TRIGGERED, data={}, endpoint=endpoint
+        )
+    (pending,) = deliveries_of(event)
+    services.webhook_update(endpoint=endpoint, data={"enabled": False})
+    assert delivery.delivery_attempt(delivery_id=pending) is None
+    assert Delivery.objects.get(id=pending).status == DeliveryStatus.FAILED
+    assert receiver.received == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disabling_does_not_deadlock_with_a_concurrent_recording(settings, monkeypatch):
+    # Worker A disables the endpoint (holding its row) and fails its pending deliveries;
+    # worker B, recording one of them, holds that delivery's row and waits for the endpoint's.
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 3600
+    account = AccountFactory()
+    endpoint, _ = services.webhook_create(account=account, url="https://hooks.example.com/x")
+    first = one_delivery_for(account, endpoint)
+    second = one_delivery_for(account, endpoint)
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(
+        failing_since=timezone.now() - timedelta(hours=2)
+    )
+    b_holds_its_delivery, a_holds_the_endpoint = threading.Event(), threading.Event()
+    health, disable = delivery._endpoint_health, delivery.endpoint_disable
+
+    def paced_health(*args, **kwargs):
+        if threading.current_thread().name == "B":
+            b_holds_its_delivery.set()
+            a_holds_the_endpoint.wait(5)
+            time.sleep(0.3)  # then B waits for the endpoint's row
+        else:
+            b_holds_its_delivery.wait(5)
+        return health(*args, **kwargs)
+
+    def paced_disable(**kwargs):
+        a_holds_the_endpoint.set()
+        time.sleep(0.6)
+        return disable(**kwargs)
+
+    monkeypatch.setattr(delivery, "_endpoint_health", paced_health)
+    monkeypatch.setattr(delivery, "endpoint_disable", paced_disable)
+    errors = []
+
+    def record(pending: Delivery) -> None:
+        try:
+            failed = delivery.Outcome(500, 1.0, "", "The endpoint answered HTTP 500.")
+            delivery.delivery_record(delivery=pending, outcome=failed, retries=True)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [
+        threading.Thread(target=record, args=(second,), name="B"),
+        threading.Thread(target=record, args=(first,), name="A"),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert errors == []
+    endpoint.refresh_from_db()
+    assert endpoint.enabled is False
+    assert DeliveryAttempt.objects.filter(endpoint=endpoint).count() == 2
+
+
+def test_a_claim_outlasts_the_attempt(account, hook, settings):
+    # A claim shorter than an attempt lapsed mid-attempt: another worker made it too.
+    settings.WEBHOOK_LOCK_SECONDS = 5
+    settings.WEBHOOK_TIMEOUT_SECONDS = 120
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    claimed = delivery.delivery_claim(delivery_id=pending.id)
+    assert claimed.locked_until >= timezone.now() + timedelta(seconds=120)
+    assert delivery.delivery_claim(delivery_id=pending.id) is None
+
+
+def test_a_test_event_made_by_the_sweep_is_still_one_attempt(account, receiver, hook):
+    """A test whose request died before its attempt is made by a worker later: once, not
+    retried for a day."""
+    endpoint, _ = hook
+    receiver.statuses.append(500)
+    with transaction.atomic():
+        event = event_raise(
+            account_id=account.id, type=EventType.WEBHOOK_TEST, data={}, endpoint=endpoint
+        )
+        pending = Delivery.objects.create(
+            endpoint=endpoint, event=event, next_attempt_at=timezone.now()
+        )
+    attempt = delivery.delivery_attempt(delivery_id=pending.id)  # the task's default call
+    assert attempt.succeeded is False and attempt.next_retry_at is None
+    assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.FAILED
+
+
+def test_a_timeout_is_reported_in_seconds_without_a_source_setting(account, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    try:
+        endpoint, _ = services.webhook_create(
+            account=account, url=f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+        )
+        pending = one_delivery(account, endpoint)
+        attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    finally:
+        silent.close()
+    assert attempt.succeeded is False and attempt.status_code is None
+    assert "max_request_seconds" not in attempt.error
+    assert attempt.error in ("took longer than 0.5 s", "timed out after 0.5 s"), attempt.error

@@ -109,8 +109,17 @@ def test_unsent_alert_emails_are_queued_again_with_backoff_then_given_up(broker,
         title="t",
         email_recipients=["ops@example.com"],
         created_at=now - timedelta(seconds=45),
+        email_enqueued_at=now - timedelta(seconds=45),
     )
     Notification.objects.create(account=account, kind="x", title="no email")
+    # An email a policy test sent (or failed to send) in its request is not owed: not queued.
+    Notification.objects.create(
+        account=account,
+        kind="test",
+        title="test",
+        email_recipients=["ops@example.com"],
+        created_at=now - timedelta(hours=1),
+    )
     Notification.objects.create(
         account=account,
         kind="x",

@@ -43,6 +43,8 @@ def email_enqueue(*, notification: Notification) -> None:
     from workers.tasks import send_notification_email
 
     notification_id = str(notification.id)
+    # Marks the email as owed: the sweep sends it again if this message is lost.
+    Notification.objects.filter(id=notification.id).update(email_enqueued_at=timezone.now())
 
     def publish() -> None:
         try:
@@ -97,7 +99,7 @@ def notification_email_send(*, notification_id: Any) -> bool:
             return False  # gone, already emailed, or nobody to email
         try:
             send_mail(
-                SUBJECT_PREFIX + notification.title,
+                email_subject(notification.title),
                 _email_body(notification),
                 settings.DEFAULT_FROM_EMAIL,
                 list(notification.email_recipients),
@@ -126,6 +128,13 @@ def notification_email_send(*, notification_id: Any) -> bool:
     return True
 
 
+def email_subject(title: str) -> str:
+    """The title on one line: a connector or policy name may hold a line break, and a
+    subject with one is refused (BadHeaderError) at every attempt, so the email would never
+    go out."""
+    return " ".join((SUBJECT_PREFIX + title).split())
+
+
 def _email_body(notification: Notification) -> str:
     lines = [notification.title, ""]
     if notification.message:
@@ -149,22 +158,24 @@ def emails_requeue(*, now: Any, lost_after_seconds: float) -> int:
     after a wait that doubles with its failed attempts; given up after EMAIL_MAX_ATTEMPTS."""
     from datetime import timedelta
 
-    from django.db.models.functions import Coalesce
+    from django.db.models import Q
 
     from workers.tasks import send_notification_email
 
-    waiting = (
-        Notification.objects.filter(emailed_at__isnull=True, email_attempts__lt=EMAIL_MAX_ATTEMPTS)
-        .exclude(email_recipients=[])
-        .annotate(queued_at=Coalesce("email_enqueued_at", "created_at"))
-        .filter(queued_at__lt=now - timedelta(seconds=lost_after_seconds))
-        .order_by("queued_at")
-        .values_list("id", "queued_at", "email_attempts")[:200]
-    )
+    # The wait is applied in the query, not after the batch is cut: the oldest emails still
+    # backing off would otherwise fill every batch and hold back the ones that are due.
+    due_after_wait = Q()
+    for attempts in range(EMAIL_MAX_ATTEMPTS):
+        wait = timedelta(seconds=lost_after_seconds * 2**attempts)
+        due_after_wait |= Q(email_attempts=attempts, email_enqueued_at__lt=now - wait)
     due = [
         str(notification_id)
-        for notification_id, queued_at, attempts in waiting
-        if queued_at < now - timedelta(seconds=lost_after_seconds * 2**attempts)
+        for notification_id in Notification.objects.filter(
+            emailed_at__isnull=True, email_enqueued_at__isnull=False
+        )
+        .filter(due_after_wait)
+        .order_by("email_enqueued_at")
+        .values_list("id", flat=True)[:200]
     ]
     Notification.objects.filter(id__in=due).update(email_enqueued_at=now)
     for notification_id in due:

@@ -71,7 +71,9 @@ def policy_fire(
         suppressed = 0
         if not created:
             cooldown = timedelta(minutes=policy.cooldown_minutes)
-            if cooldown and firing.last_notified_at > now - cooldown:
+            # Compared as durations: `now - cooldown` overflows for a cooldown of millennia
+            # (the model allows one, and the admin could save it).
+            if cooldown and now - firing.last_notified_at < cooldown:
                 PolicyFiring.objects.filter(pk=firing.pk).update(suppressed=F("suppressed") + 1)
                 logger.info(
                     "webhooks.alert_suppressed policy=%s connector=%s condition=%s",
@@ -226,18 +228,21 @@ def _error_message(error: dict[str, Any], *, attempts: Any) -> str:
 
 
 def failed_runs_in_a_row(*, connector_id: Any, until: datetime | None = None) -> int:
-    """How many runs (all attempts of one sync) have failed since the connector's last
-    succeeded receipt, up to `until`."""
+    """How many runs (all attempts of one sync) have failed for good since the connector's
+    last succeeded receipt, up to `until`. A run counts by how its last attempt ended: one
+    whose automatic retry was cancelled did not fail for good."""
     receipts = SyncReceipt.objects.filter(connector_id=connector_id)
     if until is not None:
         receipts = receipts.filter(finished_at__lte=until)
     last_success = receipts.filter(status=JobStatus.SUCCEEDED).aggregate(at=Max("finished_at"))[
         "at"
     ]
-    failed = receipts.filter(status=JobStatus.FAILED)
     if last_success is not None:
-        failed = failed.filter(finished_at__gt=last_success)
-    return failed.values("run_id").distinct().count()
+        receipts = receipts.filter(finished_at__gt=last_success)
+    last_attempts = (
+        receipts.order_by("run_id", "-finished_at", "-id").distinct("run_id").values("id")
+    )
+    return SyncReceipt.objects.filter(id__in=last_attempts, status=JobStatus.FAILED).count()
 
 
 def _sync_succeeded(
@@ -266,20 +271,32 @@ def _sync_succeeded(
     return fired
 
 
+# How far back the previous sync is looked for (a run of cancelled syncs longer than this
+# counts as no previous sync).
+PREVIOUS_RUN_LOOKBACK = 100
+
+
 def previous_run_status(
     *, connector_id: Any, run_id: Any, until: datetime | None = None
 ) -> str | None:
     """How the connector's previous sync ended (succeeded or failed; cancelled ones do not
-    count), before run `run_id`. Earlier attempts of the same run are not a previous sync: a
-    failure that was retried and then succeeded is not a recovery."""
-    receipts = SyncReceipt.objects.filter(
-        connector_id=connector_id, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
-    )
+    count), before run `run_id`. A sync ended as its last attempt did: earlier attempts of
+    the same run are not a previous sync (a failure that was retried and then succeeded is not
+    a recovery), and a failure whose automatic retry was cancelled is a cancelled sync."""
+    receipts = SyncReceipt.objects.filter(connector_id=connector_id)
     if run_id:
         receipts = receipts.exclude(run_id=run_id)
     if until is not None:
         receipts = receipts.filter(finished_at__lte=until)
-    return receipts.order_by("-finished_at", "-id").values_list("status", flat=True).first()
+    newest_first = receipts.order_by("-finished_at", "-id").values_list("run_id", "status")
+    seen: set[Any] = set()
+    for receipt_run_id, status in newest_first[:PREVIOUS_RUN_LOOKBACK]:
+        if receipt_run_id in seen:
+            continue  # an earlier attempt of a run already seen
+        seen.add(receipt_run_id)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return status
+    return None
 
 
 def _schema_changed(
@@ -366,14 +383,22 @@ def alerts_check_freshness(*, now: datetime | None = None) -> int:
 
     fired = 0
     for policy in policies:
-        threshold = now - timedelta(minutes=policy.freshness_minutes)
+        # Compared as durations: `now - max_age` overflows for a freshness of millennia.
+        max_age = timedelta(minutes=policy.freshness_minutes)
         for row in connectors_by_account.get(policy.account_id, []):
             if not _in_scope(policy, row["id"], members):
                 continue
             fresh_since = row["last_success_at"] or row["created_at"]
-            if fresh_since >= threshold:
+            if now - fresh_since <= max_age:
                 continue
-            fired += _fired(_fire_stale(policy, row, now))
+            # One firing that fails (its own transaction rolled back) must not silence the
+            # others, of this account or any other: it is tried again at the next check.
+            try:
+                fired += _fired(_fire_stale(policy, row, now))
+            except Exception:
+                logger.exception(
+                    "webhooks.freshness_fire_failed policy=%s connector=%s", policy.id, row["id"]
+                )
     logger.info("webhooks.freshness_checked policies=%s fired=%s", len(policies), fired)
     return fired
 

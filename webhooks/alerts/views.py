@@ -32,6 +32,7 @@ class AlertGroupListView(LandedAPIView):
         operation_id="alerts_groups_list",
         tags=TAGS,
         summary="List alert groups",
+        description="By name, each with `connector_count`.",
         parameters=[PageQuerySerializer],
         responses={200: AlertGroupPage, **error_responses(401, 422)},
     )
@@ -58,6 +59,9 @@ class AlertGroupListView(LandedAPIView):
 
 
 class AlertGroupDetailView(LandedAPIView):
+    # A single resource's GET, as the reference's tiers have it (and GET /connectors/{id}).
+    rate_limit_tiers = {"GET": ratelimit.READ_HIGH}
+
     def _get(self, request: Request, group_id: Any):
         return selectors.alert_group_get(account=request.user.account, group_id=group_id)
 
@@ -65,6 +69,7 @@ class AlertGroupDetailView(LandedAPIView):
         operation_id="alerts_groups_get",
         tags=TAGS,
         summary="Get an alert group with its connectors",
+        description="The group and its member connectors (`id`, `name`, `type`), by name.",
         responses={200: serializers.AlertGroupDetailSerializer, **error_responses(401, 404)},
     )
     def get(self, request: Request, group_id: Any) -> Response:
@@ -154,6 +159,7 @@ class PolicyListView(LandedAPIView):
         operation_id="alerts_policies_list",
         tags=TAGS,
         summary="List notification policies",
+        description="Newest first.",
         parameters=[PageQuerySerializer],
         responses={200: NotificationPolicyPage, **error_responses(401, 422)},
     )
@@ -256,6 +262,7 @@ class NotificationListView(LandedAPIView):
         operation_id="alerts_notifications_list",
         tags=TAGS,
         summary="List in-app notifications, newest first",
+        description="`unread=true` for the unread ones only, `unread=false` for the read ones.",
         parameters=[PageQuerySerializer, serializers.NotificationListQuerySerializer],
         responses={200: NotificationPage, **error_responses(401, 422)},
     )
@@ -288,6 +295,7 @@ class NotificationReadAllView(LandedAPIView):
         operation_id="alerts_notifications_read_all",
         tags=TAGS,
         summary="Mark every notification read",
+        description="Returns how many were unread (`updated`).",
         request=None,
         responses={200: serializers.NotificationsUpdatedSerializer, **error_responses(401)},
     )
@@ -303,6 +311,7 @@ class NotificationUnreadCountView(LandedAPIView):
         operation_id="alerts_notifications_unread_count",
         tags=TAGS,
         summary="How many notifications are unread",
+        description='For a badge: `{"unread": 3}`.',
         responses={200: serializers.NotificationUnreadCountSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:

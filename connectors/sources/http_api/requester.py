@@ -302,7 +302,8 @@ class Requester:
 
     def _describe(self, error: BaseException | None, url: str) -> str:
         """The cause of a failed request in a few words, masked (before it is cut short)."""
-        return self.masker.mask(_cause(error, url, self.timeout))[:_SNIPPET]
+        cause = _cause(error, url, self.timeout, deadline_name="max_request_seconds")
+        return self.masker.mask(cause)[:_SNIPPET]
 
 
 def query_values(params: dict[str, Any]) -> dict[str, Any]:
