@@ -196,8 +196,11 @@ def delivery_record(
     meanwhile (its endpoint was deleted)."""
     now = timezone.now()
     with transaction.atomic():
+        # The endpoint first, as a delete does: a delete and this record then wait for each
+        # other, rather than the delete missing the attempt logged meanwhile.
+        endpoint = WebhookEndpoint.objects.select_for_update().filter(id=delivery.endpoint_id)
         current = Delivery.objects.select_for_update().filter(id=delivery.id).first()
-        if current is None:
+        if endpoint.first() is None or current is None:
             return None
         number = current.attempts + 1
         next_retry_at = None

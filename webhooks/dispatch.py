@@ -111,7 +111,7 @@ def webhooks_sweep() -> dict[str, int]:
 
 def webhooks_prune(*, now: Any = None) -> dict[str, int]:
     """Delete events (with their deliveries and attempts) older than WEBHOOK_RETENTION_DAYS,
-    and read notifications older than that; 0 keeps everything."""
+    and read or email-only notifications older than that; 0 keeps everything."""
     from syncs.services import delete_in_batches
     from webhooks.models import Notification
 
@@ -124,6 +124,9 @@ def webhooks_prune(*, now: Any = None) -> dict[str, int]:
     events = delete_in_batches(
         Event.objects.filter(created_at__lt=cutoff).exclude(dispatched_at__isnull=True), Event
     )
-    read = Notification.objects.filter(created_at__lt=cutoff, read_at__isnull=False)
-    notifications = delete_in_batches(read, Notification)
+    # Read ones, and those never shown in the app (sent by email or webhook only).
+    done = Notification.objects.filter(created_at__lt=cutoff).filter(
+        Q(read_at__isnull=False) | Q(in_app=False)
+    )
+    notifications = delete_in_batches(done, Notification)
     return {"events": events, "notifications": notifications}

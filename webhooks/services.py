@@ -133,8 +133,12 @@ def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> Webhoo
 
 
 def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete the endpoint with its deliveries (pending ones included) and their log."""
-    endpoint.delete()
+    """Delete the endpoint with its deliveries (pending ones included) and their log. The row
+    is locked first, as an attempt being logged locks it (neither misses the other)."""
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().filter(id=endpoint.id).first()
+        if locked is not None:
+            locked.delete()
     logger.info("webhooks.endpoint_deleted endpoint=%s", endpoint.id)
 
 

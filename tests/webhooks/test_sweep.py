@@ -183,8 +183,11 @@ def test_prune_drops_old_events_with_their_log_and_read_notifications(account, e
         account=account, kind="x", title="a", created_at=old, read_at=old
     )
     unread_old = Notification.objects.create(account=account, kind="x", title="b", created_at=old)
+    Notification.objects.create(
+        account=account, kind="x", title="email only", in_app=False, created_at=old
+    )
 
-    assert webhooks_prune(now=now) == {"events": 1, "notifications": 1}
+    assert webhooks_prune(now=now) == {"events": 1, "notifications": 2}
     assert set(Event.objects.values_list("id", flat=True)) == {undispatched.id, recent.id}
     assert not Delivery.objects.exists() and not DeliveryAttempt.objects.exists()
     assert set(Notification.objects.values_list("id", flat=True)) == {unread_old.id}
