@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from billing.rules import connector_quota_check
 from connectors import configs, network
 from connectors.checks import run_check
 from connectors.framework import registry, selection
@@ -219,6 +220,9 @@ def connector_create(
     )
     configs.store(connector, spec, config)
     with transaction.atomic():
+        # 402 at the plan's limit; it locks the account's billing row until this commits, so
+        # two concurrent creates cannot both take the last place.
+        connector_quota_check(account)
         _save_unique(connector, "connector")
         _raise_connector_event(connector, EventType.CONNECTOR_CREATED)
     return connector

@@ -4,6 +4,7 @@ With nothing set, Landed runs embedded: a SQLite file and an in-process cache un
 `LANDED_DATA_DIR`. Production sets `DATABASE_URL` (PostgreSQL), `REDIS_URL` and `SECRET_KEY`.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "connectors",
     "syncs",
     "webhooks",
+    "billing",
     "workers",
 ]
 
@@ -172,6 +174,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.sweep": {"queue": "default"},
     "alerts.check_freshness": {"queue": "default"},
     "webhooks.prune": {"queue": "default"},
+    "billing.report_usage": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -241,6 +244,9 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Landed <alerts@localhost>")
 
+# How often synced rows are reported to Stripe's metered billing (billing/usage.py).
+BILLING_USAGE_REPORT_SECONDS = env.float("BILLING_USAGE_REPORT_SECONDS", default=3600.0)
+
 CELERY_BEAT_SCHEDULE = {
     "trigger-due-syncs": {
         "task": "syncs.trigger_due",
@@ -272,7 +278,50 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    "report-usage": {
+        "task": "billing.report_usage",
+        "schedule": BILLING_USAGE_REPORT_SECONDS,
+        "options": {"expires": BILLING_USAGE_REPORT_SECONDS},
+    },
 }
+
+# --- Billing --------------------------------------------------------------------------------
+# Stripe (docs/billing.md). With no secret key, checkout and portal answer 503; with no webhook
+# secret, so does the webhook. STRIPE_API_BASE points the client elsewhere (the tests' server).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# A request is a customer waiting (checkout, portal): a short timeout, a 502 when it passes.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# The event name of the Stripe Billing Meter that counts synced rows.
+STRIPE_METER_EVENT_NAME = env.str("STRIPE_METER_EVENT_NAME", default="landed_rows_synced")
+# Where Stripe sends the browser back after Checkout and from the Customer Portal.
+BILLING_SUCCESS_URL = env.str(
+    "BILLING_SUCCESS_URL", default="http://localhost:3000/billing?checkout=success"
+)
+BILLING_CANCEL_URL = env.str(
+    "BILLING_CANCEL_URL", default="http://localhost:3000/billing?checkout=cancelled"
+)
+BILLING_PORTAL_RETURN_URL = env.str(
+    "BILLING_PORTAL_RETURN_URL", default="http://localhost:3000/billing"
+)
+# The free plan every new account starts on.
+BILLING_FREE_CONNECTOR_LIMIT = env.int("BILLING_FREE_CONNECTOR_LIMIT", default=3)
+BILLING_FREE_INCLUDED_ROWS = env.int("BILLING_FREE_INCLUDED_ROWS", default=1_000_000)
+# A past_due subscription keeps the account active this long after the first failed payment.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+# The paid plans: a JSON list (BILLING_PLANS) or a JSON file (BILLING_PLANS_FILE), validated
+# by billing/plans.py when the app loads.
+_billing_plans_file = env.str("BILLING_PLANS_FILE", default="")
+try:
+    if _billing_plans_file:
+        BILLING_PLANS = json.loads(Path(_billing_plans_file).read_text(encoding="utf-8"))
+    else:
+        BILLING_PLANS = json.loads(env.str("BILLING_PLANS", default="") or "[]")
+except (OSError, ValueError) as _billing_plans_error:
+    _source = "BILLING_PLANS_FILE" if _billing_plans_file else "BILLING_PLANS"
+    raise ImproperlyConfigured(f"{_source} is not readable JSON: {_billing_plans_error}") from None
 
 # Connectors may reach private, loopback and link-local addresses (the server's own network)
 # only when this is on: a hosted Landed keeps it off; `make run` on a loopback host turns it on.
@@ -324,7 +373,11 @@ REST_FRAMEWORK = {
         "landed.accounts.authentication.ApiKeyAuthentication",
         "landed.accounts.authentication.BearerJWTAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        # 403 on writes while the subscription is inactive (billing/permissions.py).
+        "billing.permissions.ActiveSubscriptionForWrites",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["landed.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

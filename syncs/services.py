@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.rules import inactive_account_ids_q
 from connectors.models import Connector
 from landed.api.errors import ConflictError
 from syncs.models import (
@@ -277,10 +278,14 @@ def jobs_requeue_pending() -> int:
 
 
 def syncs_trigger_due() -> list[uuid.UUID]:
-    """Trigger every unpaused connector whose frequency has elapsed since its last trigger."""
+    """Trigger every unpaused connector whose frequency has elapsed since its last trigger
+    (not those of accounts whose subscription is inactive)."""
     now = timezone.now()
-    due = Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False).exclude(
-        jobs__status__in=ACTIVE_STATUSES
+    due = (
+        Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False)
+        .exclude(jobs__status__in=ACTIVE_STATUSES)
+        # An account whose subscription is inactive: its schedules pause until it is active.
+        .exclude(inactive_account_ids_q())
     )
     triggered = []
     for connector in due.only("id", "sync_frequency_minutes", "last_triggered_at"):

@@ -98,3 +98,11 @@ def prune_webhooks() -> dict[str, int]:
     from webhooks.dispatch import webhooks_prune
 
     return webhooks_prune()
+
+
+# --- Billing ----------------------------------------------------------------------------------
+@shared_task(name="billing.report_usage", ignore_result=True)
+def report_usage() -> int:
+    from billing.usage import usage_report_all
+
+    return usage_report_all()

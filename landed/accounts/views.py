@@ -3,7 +3,7 @@
 from django.contrib.auth import login, logout
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -78,6 +78,7 @@ class LoginView(LandedAPIView):
 
 
 class LogoutView(LandedAPIView):
+    permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
     authentication_classes = [CookieSessionAuthentication]
 
     @extend_schema(
@@ -93,6 +94,7 @@ class LogoutView(LandedAPIView):
 
 
 class RefreshView(LandedAPIView):
+    permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
     authentication_classes = [CookieSessionAuthentication]
 
     @extend_schema(
@@ -131,6 +133,7 @@ class MeView(LandedAPIView):
 
 
 class ApiKeysView(LandedAPIView):
+    permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE, "DELETE": ratelimit.SENSITIVE}
 
     @extend_schema(

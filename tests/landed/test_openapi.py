@@ -101,6 +101,10 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("POST", "/webhooks/{webhook_id}/test"),
         ("GET", "/webhooks/{webhook_id}/deliveries"),
         ("GET", "/webhooks/{webhook_id}/secret"),
+        ("GET", "/billing/usage"),
+        ("POST", "/billing/checkout"),
+        ("POST", "/billing/portal"),
+        ("POST", "/billing/webhook"),
     }
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -274,6 +275,8 @@ class NotificationListView(LandedAPIView):
 
 
 class NotificationReadView(LandedAPIView):
+    permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
+
     @extend_schema(
         operation_id="alerts_notifications_read",
         tags=TAGS,
@@ -291,6 +294,8 @@ class NotificationReadView(LandedAPIView):
 
 
 class NotificationReadAllView(LandedAPIView):
+    permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
+
     @extend_schema(
         operation_id="alerts_notifications_read_all",
         tags=TAGS,

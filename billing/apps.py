@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    verbose_name = "Billing"
+
+    def ready(self) -> None:
+        # Plans are checked at start: a misconfigured plan stops the server with a clear
+        # ImproperlyConfigured, not a customer's checkout later.
+        from billing.plans import plans_load
+
+        plans_load()
