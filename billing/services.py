@@ -3,6 +3,8 @@ events applied to the account."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -50,9 +52,14 @@ def _customer_ensure(client: stripe.StripeClient, account: Account, email: str |
         }
         if email:
             params["email"] = email
+        # The key names the parameters too: Stripe refuses a key reused with other parameters
+        # (for 24 hours), so after a lost answer another user of the account (another email),
+        # or a renamed account, would be locked out of checkout. The same request retried
+        # still gets the same customer.
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
         with stripe_errors("create the Stripe customer"):
             customer = client.v1.customers.create(
-                params=params, options={"idempotency_key": f"customer-{account.id}"}
+                params=params, options={"idempotency_key": f"customer-{account.id}-{digest}"}
             )
         billing.stripe_customer_id = customer.id
         billing.save(update_fields=["stripe_customer_id", "updated_at"])
@@ -66,6 +73,8 @@ def billing_checkout_create(
     """A Stripe Checkout session subscribing the account to `plan_name`: `{url, session_id}`.
     422 for an unknown or the free plan; 409 when the account already has a subscription
     (changed in the portal, not bought twice); 503 without Stripe; 502 when Stripe fails."""
+    # Not configured first: without Stripe there is no plan to check out, whatever was asked.
+    client = stripe_client()
     plan = plan_get(plan_name)
     if plan is None or plan.is_free:
         names = ", ".join(p.name for p in plans_paid()) or "(none configured)"
@@ -74,7 +83,6 @@ def billing_checkout_create(
                 f"The free plan needs no checkout. Input should be one of: {names}", "enum"
             )
         raise _plan_invalid(f"Input should be one of: {names}", "enum")
-    client = stripe_client()
     billing = billing_account_for(account)
     if billing.subscription_status in LIVE_STATUSES:
         raise ConflictError(
@@ -129,6 +137,11 @@ def billing_portal_create(*, account: Account) -> dict[str, str]:
     return {"url": session.url}
 
 
+def _storable(value: object, max_length: int) -> bool:
+    """A non-empty string the database can keep (PostgreSQL refuses NUL bytes)."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
+
+
 def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a Stripe webhook delivery (Stripe's signature scheme, by the library) and apply
     its event once. 503 without STRIPE_WEBHOOK_SECRET; 400 for a missing or bad signature or
@@ -150,11 +163,12 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> dict[str
         # that is not an object (the library trips over a list with an AttributeError).
         raise BadRequestError("Invalid payload", "The body is not a Stripe event.") from exc
     data = event.to_dict()
-    obj = (data.get("data") or {}).get("object")
+    envelope = data.get("data")
+    obj = envelope.get("object") if isinstance(envelope, dict) else None
     if not (
-        isinstance(data.get("id"), str)
-        and isinstance(data.get("type"), str)
-        and isinstance(data.get("created"), int)
+        _storable(data.get("id"), 255)
+        and _storable(data.get("type"), 100)
+        and stripe_events.event_time(data.get("created")) is not None
         and isinstance(obj, dict)
     ):
         raise BadRequestError(

@@ -63,6 +63,14 @@ def stripe_errors(action: str) -> Iterator[None]:
             raise UpstreamError(
                 "Stripe is unavailable", f"Could not {action}: Stripe answered {status}: {message}"
             ) from exc
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+            # Stripe's message quotes the key (masked, but with its mode and last characters):
+            # the log keeps it for the operator, the client is not told.
+            raise UpstreamError(
+                "Stripe rejected the request",
+                f"Could not {action}: Stripe refused the server's API key ({status}); the "
+                "server's billing configuration needs fixing (see its logs, billing.stripe_error).",
+            ) from exc
         raise UpstreamError(
             "Stripe rejected the request",
             f"Could not {action}: Stripe answered {status}: {message} (the server's billing "

@@ -41,7 +41,7 @@ Outcome = tuple[BillingAccount | None, str]
 def stripe_event_apply(*, event: dict[str, Any]) -> str:
     """Apply a verified Stripe event (as a dict) once; its outcome ("applied", "duplicate", or
     why it changed nothing)."""
-    created = _time(event["created"])
+    created = event_time(event["created"])
     with transaction.atomic():
         record, new = StripeEvent.objects.get_or_create(
             stripe_id=event["id"], defaults={"type": event["type"][:100], "created": created}
@@ -60,17 +60,41 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
 
 
 # --- Helpers --------------------------------------------------------------------------------
+# A signed event is still data: a field of an unexpected type, a time out of range, an id with a
+# NUL byte (PostgreSQL refuses it) or longer than its column is treated as absent, never a 500
+# (which Stripe would retry for days).
+MAX_ID_LENGTH = 255
+
+
 def _time(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return datetime.fromtimestamp(value, UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def event_time(value: Any) -> datetime | None:
+    """An event's `created` (whole seconds since the epoch), or None when it is not one."""
+    return _time(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _id(value: Any) -> str:
-    """A Stripe reference: an id, or an expanded object's id."""
+    """A Stripe reference: an id, or an expanded object's id ("" when it is not a usable id)."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or "\x00" in value:
+        return ""
+    return value
 
 
 def _account_id(value: Any) -> uuid.UUID | None:
@@ -103,7 +127,22 @@ def _older(billing: BillingAccount, created: datetime) -> bool:
 
 def _remember_customer(billing: BillingAccount, customer_id: str) -> None:
     if customer_id and not billing.stripe_customer_id:
-        billing.stripe_customer_id = customer_id
+        taken = (
+            BillingAccount.objects.filter(stripe_customer_id=customer_id)
+            .exclude(pk=billing.pk)
+            .values_list("account_id", flat=True)
+            .first()
+        )
+        if taken is None:
+            billing.stripe_customer_id = customer_id
+        else:
+            # Another account's customer (the unique constraint would fail the event forever).
+            logger.warning(
+                "billing.customer_of_another_account account=%s other=%s customer=%s",
+                billing.account_id,
+                taken,
+                customer_id,
+            )
     elif customer_id and customer_id != billing.stripe_customer_id:
         logger.warning(
             "billing.customer_mismatch account=%s known=%s event=%s",
@@ -126,7 +165,7 @@ def _set_status(billing: BillingAccount, status: str, created: datetime) -> None
 def _checkout_completed(obj: dict[str, Any], created: datetime, _type: str) -> Outcome:
     if obj.get("mode") != "subscription":
         return None, "ignored: not a subscription checkout"
-    metadata = obj.get("metadata") or {}
+    metadata = _dict(obj.get("metadata"))
     customer_id = _id(obj.get("customer"))
     billing = _locked_billing(
         account_ref=obj.get("client_reference_id") or metadata.get("account_id"),
@@ -162,11 +201,12 @@ def _checkout_completed(obj: dict[str, Any], created: datetime, _type: str) -> O
 # --- customer.subscription.* ----------------------------------------------------------------
 def _subscription_plan(items: list[dict[str, Any]]) -> tuple[Plan | None, str]:
     """The plan whose recurring price is among the items, and the metered item's id."""
+    items = [item for item in items if isinstance(item, dict)]
     prices = [(_id(item.get("price") or item.get("plan")), item) for item in items]
     plan = next((p for p in (plan_for_price(price) for price, _ in prices) if p), None)
     metered_item = ""
     for price, item in prices:
-        usage_type = ((item.get("price") or {}).get("recurring") or {}).get("usage_type")
+        usage_type = _dict(_dict(item.get("price")).get("recurring")).get("usage_type")
         is_plan_meter = plan is not None and price == plan.stripe_metered_price_id
         if is_plan_meter or (not metered_item and usage_type == "metered"):
             metered_item = _id(item)
@@ -175,9 +215,11 @@ def _subscription_plan(items: list[dict[str, Any]]) -> tuple[Plan | None, str]:
 
 def _subscription_changed(obj: dict[str, Any], created: datetime, event_type: str) -> Outcome:
     subscription_id = _id(obj)
+    if not subscription_id:
+        return None, "ignored: the subscription has no usable id"
     customer_id = _id(obj.get("customer"))
     billing = _locked_billing(
-        account_ref=(obj.get("metadata") or {}).get("account_id"), customer_id=customer_id
+        account_ref=_dict(obj.get("metadata")).get("account_id"), customer_id=customer_id
     )
     if billing is None:
         return None, "ignored: no account for this customer"
@@ -206,7 +248,7 @@ def _subscription_changed(obj: dict[str, Any], created: datetime, event_type: st
             )
     billing.stripe_subscription_id = subscription_id
     _set_status(billing, status, created)
-    items = ((obj.get("items") or {}).get("data")) or []
+    items = [item for item in _list(_dict(obj.get("items")).get("data")) if isinstance(item, dict)]
     outcome = APPLIED
     if status in ENDED_STATUSES:
         billing.plan = FREE_PLAN
@@ -238,7 +280,7 @@ def _subscription_changed(obj: dict[str, Any], created: datetime, event_type: st
 def _invoice_subscription(obj: dict[str, Any]) -> str:
     """The invoice's subscription: `subscription` in older API versions,
     `parent.subscription_details.subscription` since 2025-03-31."""
-    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return _id(obj.get("subscription")) or _id(details.get("subscription"))
 
 
@@ -254,12 +296,29 @@ def _invoice(obj: dict[str, Any], created: datetime, event_type: str) -> Outcome
         return billing, "ignored: the subscription has ended"
     if _older(billing, created):
         return billing, "ignored: older than the account's billing state"
+    # An invoice says whether a payment went through, not what Stripe made of the subscription:
+    # a failed payment makes only a paying subscription past due (an unpaid or paused one stays
+    # inactive; it must not get a new grace period), and a paid invoice (a trial's $0 one) does
+    # not end a trial or a pause. The subscription's own events say the rest.
+    status = billing.subscription_status
     if event_type == "invoice.paid":
+        if status in _PAID_KEEPS:
+            return billing, f"ignored: the subscription is {status}"
         _set_status(billing, SubscriptionStatus.ACTIVE, created)
     else:
+        if status not in _PAYMENT_FAILED_FROM:
+            return billing, f"ignored: the subscription is {status}"
         _set_status(billing, SubscriptionStatus.PAST_DUE, created)
     billing.save()
     return billing, APPLIED
+
+
+_PAID_KEEPS = (SubscriptionStatus.TRIALING, SubscriptionStatus.PAUSED)
+_PAYMENT_FAILED_FROM = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.PAST_DUE,
+)
 
 
 HANDLERS: dict[str, Callable[[dict[str, Any], datetime, str], Outcome]] = {

@@ -78,6 +78,9 @@ def usage_report_all(*, now: datetime | None = None) -> int:
                 exc.message,
                 exc.detail,
             )
+        except Exception:
+            # One account's unexpected failure must not stop the others' reports.
+            logger.exception("billing.usage_report_crashed account=%s", billing.account_id)
     return total
 
 
@@ -95,19 +98,21 @@ def usage_report(
 
 def _report_account(billing: BillingAccount, *, client: stripe.StripeClient, now: datetime) -> int:
     sent = 0
+    failure: UpstreamError | None = None
     current_start = billing.current_period_start
     ended = UsageReport.objects.filter(account_id=billing.account_id, final=False).exclude(
         period_start=current_start
     )
     for report in ended.order_by("period_start"):
         if current_start is not None and report.period_start < current_start < report.period_end:
-            # The period was cut short (a plan change moved the billing anchor): its rows end
-            # where the new period's begin, or they would be reported in both.
-            report.period_end = current_start
-            report.save(update_fields=["period_end"])
-        sent += _report_period(
-            billing, Period(report.period_start, report.period_end), client=client, now=now
-        )
+            report = _cut_period(billing, report, at=current_start)
+        try:
+            sent += _report_period(
+                billing, Period(report.period_start, report.period_end), client=client, now=now
+            )
+        except UpstreamError as exc:
+            # An old period Stripe keeps refusing must not hold the current one back.
+            failure = failure or exc
     plan = billing_plan(billing)
     if (
         billing.subscription_status in REPORTING_STATUSES
@@ -117,7 +122,45 @@ def _report_account(billing: BillingAccount, *, client: stripe.StripeClient, now
     ):
         period = Period(billing.current_period_start, billing.current_period_end)
         sent += _report_period(billing, period, client=client, now=now)
+    if failure is not None:
+        raise failure
     return sent
+
+
+def _cut_period(billing: BillingAccount, report: UsageReport, *, at: datetime) -> UsageReport:
+    """The period was cut short (a plan change moved the billing anchor, or a new subscription
+    began before the old one's period would have ended): its rows end where the new period's
+    begin, or they would be reported in both.
+
+    Rows of the new period that a run before the webhook reported under the old period are
+    already in Stripe, dated after `at`, that is inside the new period: the new period's report
+    starts from them, or they would be sent again."""
+    with transaction.atomic():
+        report = UsageReport.objects.select_for_update().get(pk=report.pk)
+        if not report.period_start < at < report.period_end:
+            return report  # cut meanwhile
+        before = rows_in_period(account_id=billing.account_id, start=report.period_start, end=at)
+        told = report.rows_reported if report.pending_rows is None else report.pending_rows
+        carried = max(0, told - before)
+        report.period_end = at
+        report.save(update_fields=["period_end"])
+        if carried:
+            _, created = UsageReport.objects.get_or_create(
+                account_id=billing.account_id,
+                period_start=at,
+                defaults={
+                    "period_end": billing.current_period_end or report.period_end,
+                    "rows_reported": carried,
+                },
+            )
+            if not created:
+                logger.warning(
+                    "billing.usage_carry_skipped account=%s period_start=%s rows=%s",
+                    billing.account_id,
+                    at,
+                    carried,
+                )
+    return report
 
 
 def _report_period(

@@ -75,6 +75,11 @@ class StripeRequest:
         return self.headers.get("idempotency-key")
 
 
+def _mask(key: str) -> str:
+    prefix = "_".join(key.split("_")[:2]) + "_" if key.count("_") >= 2 else ""
+    return prefix + "*" * max(len(key) - len(prefix) - 4, 0) + key[-4:]
+
+
 def _error(status: int, kind: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
     return status, {"error": {"type": kind, "message": message, **extra}}
 
@@ -173,9 +178,13 @@ class FakeStripe:
                 return *_error(status, kind, message), False
             drop = self._drops > 0
             self._drops -= 1 if drop else 0
-            if headers.get("authorization") != f"Bearer {self.api_key}":
+            authorization = headers.get("authorization") or ""
+            if authorization != f"Bearer {self.api_key}":
+                # As Stripe words it: the key quoted, masked but for its prefix and last four.
                 status, answer = _error(
-                    401, "invalid_request_error", "Invalid API Key provided: sk_****"
+                    401,
+                    "invalid_request_error",
+                    f"Invalid API Key provided: {_mask(authorization.removeprefix('Bearer '))}",
                 )
                 return status, answer, drop
             key = headers.get("idempotency-key")

@@ -47,7 +47,7 @@ def test_checkout_creates_a_subscription_session_for_the_plan(client, user, fake
     }
     assert session.headers["authorization"] == f"Bearer {fake_stripe.api_key}"
     [created] = fake_stripe.to("/v1/customers")
-    assert created.idempotency_key == f"customer-{account_id}"
+    assert created.idempotency_key.startswith(f"customer-{account_id}-")
     assert created.form["metadata"] == {"account_id": account_id}
     assert created.form["email"] == user.email
 
@@ -114,6 +114,30 @@ def test_a_customer_created_in_stripe_but_lost_to_us_is_the_same_on_retry(
     assert BillingAccount.objects.get(account=user.account).stripe_customer_id == customer
 
 
+def test_after_a_lost_customer_another_user_of_the_account_can_still_check_out(
+    client, user, fake_stripe
+):
+    from rest_framework.test import APIClient
+
+    from landed.accounts import services as account_services
+    from tests.accounts.factories import UserFactory
+
+    fake_stripe.drop_next(1)
+    assert client.post("/billing/checkout", {"plan": "pro"}, format="json").status_code == 502
+
+    # Another user (another email): Stripe would refuse the first key with other parameters
+    # for 24 hours (idempotency_error).
+    other = UserFactory(account=user.account, email="second@example.com")
+    _, key = account_services.api_key_create(user=other, name="t2")
+    second = APIClient()
+    second.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = second.post("/billing/checkout", {"plan": "pro"}, format="json")
+
+    assert response.status_code == 200, response.content
+    customer = BillingAccount.objects.get(account=user.account).stripe_customer_id
+    assert fake_stripe.customers[customer]["email"] == "second@example.com"
+
+
 @pytest.mark.parametrize("plan", ["enterprise", "free"])
 def test_unknown_and_free_plans_are_422(client, fake_stripe, plan):
     response = client.post("/billing/checkout", {"plan": plan}, format="json")
@@ -161,6 +185,14 @@ def test_checkout_and_portal_are_503_without_stripe(client, account):
         assert "STRIPE_SECRET_KEY" in response.json()["detail"]
 
 
+def test_checkout_without_stripe_is_503_whatever_the_plan(client, settings):
+    # A server with no billing set up says so, rather than that no plan fits.
+    settings.BILLING_PLANS = []
+    response = client.post("/billing/checkout", {"plan": "pro"}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"] == "Billing is not configured"
+
+
 def test_stripe_5xx_is_502(client, fake_stripe):
     fake_stripe.fail_next(1, status=500, message="Something broke at Stripe")
     response = client.post("/billing/checkout", {"plan": "pro"}, format="json")
@@ -204,11 +236,18 @@ def test_a_price_stripe_does_not_know_is_502_with_stripes_message(client, fake_s
     assert "configuration" in body["detail"]
 
 
-def test_a_wrong_secret_key_is_502(client, fake_stripe, settings):
-    settings.STRIPE_SECRET_KEY = "sk_test_wrong"
+def test_a_wrong_secret_key_is_502_and_the_client_never_sees_the_key(
+    client, fake_stripe, settings, caplog
+):
+    settings.STRIPE_SECRET_KEY = "sk_test_wrongkeyQ7xZ"
     response = client.post("/billing/checkout", {"plan": "pro"}, format="json")
     assert response.status_code == 502
-    assert "Invalid API Key" in response.json()["detail"]
+    body = response.json()
+    assert body["error"] == "Stripe rejected the request"
+    assert "API key" in body["detail"]
+    # Stripe quotes the key masked but for its mode and last four: for the operator's log only.
+    assert "Q7xZ" not in response.content.decode() and "sk_test" not in response.content.decode()
+    assert "Invalid API Key provided: sk_test_****" in caplog.text
 
 
 def test_portal_returns_a_session_url_for_the_customer(client, account, fake_stripe):

@@ -211,3 +211,85 @@ def test_a_period_cut_short_is_not_reported_twice(account, period, fake_stripe):
     assert fake_stripe.meter_total("cus_A") == 150
     old = UsageReport.objects.get(account=account, period_start=start)
     assert old.period_end == cut and old.final
+
+
+def test_rows_reported_before_the_webhook_moved_the_period_are_not_sent_again(account, fake_stripe):
+    now = timezone.now()
+    start = now - timedelta(days=2)
+    billing = subscribe(account, (start, start + timedelta(days=30)))
+    cut = now - timedelta(hours=3)  # a plan change reset the billing anchor here...
+    receipt(account, finished_at=start + timedelta(hours=1), rows=100)
+    receipt(account, finished_at=cut + timedelta(hours=1), rows=50)
+    # ...and the beat ran before its webhook: the 50 rows went out under the old period
+    # (dated now, so inside the new period for Stripe).
+    assert usage_report(account) == 150
+    billing.current_period_start, billing.current_period_end = cut, cut + timedelta(days=30)
+    billing.save()
+
+    assert usage_report(account) == 0
+    assert fake_stripe.meter_total("cus_A") == 150  # not 200
+    receipt(account, finished_at=cut + timedelta(hours=2), rows=8)
+    assert usage_report(account) == 8
+    assert fake_stripe.meter_total("cus_A") == 158
+    old = UsageReport.objects.get(account=account, period_start=start)
+    new = UsageReport.objects.get(account=account, period_start=cut)
+    assert (old.period_end, old.final) == (cut, True)
+    assert new.rows_reported == 58
+
+
+def test_an_old_period_stripe_keeps_refusing_does_not_hold_the_current_one(account, fake_stripe):
+    now = timezone.now()
+    old = (now - timedelta(days=40), now - timedelta(days=10))
+    billing = subscribe(account, old)
+    receipt(account, finished_at=old[0] + timedelta(hours=1), rows=100)
+    UsageReport.objects.create(
+        account=account,
+        period_start=old[0],
+        period_end=old[1],
+        pending_rows=100,
+        pending_at=old[0] + timedelta(hours=2),
+    )
+    billing.current_period_start, billing.current_period_end = old[1], old[1] + timedelta(days=30)
+    billing.save()
+    receipt(account, finished_at=old[1] + timedelta(hours=1), rows=5)
+    fake_stripe.fail_next(1, status=400, message="Timestamp too far in the past")
+
+    with pytest.raises(UpstreamError):  # still said, for the log
+        usage_report(account)
+    assert fake_stripe.meter_total("cus_A") == 5
+    assert UsageReport.objects.get(account=account, period_start=old[1]).rows_reported == 5
+    assert UsageReport.objects.get(account=account, period_start=old[0]).pending_rows == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_count_every_row_once(account, fake_stripe):
+    import threading
+
+    from django.db import connection
+
+    now = timezone.now()
+    period = (now - timedelta(days=2), now + timedelta(days=28))
+    subscribe(account, period)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.is_set():
+                usage_report_all()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for minute in range(40):
+        receipt(account, finished_at=period[0] + timedelta(minutes=minute), rows=7)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    usage_report_all()
+    assert not errors
+    assert fake_stripe.meter_total("cus_A") == 40 * 7

@@ -359,3 +359,110 @@ def test_status_changed_at_uses_stripes_time(api, billing):
     )
     billing.refresh_from_db()
     assert billing.status_changed_at == datetime.fromtimestamp(created, UTC)
+
+
+# --- Signed but malformed: never a 500 (Stripe would retry it for days) ---------------------
+def _sub(**fields):
+    return {
+        "id": "sub_1",
+        "object": "subscription",
+        "customer": "cus_A",
+        "status": "active",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("customer.subscription.updated", _sub(metadata="x")),
+        ("customer.subscription.updated", _sub(items={"data": {"a": 1}})),
+        ("customer.subscription.updated", _sub(items={"data": ["si_1"]})),
+        ("customer.subscription.updated", _sub(items={"data": [{"price": "price_pro_monthly"}]})),
+        ("customer.subscription.updated", _sub(current_period_start=10**15, current_period_end=1)),
+        ("customer.subscription.updated", _sub(id="sub_1\x00")),
+        ("customer.subscription.updated", _sub(id="s" * 300)),
+        ("customer.subscription.updated", _sub(customer="cus_A\x00")),
+        ("invoice.paid", {"customer": "cus_A", "parent": "x"}),
+        ("invoice.paid", {"customer": "cus_A", "parent": {"subscription_details": "x"}}),
+        ("checkout.session.completed", {"mode": "subscription", "metadata": "x"}),
+    ],
+)
+def test_a_signed_event_with_odd_fields_is_recorded_not_a_500(api, billing, event_type, obj):
+    billing.stripe_subscription_id, billing.subscription_status = "sub_1", "active"
+    billing.save()
+    event = stripe_event(event_type, obj)
+    response = post_event(api, event)
+    assert response.status_code == 200, response.content
+    assert StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+    billing.refresh_from_db()
+    assert billing.stripe_subscription_id == "sub_1" and billing.stripe_customer_id == "cus_A"
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"id": "evt_1\x00"},
+        {"id": "e" * 300},
+        {"id": ""},
+        {"type": "invoice.paid\x00"},
+        {"created": 10**15},
+        {"created": -(10**15)},
+        {"data": "x"},
+    ],
+)
+def test_a_signed_envelope_the_database_cannot_keep_is_400(api, envelope):
+    event = {**stripe_event("invoice.paid", invoice()), **envelope}
+    response = post_event(api, event)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "Invalid payload"
+    assert not StripeEvent.objects.exists()
+
+
+def test_a_customer_already_another_accounts_is_not_taken(api, account):
+    from tests.accounts.factories import AccountFactory
+
+    other = BillingAccount.objects.create(account=AccountFactory(), stripe_customer_id="cus_B")
+    event = stripe_event(
+        "checkout.session.completed", checkout_completed(account, customer="cus_B")
+    )
+    assert post_event(api, event).status_code == 200
+    billing = BillingAccount.objects.get(account=account)
+    assert billing.stripe_customer_id == "" and billing.stripe_subscription_id == "sub_1"
+    other.refresh_from_db()
+    assert other.stripe_customer_id == "cus_B"
+
+
+# --- Invoices say whether a payment went through, not the subscription's status ------------
+def test_a_failed_payment_does_not_give_an_unpaid_subscription_a_new_grace(api, billing, account):
+    # The last retry fails: Stripe sends both in the same second, in either order.
+    billing.stripe_subscription_id, billing.subscription_status = "sub_1", "active"
+    billing.save()
+    unpaid = stripe_event(
+        "customer.subscription.updated", subscription("sub_1", "cus_A", "unpaid"), created=T0
+    )
+    failed = stripe_event("invoice.payment_failed", invoice(), created=T0)
+    for event in (unpaid, failed):
+        assert post_event(api, event).status_code == 200
+    billing.refresh_from_db()
+    assert billing.subscription_status == "unpaid" and billing.past_due_since is None
+    assert not account_is_active(account)
+    # A card that fails again in the portal a day later changes nothing either.
+    post_event(api, stripe_event("invoice.payment_failed", invoice(), created=T0 + 86400))
+    assert not account_is_active(account)
+    # Paying is the way back.
+    post_event(api, stripe_event("invoice.paid", invoice(), created=T0 + 90000))
+    assert account_is_active(account)
+
+
+def test_a_trials_zero_invoice_paid_keeps_it_trialing(api, billing):
+    billing.stripe_subscription_id = "sub_1"
+    billing.save()
+    trial = stripe_event(
+        "customer.subscription.created", subscription("sub_1", "cus_A", "trialing"), created=T0
+    )
+    paid = stripe_event("invoice.paid", invoice(), created=T0)
+    for event in (trial, paid):
+        assert post_event(api, event).status_code == 200
+    billing.refresh_from_db()
+    assert billing.subscription_status == "trialing"

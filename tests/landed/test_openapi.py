@@ -146,3 +146,17 @@ def test_optional_blank_strings_have_one_schema(api, docs_on):
     schema = api.get("/openapi.json").json()
     name = schema["components"]["schemas"]["ApiKeyCreateInputRequest"]["properties"]["name"]
     assert name == {"type": "string", "default": "", "maxLength": 100, "pattern": "^[^\\u0000]*$"}
+
+
+def test_the_billing_rules_are_documented_on_the_operations_they_guard(api, docs_on):
+    paths = api.get("/openapi.json").json()["paths"]
+    create = paths["/connectors"]["post"]["responses"]
+    assert "402" in create and "inactive" in create["403"]["description"]
+    assert (
+        "inactive"
+        in paths["/connectors/{connector_id}/sync"]["post"]["responses"]["403"]["description"]
+    )
+    # Reads, and the ways back to an active subscription, are not guarded.
+    assert "403" not in paths["/connectors"]["get"]["responses"]
+    assert "403" not in paths["/billing/checkout"]["post"]["responses"]
+    assert "403" not in paths["/alerts/notifications/read-all"]["post"]["responses"]
