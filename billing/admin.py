@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from billing.models import BillingAccount, StripeEvent, UsageReport
 from billing.plans import plans_load
 from billing.selectors import billing_accounts_with_usage, billing_is_active
+from landed.admin_mixins import ReadOnlyAdminMixin
 
 BILLING_READONLY = (
     "account",
@@ -87,15 +88,8 @@ class BillingAccountAdmin(admin.ModelAdmin):
         return billing_is_active(obj)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(StripeEvent)

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.clients import client_for
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +35,24 @@ def api() -> APIClient:
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def client(user) -> APIClient:
+    """`user`'s client, authenticated by an API key (as scripts use the API)."""
+    return client_for(user)
+
+
+@pytest.fixture
+def operator(db):
+    """A Django test client signed in to the admin as an operator."""
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("create_operator", "--email", "ops@example.com", "--password", "ops-pass-2026!")
+    browser = Client()
+    assert browser.login(email="ops@example.com", password="ops-pass-2026!")
+    return browser
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from connectors.models import Connector
+from landed.admin_mixins import ReadOnlyAdminMixin
 from landed.api.errors import RequestValidationError
 from webhooks import services
 from webhooks.alerts.serializers import MAX_COOLDOWN_MINUTES, MAX_FRESHNESS_MINUTES
@@ -182,8 +183,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 # --- Events ----------------------------------------------------------------------------------
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    """The outbox, read-only: events are raised by the changes they report."""
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The outbox, read-only: events are raised by the changes they report, and go (with
+    their deliveries) by retention, not by hand."""
 
     list_display = ("type", "account", "created_at", "dispatched_at")
     list_filter = ("type", ("dispatched_at", admin.EmptyFieldListFilter))
@@ -206,16 +208,6 @@ class EventAdmin(admin.ModelAdmin):
     def data_json(self, obj: Event) -> str:
         return pretty_json(obj.data)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Events (with their deliveries) go by retention.
-        return False
-
 
 # --- Deliveries ------------------------------------------------------------------------------
 ATTEMPT_FIELDS = (
@@ -230,7 +222,7 @@ ATTEMPT_FIELDS = (
 )
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
     fk_name = "delivery"
     fields = ATTEMPT_FIELDS
@@ -239,18 +231,9 @@ class DeliveryAttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: deliveries are made by the dispatch; an operator sends one again."""
 
     list_display = (
@@ -291,15 +274,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="Endpoint URL", ordering="endpoint__url")
     def endpoint_url(self, obj: Delivery) -> str:
         return obj.endpoint.url
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_redeliver_permission(self, request: HttpRequest) -> bool:
         # The model's change permission (the page itself edits nothing).
@@ -359,7 +333,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(admin.ModelAdmin):
+class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The attempt log, read-only."""
 
     list_display = (
@@ -376,15 +350,6 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = ("id", "delivery", "endpoint", "event_id", "event_type", *ATTEMPT_FIELDS)
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Alerts ----------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
 from syncs.models import SyncReceipt
 from tests.stripe_server import FakeStripe, sign_event
 
@@ -63,14 +62,6 @@ def fake_stripe(settings) -> Iterator[FakeStripe]:
         settings.STRIPE_SECRET_KEY = fake.api_key
         settings.STRIPE_API_BASE = fake.url
         yield fake
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    _, key = account_services.api_key_create(user=user, name="t")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
 
 
 @pytest.fixture

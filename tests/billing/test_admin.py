@@ -4,9 +4,7 @@ usage reports (read-only)."""
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -16,14 +14,6 @@ from tests.accounts.factories import AccountFactory
 from tests.billing.conftest import receipt
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator() -> Client:
-    call_command("create_operator", "--email", "ops@example.com", "--password", "ops-pass-2026!")
-    client = Client()
-    assert client.login(email="ops@example.com", password="ops-pass-2026!")
-    return client
 
 
 def make_accounts(n: int) -> list[BillingAccount]:

@@ -5,23 +5,11 @@ from rest_framework.test import APIClient
 
 from connectors import services
 from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
+from tests.clients import client_for
 from tests.pg import pg_config
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    return client_for(user)
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ import socket
 import threading
 
 import pytest
-from rest_framework.test import APIClient
 
 from connectors import services
 from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
 from tests.pg import pg_config
 
 pytestmark = pytest.mark.django_db
@@ -49,14 +47,6 @@ def listener():
     server = RecordingListener()
     yield server
     server.close()
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
 
 
 @pytest.fixture

@@ -9,14 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from rest_framework.test import APIClient
 
 from connectors import network, services
 from connectors.framework import outbound
 from connectors.framework.base import ReadRequest
 from connectors.models import Connector
 from connectors.sources.http_api import HttpApiSource
-from landed.accounts import services as account_services
 from tests.http_server import FakeApi
 
 
@@ -100,15 +98,7 @@ def test_timeouts_apply_by_default(api):
         outbound.session(allow_private_networks=True, timeout=0.2).get(f"{api.url}/v1/offset/users")
 
 
-# --- through the API -------------------------------------------------------------------------
-@pytest.fixture
-def client(user) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
-
-
+# --- through the API (the `client` fixture: tests/conftest.py) ------------------------------
 @pytest.fixture
 def destination(client, tmp_path, monkeypatch) -> dict:
     monkeypatch.setenv("LANDED_DUCKDB_ROOT", str(tmp_path))

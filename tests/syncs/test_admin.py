@@ -1,8 +1,6 @@
 """The operators' pages for connectors, destinations and jobs."""
 
 import pytest
-from django.core.management import call_command
-from django.test import Client
 
 from connectors import crypto
 from connectors.models import Connector, Destination
@@ -13,14 +11,6 @@ from tests.accounts.factories import AccountFactory
 pytestmark = pytest.mark.django_db
 
 SECRET = "a-database-password-nobody-may-see"
-
-
-@pytest.fixture
-def operator() -> Client:
-    call_command("create_operator", "--email", "ops@example.com", "--password", "ops-pass-2026!")
-    client = Client()
-    assert client.login(email="ops@example.com", password="ops-pass-2026!")
-    return client
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
 from syncs import services
 from syncs.models import (
     Backfill,
@@ -28,21 +27,9 @@ from tests.accounts.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def client_for(user) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
-
-
 @pytest.fixture
 def user():
     return UserFactory()
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    return client_for(user)
 
 
 def make_destination(account, name="lake") -> Destination:

@@ -3,8 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from connectors import crypto
@@ -26,14 +24,6 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "whsec_visible-nowhere"
 PREVIOUS = "whsec_the-previous-one"
-
-
-@pytest.fixture
-def operator() -> Client:
-    call_command("create_operator", "--email", "ops@example.com", "--password", "ops-pass-2026!")
-    client = Client()
-    assert client.login(email="ops@example.com", password="ops-pass-2026!")
-    return client
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
+from tests.clients import client_for
 from tests.ratelimit_windows import ip_with_fresh_window
 from webhooks.models import (
     AlertGroup,
@@ -29,18 +29,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _locmem_email(settings) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-def client_for(user) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    return client_for(user)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
+from tests.clients import client_for
 from tests.ratelimit_windows import ip_with_fresh_window
 from tests.webhook_receiver import Receiver
 from tests.webhooks.test_delivery import raw_receiver  # noqa: F401 (a fixture)
@@ -32,18 +32,6 @@ ENDPOINT_FIELDS = {
     "updated_at",
 }
 URL = "https://hooks.example.com/landed"
-
-
-def client_for(user, **defaults) -> APIClient:
-    _, raw_key = account_services.api_key_create(user=user, name="tests")
-    client = APIClient(**defaults)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    return client
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    return client_for(user)
 
 
 @pytest.fixture

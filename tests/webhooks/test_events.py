@@ -5,10 +5,8 @@ the resources as the API returns them, and a change rolled back leaves none."""
 import socket
 
 import pytest
-from rest_framework.test import APIClient
 
 from connectors.models import Connector
-from landed.accounts import services as account_services
 from syncs import services as sync_services
 from syncs.models import JobStatus
 from tests.workers.test_backfills import FLAG, select, sync
@@ -22,14 +20,6 @@ PASSWORD = "pg-password-never-in-an-event"
 
 def types() -> list[str]:
     return list(Event.objects.order_by("created_at", "id").values_list("type", flat=True))
-
-
-@pytest.fixture
-def client(user) -> APIClient:
-    _, key = account_services.api_key_create(user=user, name="t")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
 
 
 def closed_port() -> int:
