@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from connectors.models import Connector, Destination
+from connectors.models import Connector
 from syncs import services
 from syncs.models import (
     Backfill,
@@ -23,6 +23,7 @@ from syncs.models import (
 from syncs.receipts import receipt_write
 from syncs.stats import sync_stats
 from tests.accounts.factories import UserFactory
+from tests.connectors.factories import make_connector, make_destination
 
 pytestmark = pytest.mark.django_db
 
@@ -30,23 +31,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def user():
     return UserFactory()
-
-
-def make_destination(account, name="lake") -> Destination:
-    return Destination.objects.create(
-        account=account, name=name, type="duckdb", config={"path": f"{name}.duckdb"}
-    )
-
-
-def make_connector(account, destination, name="demo") -> Connector:
-    return Connector.objects.create(
-        account=account,
-        name=name,
-        type="sample",
-        config={},
-        destination=destination,
-        destination_schema=name,
-    )
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from connectors.models import Connector, Destination
+from connectors.models import Connector
 from tests.accounts.factories import UserFactory
 from tests.clients import client_for
+from tests.connectors.factories import make_connector
 from tests.ratelimit_windows import ip_with_fresh_window
 from webhooks.models import (
     AlertGroup,
@@ -36,23 +37,9 @@ def stranger():
     return UserFactory()
 
 
-def make_connector(account, name="orders-db") -> Connector:
-    destination = Destination.objects.create(
-        account=account, name=f"lake-{name}", type="duckdb", config={"path": "lake.duckdb"}
-    )
-    return Connector.objects.create(
-        account=account,
-        name=name,
-        type="sample",
-        config={},
-        destination=destination,
-        destination_schema=name.replace("-", "_"),
-    )
-
-
 @pytest.fixture
 def connector(user) -> Connector:
-    return make_connector(user.account)
+    return make_connector(user.account, name="orders-db")
 
 
 def make_endpoint(account) -> WebhookEndpoint:
@@ -87,7 +74,7 @@ def test_endpoints_need_authentication():
 
 # --- Groups ----------------------------------------------------------------------------------
 def test_group_crud(client, user, connector):
-    other = make_connector(user.account, "billing-api")
+    other = make_connector(user.account, name="billing-api")
     response = client.post(
         "/alerts/groups",
         {"name": "critical", "description": "page me", "connector_ids": [str(connector.id)]},
@@ -412,7 +399,7 @@ def test_policies_of_another_account_are_404(client, stranger):
 
 # --- Resolve ---------------------------------------------------------------------------------
 def test_resolve_lists_the_policies_that_apply_and_how(client, user, connector, stranger):
-    other = make_connector(user.account, "billing-api")
+    other = make_connector(user.account, name="billing-api")
     group = client.post(
         "/alerts/groups", {"name": "critical", "connector_ids": [str(connector.id)]}, format="json"
     ).json()

@@ -15,6 +15,7 @@ from syncs import services as sync_services
 from syncs.models import Job, JobStatus, SyncReceipt
 from syncs.receipts import receipt_write
 from tests.accounts.factories import AccountFactory
+from tests.connectors.factories import make_connector
 from webhooks.alerts import channels
 from webhooks.alerts.evaluation import alerts_check_freshness, failed_runs_in_a_row, policy_fire
 from webhooks.dispatch import event_dispatch
@@ -52,21 +53,9 @@ def destination(account) -> Destination:
     )
 
 
-def make_connector(account, destination, name="orders-db", **fields: Any) -> Connector:
-    return Connector.objects.create(
-        account=account,
-        name=name,
-        type="sample",
-        config={},
-        destination=destination,
-        destination_schema=name.replace("-", "_"),
-        **fields,
-    )
-
-
 @pytest.fixture
 def connector(account, destination) -> Connector:
-    return make_connector(account, destination)
+    return make_connector(account, destination, name="orders-db")
 
 
 def make_policy(account, conditions, **fields: Any) -> NotificationPolicy:
