@@ -8,6 +8,8 @@ from django.utils import timezone
 from connectors import crypto
 from connectors.models import Connector, Destination
 from tests.accounts.factories import AccountFactory
+from tests.broker import broker as broker  # a fixture
+from tests.broker import queued
 from webhooks.admin import SECRET_FIELDS, WebhookEndpointAdmin
 from webhooks.models import (
     AlertGroup,
@@ -207,13 +209,9 @@ def test_endpoints_are_not_added_here(operator):
 
 
 @pytest.mark.parametrize("status", [DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED])
-def test_redeliver(operator, delivery, status, monkeypatch, django_capture_on_commit_callbacks):
-    from workers import tasks
-
+def test_redeliver(operator, delivery, status, broker, django_capture_on_commit_callbacks):
     Delivery.objects.filter(id=delivery.id).update(status=status)
 
-    sent: list[str] = []
-    monkeypatch.setattr(tasks.deliver, "delay", sent.append)
     with django_capture_on_commit_callbacks() as callbacks:
         response = operator.post(
             "/admin/webhooks/delivery/",
@@ -228,9 +226,9 @@ def test_redeliver(operator, delivery, status, monkeypatch, django_capture_on_co
     assert abs(delivery.enqueued_at - now) < timedelta(seconds=5)
     assert delivery.finished_at is None and delivery.locked_until is None
     assert delivery.attempts == 2  # the next attempt is number 3
-    assert sent == []  # only after commit
+    assert queued(broker) == []  # only after commit
     callbacks[0]()
-    assert sent == [str(delivery.id)]
+    assert queued(broker) == [("webhooks.deliver", [str(delivery.id)])]
 
 
 def test_redeliver_skips_a_disabled_endpoint(

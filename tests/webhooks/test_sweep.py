@@ -2,43 +2,22 @@
 per interval (never a flood), and the pruning keeps the outbox bounded. Messages go to the real
 Redis broker; the queue's length is what the tests read."""
 
-import json
-import os
 from datetime import timedelta
 
 import pytest
-import redis
 from django.db import transaction
 from django.utils import timezone
 
 from connectors.crypto import encrypt_secrets
 from tests.accounts.factories import AccountFactory
+from tests.broker import broker as broker  # a fixture
+from tests.broker import queued
 from webhooks.alerts import channels
 from webhooks.dispatch import webhooks_prune, webhooks_sweep
 from webhooks.events import event_raise
 from webhooks.models import Delivery, DeliveryAttempt, Event, Notification, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-def queued(broker, queue: str = "webhooks") -> list[tuple[str, list]]:
-    """(task name, args) of the messages waiting in `queue`."""
-    messages = [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
-    return [(m["headers"]["task"], json.loads(_body(m))[0]) for m in messages]
-
-
-def _body(message: dict) -> str:
-    import base64
-
-    return base64.b64decode(message["body"]).decode()
 
 
 @pytest.fixture
