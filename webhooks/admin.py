@@ -26,6 +26,7 @@ from landed.admin_mixins import ReadOnlyAdminMixin
 from landed.api.errors import RequestValidationError
 from webhooks import services
 from webhooks.alerts.serializers import MAX_COOLDOWN_MINUTES, MAX_FRESHNESS_MINUTES
+from webhooks.alerts.services import policy_validate
 from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import SUBSCRIBABLE
 from webhooks.models import (
@@ -459,32 +460,55 @@ class NotificationPolicyForm(forms.ModelForm):
         if _name_taken(NotificationPolicy, self, account_id):
             self.add_error("name", "The account has another policy of this name.")
         scope = cleaned.get("scope")
-        if scope == PolicyScope.GROUP and not cleaned.get("group"):
-            self.add_error("group", "A group-scoped policy needs a group.")
-        if scope == PolicyScope.CONNECTOR and not cleaned.get("connector"):
-            self.add_error("connector", "A connector-scoped policy needs a connector.")
-        # Only the scope's own target is kept.
+        # Only the scope's own target is kept, and a freshness only with data_stale.
         if scope != PolicyScope.GROUP:
             cleaned["group"] = None
         if scope != PolicyScope.CONNECTOR:
             cleaned["connector"] = None
-        if Condition.DATA_STALE in (cleaned.get("conditions") or []) and not cleaned.get(
-            "freshness_minutes"
-        ):
-            self.add_error("freshness_minutes", "The data_stale condition needs it.")
-        _same_account(self, account_id, "group", "group")
-        _same_account(self, account_id, "connector", "connector")
-        _same_account(self, account_id, "webhook_endpoint", "webhook endpoint")
-        if not (
-            cleaned.get("notify_in_app")
-            or cleaned.get("email_recipients")
-            or cleaned.get("webhook_endpoint")
-            or self.has_error("email_recipients")
-        ):
-            self.add_error(
-                None, "At least one channel: in-app, email recipients or a webhook endpoint."
-            )
+        if Condition.DATA_STALE not in (cleaned.get("conditions") or []):
+            cleaned["freshness_minutes"] = None
+        account = cleaned.get("account") if "account" in self.fields else self.instance.account
+        if self.errors or account is None:
+            return cleaned  # the rules across fields need every field's clean value
+        _same_account(self, account.id, "group", "group")
+        _same_account(self, account.id, "connector", "connector")
+        _same_account(self, account.id, "webhook_endpoint", "webhook endpoint")
+        try:
+            # The API's own rules (webhooks/alerts/services.py), on the form's values.
+            policy_validate(account=account, merged=self._as_api_fields(cleaned))
+        except RequestValidationError as exc:
+            for problem in exc.detail:
+                self.add_error(_POLICY_FORM_FIELDS.get(tuple(problem["loc"][1:])), problem["msg"])
         return cleaned
+
+    @staticmethod
+    def _as_api_fields(cleaned: dict[str, Any]) -> dict[str, Any]:
+        def id_of(name: str) -> Any:
+            return cleaned[name].id if cleaned.get(name) is not None else None
+
+        return {
+            "name": cleaned.get("name"),
+            "enabled": cleaned.get("enabled"),
+            "conditions": cleaned.get("conditions") or [],
+            "consecutive_failures": cleaned.get("consecutive_failures"),
+            "freshness_minutes": cleaned.get("freshness_minutes"),
+            "scope": cleaned.get("scope"),
+            "group_id": id_of("group"),
+            "connector_id": id_of("connector"),
+            "in_app": cleaned.get("notify_in_app"),
+            "email_recipients": cleaned.get("email_recipients") or [],
+            "webhook_id": id_of("webhook_endpoint"),
+            "cooldown_minutes": cleaned.get("cooldown_minutes"),
+        }
+
+
+# Where the API's problems (their `loc` after "body") show on the policy form.
+_POLICY_FORM_FIELDS = {
+    ("freshness_minutes",): "freshness_minutes",
+    ("group_id",): "group",
+    ("connector_id",): "connector",
+    ("channels", "webhook_id"): "webhook_endpoint",
+}
 
 
 @admin.register(NotificationPolicy)

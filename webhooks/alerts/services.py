@@ -154,8 +154,9 @@ def _merged(policy: NotificationPolicy | None, data: dict[str, Any]) -> dict[str
     return merged
 
 
-def _validated(account: Account, merged: dict[str, Any]) -> dict[str, Any]:
-    """Rules across fields, and ownership of what the policy names; 422 with every problem."""
+def policy_validate(*, account: Account, merged: dict[str, Any]) -> dict[str, Any]:
+    """Rules across fields, and ownership of what the policy names; 422 with every problem.
+    The API and the admin's policy form both apply them. Returns the model's fields."""
     problems: list[dict[str, Any]] = []
 
     def problem(loc: list[Any], msg: str, kind: str = "value_error") -> None:
@@ -229,7 +230,7 @@ def _save_policy(policy: NotificationPolicy, *, force_insert: bool = False) -> N
 
 def policy_create(*, account: Account, data: dict[str, Any]) -> NotificationPolicy:
     """`data` as the API takes it: flat fields and a `channels` object."""
-    fields = _validated(account, _merged(None, data))
+    fields = policy_validate(account=account, merged=_merged(None, data))
     policy = NotificationPolicy(account=account, **fields)
     _save_policy(policy, force_insert=True)
     logger.info("webhooks.policy_created policy=%s", policy.id)
@@ -238,7 +239,7 @@ def policy_create(*, account: Account, data: dict[str, Any]) -> NotificationPoli
 
 def policy_update(*, policy: NotificationPolicy, data: dict[str, Any]) -> NotificationPolicy:
     """A partial update, validated as a whole once merged."""
-    fields = _validated(policy.account, _merged(policy, data))
+    fields = policy_validate(account=policy.account, merged=_merged(policy, data))
     for name, value in fields.items():
         setattr(policy, name, value)
     _save_policy(policy)
