@@ -36,6 +36,7 @@ from connectors.framework.outbound import (
     watch_connections,
 )
 from webhooks import signing
+from webhooks.alerts.models import Notification
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.delivery")
@@ -271,7 +272,6 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
     """Disable a failing endpoint, give up its pending deliveries, and say so (an in-app
     notification and a `webhook.disabled` event to the account's other endpoints)."""
     from webhooks.events import EventType, event_raise
-    from webhooks.models import Notification
 
     now = now or timezone.now()
     hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from webhooks.alerts.models import Notification
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.dispatch")
@@ -113,7 +114,6 @@ def webhooks_prune(*, now: Any = None) -> dict[str, int]:
     """Delete events (with their deliveries and attempts) older than WEBHOOK_RETENTION_DAYS,
     and read or email-only notifications older than that; 0 keeps everything."""
     from syncs.services import delete_in_batches
-    from webhooks.models import Notification
 
     days = settings.WEBHOOK_RETENTION_DAYS
     if days <= 0:

@@ -11,16 +11,8 @@ from tests.accounts.factories import AccountFactory
 from tests.broker import broker as broker  # a fixture
 from tests.broker import queued
 from webhooks.admin import SECRET_FIELDS, WebhookEndpointAdmin
-from webhooks.models import (
-    AlertGroup,
-    Delivery,
-    DeliveryAttempt,
-    DeliveryStatus,
-    Event,
-    Notification,
-    NotificationPolicy,
-    WebhookEndpoint,
-)
+from webhooks.alerts.models import AlertGroup, Notification, NotificationPolicy
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -15,14 +15,8 @@ from tests.accounts.factories import UserFactory
 from tests.clients import client_for
 from tests.connectors.factories import make_connector
 from tests.ratelimit_windows import ip_with_fresh_window
-from webhooks.models import (
-    AlertGroup,
-    Event,
-    Notification,
-    NotificationPolicy,
-    PolicyFiring,
-    WebhookEndpoint,
-)
+from webhooks.alerts.models import AlertGroup, Notification, NotificationPolicy, PolicyFiring
+from webhooks.models import Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -20,16 +20,10 @@ from tests.broker import queued
 from tests.connectors.factories import make_connector
 from webhooks.alerts import channels
 from webhooks.alerts.evaluation import alerts_check_freshness, failed_runs_in_a_row, policy_fire
+from webhooks.alerts.models import AlertGroup, Notification, NotificationPolicy, PolicyFiring
 from webhooks.dispatch import event_dispatch
 from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
-from webhooks.models import (
-    AlertGroup,
-    Event,
-    Notification,
-    NotificationPolicy,
-    PolicyFiring,
-    WebhookEndpoint,
-)
+from webhooks.models import Event, WebhookEndpoint
 from webhooks.payloads import schema_changes_data, sync_data
 from workers.tasks import check_freshness, send_notification_email
 

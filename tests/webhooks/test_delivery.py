@@ -18,15 +18,9 @@ from connectors.framework import outbound
 from tests.accounts.factories import AccountFactory
 from tests.webhook_receiver import Receiver, verify_signature
 from webhooks import delivery, dispatch, services, signing
+from webhooks.alerts.models import Notification
 from webhooks.events import EventType, event_raise
-from webhooks.models import (
-    Delivery,
-    DeliveryAttempt,
-    DeliveryStatus,
-    Event,
-    Notification,
-    WebhookEndpoint,
-)
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

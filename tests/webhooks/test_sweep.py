@@ -13,9 +13,10 @@ from tests.accounts.factories import AccountFactory
 from tests.broker import broker as broker  # a fixture
 from tests.broker import queued
 from webhooks.alerts import channels
+from webhooks.alerts.models import Notification
 from webhooks.dispatch import webhooks_prune, webhooks_sweep
 from webhooks.events import event_raise
-from webhooks.models import Delivery, DeliveryAttempt, Event, Notification, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from webhooks.alerts.models import Notification, NotificationPolicy
 from webhooks.events import EventType, event_raise
-from webhooks.models import Event, Notification, NotificationPolicy
+from webhooks.models import Event
 
 logger = logging.getLogger("webhooks.alerts")
 

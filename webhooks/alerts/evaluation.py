@@ -19,17 +19,17 @@ from django.utils.dateparse import parse_datetime
 from connectors.models import Connector
 from syncs.models import JobStatus, SyncReceipt
 from webhooks.alerts import channels
-from webhooks.alerts.selectors import policies_applying, policies_watching
-from webhooks.events import EventType
-from webhooks.models import (
+from webhooks.alerts.models import (
     AlertGroup,
     Condition,
-    Event,
     Notification,
     NotificationPolicy,
     PolicyFiring,
     PolicyScope,
 )
+from webhooks.alerts.selectors import policies_applying, policies_watching
+from webhooks.events import EventType
+from webhooks.models import Event
 
 logger = logging.getLogger("webhooks.alerts")
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import NotFoundError
-from webhooks.models import (
+from webhooks.alerts.models import (
     AlertGroup,
     Condition,
     Notification,

@@ -10,7 +10,7 @@ from landed.api.serializers import (
     StrictIntegerField,
     Timestamp,
 )
-from webhooks.models import Condition, PolicyScope
+from webhooks.alerts.models import Condition, PolicyScope
 
 MAX_EMAIL_RECIPIENTS = 20
 MAX_COOLDOWN_MINUTES = 10_080  # a week

@@ -13,14 +13,14 @@ from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError, RequestValidationError
 from webhooks.alerts import channels
-from webhooks.models import (
+from webhooks.alerts.models import (
     AlertGroup,
     Condition,
     Notification,
     NotificationPolicy,
     PolicyScope,
-    WebhookEndpoint,
 )
+from webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger("webhooks.alerts")
 
