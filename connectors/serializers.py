@@ -122,14 +122,6 @@ class ConnectorSerializer(serializers.Serializer):
         return health_of(obj)
 
 
-class SyncInputSerializer(serializers.Serializer):
-    full_resync = StrictBooleanField(
-        required=False,
-        default=False,
-        help_text="Re-read every stream from the start and replace its table.",
-    )
-
-
 # --- Streams -------------------------------------------------------------------------------
 class StreamSelectionInputSerializer(serializers.Serializer):
     name = StrictCharField(min_length=1, max_length=300)
@@ -230,24 +222,3 @@ class TestResultSerializer(serializers.Serializer):
     message = serializers.CharField()
     error_type = serializers.CharField(allow_null=True)
     duration_ms = serializers.FloatField()
-
-
-class SummarySparkPointSerializer(serializers.Serializer):
-    date = serializers.DateField()
-    rows_synced = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    syncs = serializers.IntegerField()
-
-
-class SummaryHealthSerializer(serializers.Serializer):
-    healthy = serializers.IntegerField()
-    failing = serializers.IntegerField()
-    paused = serializers.IntegerField()
-    syncing = serializers.IntegerField()
-    never_synced = serializers.IntegerField()
-
-
-class ConnectorSummarySerializer(serializers.Serializer):
-    total = serializers.IntegerField()
-    health = SummaryHealthSerializer()
-    sparkline = SummarySparkPointSerializer(many=True)

@@ -9,14 +9,8 @@ urlpatterns = [
         views.ConnectorCatalogSchemaView.as_view(),
         name="connectors-catalog-schema",
     ),
-    path("connectors/summary", views.ConnectorSummaryView.as_view(), name="connectors-summary"),
     path("connectors", views.ConnectorListView.as_view(), name="connectors"),
     path("connectors/<uuid:connector_id>", views.ConnectorDetailView.as_view(), name="connector"),
-    path(
-        "connectors/<uuid:connector_id>/sync",
-        views.ConnectorSyncView.as_view(),
-        name="connector-sync",
-    ),
     path(
         "connectors/<uuid:connector_id>/test",
         views.ConnectorTestView.as_view(),

@@ -11,12 +11,11 @@ from rest_framework.response import Response
 from connectors import selectors, serializers, services
 from connectors.framework.selection import assign_tables
 from landed.api import ratelimit
+from landed.api.errors import NotFoundError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
 from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
-from syncs import services as sync_services
-from syncs.serializers import JobSerializer
 
 TAG_CONNECTORS = ["connectors"]
 TAG_DESTINATIONS = ["destinations"]
@@ -138,8 +137,6 @@ class ConnectorListView(LandedAPIView):
 def _destination_for_input(request: Request, destination_id: Any):
     """The caller's destination named in a body: one that is not theirs is a 422 on the field
     (the body is wrong), not a 404 (the URL is fine)."""
-    from landed.api.errors import NotFoundError
-
     try:
         return selectors.destination_get(
             account=request.user.account, destination_id=destination_id
@@ -148,19 +145,6 @@ def _destination_for_input(request: Request, destination_id: Any):
         raise services.invalid(
             ["destination_id"], "Destination not found.", "destination_not_found"
         ) from exc
-
-
-class ConnectorSummaryView(LandedAPIView):
-    @extend_schema(
-        operation_id="connectors_summary",
-        tags=TAG_CONNECTORS,
-        summary="Counts by health and 14-day sparklines of rows synced and failures",
-        responses={200: serializers.ConnectorSummarySerializer, **error_responses(401)},
-    )
-    def get(self, request: Request) -> Response:
-        from syncs.selectors import connector_summary
-
-        return Response(connector_summary(account=request.user.account))
 
 
 class ConnectorDetailView(LandedAPIView):
@@ -207,25 +191,6 @@ class ConnectorDetailView(LandedAPIView):
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
         services.connector_delete(connector=connector)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ConnectorSyncView(LandedAPIView):
-    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
-
-    @extend_schema(
-        operation_id="connectors_sync",
-        tags=TAG_CONNECTORS,
-        summary="Trigger a sync",
-        description="202 with the new job; 409 while a sync of the connector is pending or "
-        "running.",
-        request=serializers.SyncInputSerializer,
-        responses={202: JobSerializer, **error_responses(400, 401, 404, 409, 415, 422)},
-    )
-    def post(self, request: Request, connector_id: Any) -> Response:
-        connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
-        data = parse_body(serializers.SyncInputSerializer, request).validated_data
-        job = sync_services.sync_trigger(connector=connector, full_resync=data["full_resync"])
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ConnectorTestView(LandedAPIView):

@@ -1,4 +1,5 @@
-"""Shapes of the Jobs and Syncs (history) endpoints."""
+"""Shapes of the Jobs and Syncs (history) endpoints, and of the connector endpoints that are
+syncs' (the sync trigger, the health summary)."""
 
 from rest_framework import serializers
 
@@ -7,6 +8,7 @@ from landed.api.serializers import (
     QueryDateTime,
     QueryInteger,
     QueryUUID,
+    StrictBooleanField,
     StrictCharField,
     Timestamp,
 )
@@ -75,6 +77,14 @@ class JobListQuerySerializer(serializers.Serializer):
 
 class JobCancelInputSerializer(serializers.Serializer):
     reason = StrictCharField(required=False, max_length=500, default="")
+
+
+class SyncInputSerializer(serializers.Serializer):
+    full_resync = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Re-read every stream from the start and replace its table.",
+    )
 
 
 # --- Syncs (history) -------------------------------------------------------------------------
@@ -261,3 +271,25 @@ class ConnectorSchemaSerializer(serializers.Serializer):
     streams = SchemaStreamSerializer(many=True)
     recent_changes = SchemaChangeSerializer(many=True)
     pending_backfills = BackfillSerializer(many=True)
+
+
+# --- Connector summary -----------------------------------------------------------------------
+class SummarySparkPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    rows_synced = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    syncs = serializers.IntegerField()
+
+
+class SummaryHealthSerializer(serializers.Serializer):
+    healthy = serializers.IntegerField()
+    failing = serializers.IntegerField()
+    paused = serializers.IntegerField()
+    syncing = serializers.IntegerField()
+    never_synced = serializers.IntegerField()
+
+
+class ConnectorSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    health = SummaryHealthSerializer()
+    sparkline = SummarySparkPointSerializer(many=True)

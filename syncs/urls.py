@@ -3,6 +3,13 @@ from django.urls import path
 from syncs import views
 
 urlpatterns = [
+    # Connector URLs served by syncs (connectors/urls.py has no pattern that matches them).
+    path("connectors/summary", views.ConnectorSummaryView.as_view(), name="connectors-summary"),
+    path(
+        "connectors/<uuid:connector_id>/sync",
+        views.ConnectorSyncView.as_view(),
+        name="connector-sync",
+    ),
     path("jobs", views.JobListView.as_view(), name="jobs"),
     path("jobs/<uuid:job_id>", views.JobDetailView.as_view(), name="job"),
     path("jobs/<uuid:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),

@@ -1,4 +1,6 @@
-"""The Jobs endpoints (live progress, cancel, retry) and the Syncs endpoints (history)."""
+"""The Jobs endpoints (live progress, cancel, retry), the Syncs endpoints (history), and the
+two connector endpoints that are syncs' operations: the sync trigger and the health summary
+(their URLs and tags stay those of the connectors in the API reference)."""
 
 from typing import Any
 
@@ -97,6 +99,41 @@ class JobRetryView(LandedAPIView):
         retry = services.job_retry(job=job)
         retry = selectors.job_get(account=request.user.account, job_id=retry.id)
         return Response(serializers.JobSerializer(retry).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- A connector's syncs: the trigger and the health summary ---------------------------------
+# Listed under "connectors" in the API reference, whose URLs they keep.
+CONNECTOR_TAGS = ["connectors"]
+
+
+class ConnectorSyncView(LandedAPIView):
+    rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
+
+    @extend_schema(
+        operation_id="connectors_sync",
+        tags=CONNECTOR_TAGS,
+        summary="Trigger a sync",
+        description="202 with the new job; 409 while a sync of the connector is pending or "
+        "running.",
+        request=serializers.SyncInputSerializer,
+        responses={202: serializers.JobSerializer, **error_responses(400, 401, 404, 409, 415, 422)},
+    )
+    def post(self, request: Request, connector_id: Any) -> Response:
+        connector = connector_get(account=request.user.account, connector_id=connector_id)
+        data = parse_body(serializers.SyncInputSerializer, request).validated_data
+        job = services.sync_trigger(connector=connector, full_resync=data["full_resync"])
+        return Response(serializers.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ConnectorSummaryView(LandedAPIView):
+    @extend_schema(
+        operation_id="connectors_summary",
+        tags=CONNECTOR_TAGS,
+        summary="Counts by health and 14-day sparklines of rows synced and failures",
+        responses={200: serializers.ConnectorSummarySerializer, **error_responses(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.connector_summary(account=request.user.account))
 
 
 # --- Syncs (history) -------------------------------------------------------------------------
