@@ -3,6 +3,7 @@ secret parts for storage, joined again (decrypted) for the code that connects.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from connectors import network
@@ -11,6 +12,7 @@ from connectors.framework.spec import ConfigIssue, ConnectorSpec, validate_confi
 from landed.api.errors import RequestValidationError
 
 __all__ = [
+    "SCHEMA_NAME",
     "check_config",
     "full_config",
     "host_issues",
@@ -20,6 +22,9 @@ __all__ = [
     "updated_config",
     "with_defaults",
 ]
+
+# A connector's destination schema: a lower-case identifier within PostgreSQL's 63 bytes.
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def check_config(spec: ConnectorSpec, config: Any, *, partial: bool = False) -> None:

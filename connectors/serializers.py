@@ -10,7 +10,6 @@ from landed.api.serializers import (
     StrictIntegerField,
     Timestamp,
 )
-from syncs.selectors import health_of
 
 
 class ConfigField(serializers.DictField):
@@ -73,9 +72,7 @@ class ConnectorCreateInputSerializer(serializers.Serializer):
     )
 
     def validate_destination_schema(self, value: str) -> str:
-        from connectors.services import SCHEMA_NAME
-
-        if not SCHEMA_NAME.match(value):
+        if not configs.SCHEMA_NAME.match(value):
             raise serializers.ValidationError(
                 "Use lower-case letters, digits and underscores, starting with a letter.",
                 code="string_pattern_mismatch",
@@ -108,8 +105,9 @@ class ConnectorSerializer(serializers.Serializer):
     destination_schema = serializers.CharField()
     sync_frequency_minutes = serializers.IntegerField(allow_null=True)
     paused = serializers.BooleanField()
-    health = serializers.SerializerMethodField(
-        help_text="healthy, failing, paused, syncing or never_synced."
+    # Computed with the connector by the selector that loads it (connectors_with_health).
+    health = serializers.CharField(
+        read_only=True, help_text="healthy, failing, paused, syncing or never_synced."
     )
     last_synced_at = Timestamp(allow_null=True, help_text="End of the last successful sync.")
     created_at = Timestamp()
@@ -117,9 +115,6 @@ class ConnectorSerializer(serializers.Serializer):
 
     def get_secrets_set(self, obj) -> list[str]:
         return configs.secrets_set(obj)
-
-    def get_health(self, obj) -> str:
-        return health_of(obj)
 
 
 # --- Streams -------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import (
+    Case,
+    CharField,
     Count,
     Exists,
     OuterRef,
@@ -13,8 +15,10 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
+    When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from connectors.models import Connector
@@ -61,38 +65,46 @@ def job_get(*, account: Account, job_id: Any) -> Job:
 
 
 def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
-    """Annotate `last_finished_status`, `last_synced_at` (last success) and `is_syncing`,
-    from the receipts (which outlive the job rows)."""
+    """Annotate `health` (one of HEALTH_STATES) and `last_synced_at` (end of the last
+    success), from the receipts (which outlive the job rows) and the active jobs.
+
+    Health is, in this order: syncing (a job is pending or running), paused, never_synced
+    (no receipt of a success or a failure), healthy or failing (the last such receipt)."""
     finished = SyncReceipt.objects.filter(
         connector=OuterRef("pk"), status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
     ).order_by("-finished_at")
     succeeded = SyncReceipt.objects.filter(
         connector=OuterRef("pk"), status=JobStatus.SUCCEEDED
     ).order_by("-finished_at")
+    last_finished_health = finished.annotate(
+        health=Case(
+            When(status=JobStatus.SUCCEEDED, then=Value("healthy")),
+            default=Value("failing"),
+        )
+    ).values("health")[:1]
     return queryset.annotate(
-        last_finished_status=Subquery(finished.values("status")[:1]),
         last_synced_at=Subquery(succeeded.values("finished_at")[:1]),
-        is_syncing=Exists(Job.objects.filter(connector=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
+        health=Case(
+            When(
+                Exists(Job.objects.filter(connector=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
+                then=Value("syncing"),
+            ),
+            When(paused=True, then=Value("paused")),
+            default=Coalesce(
+                Subquery(last_finished_health, output_field=CharField()),
+                Value("never_synced"),
+            ),
+            output_field=CharField(),
+        ),
     )
-
-
-def health_of(connector: Connector) -> str:
-    """From `connectors_with_health`'s annotations."""
-    if connector.is_syncing:
-        return "syncing"
-    if connector.paused:
-        return "paused"
-    if connector.last_finished_status is None:
-        return "never_synced"
-    return "healthy" if connector.last_finished_status == JobStatus.SUCCEEDED else "failing"
 
 
 def connector_summary(*, account: Account, days: int = 14) -> dict[str, Any]:
     """Counts by health, and per-day series of rows synced and failed syncs."""
     connectors = connectors_with_health(Connector.objects.filter(account=account))
     counts = dict.fromkeys(HEALTH_STATES, 0)
-    for connector in connectors.only("id", "paused"):
-        counts[health_of(connector)] += 1
+    for health in connectors.values_list("health", flat=True):
+        counts[health] += 1
 
     today = timezone.now().date()
     first_day = today - timedelta(days=days - 1)
