@@ -21,6 +21,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@VENV=$(VENV) scripts/guards.sh
 
 fmt: install
 	$(VENV)/bin/ruff format .
