@@ -12,6 +12,8 @@ export PATH="$PWD/$venv/bin:$PATH"
 # test-only defaults as scripts/test.sh (no database is opened).
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key-not-for-production}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# The plugin imports the settings of this checkout, whatever the virtualenv was installed from.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 failed=()
 
