@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole check that CI runs: lint, migrations in step with the models, the test suite
-# against real PostgreSQL and Redis. Extra arguments go to pytest.
+# The whole check that CI runs: lint, import contracts and types, migrations in step with the
+# models, the test suite against real PostgreSQL and Redis. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VENV:-.venv}"
@@ -18,7 +18,17 @@ export SECRET_KEY="${SECRET_KEY:-test-only-secret-key-not-for-production}"
 echo "== ruff"
 ruff check .
 ruff format --check .
+# Import contracts and types (scripts/guards.sh prints its own headings). A failure there fails
+# the run at the end, after pytest, so that one run reports both.
+guards=0
+VENV="$venv" scripts/guards.sh || guards=$?
 echo "== migrations are up to date"
 python manage.py makemigrations --check --dry-run
 echo "== pytest"
-python -m pytest "$@"
+status=0
+python -m pytest "$@" || status=$?
+if [ "$guards" -ne 0 ]; then
+  echo "== import contracts or types failed (see above)" >&2
+  [ "$status" -ne 0 ] || status=$guards
+fi
+exit "$status"
