@@ -33,6 +33,8 @@ from connectors.models import Connector
 from connectors.services import destination_impl, source_impl
 from syncs import services
 from syncs.backfills import backfill_request, backfill_wanted, backfills_due, backfills_settle
+from syncs.engine import resume
+from syncs.engine.prefetch import Prefetched
 from syncs.models import (
     BackfillReason,
     BackfillStatus,
@@ -45,10 +47,8 @@ from syncs.models import (
 )
 from webhooks.events import EventType, event_raise
 from webhooks.payloads import schema_changes_data
-from workers import resume
-from workers.prefetch import Prefetched
 
-logger = logging.getLogger("workers.runner")
+logger = logging.getLogger("syncs.engine.runner")
 
 
 class SyncCancelled(Exception):

@@ -1,0 +1,8 @@
+"""The sync engine: discover, then per stream read -> write, batch by batch, with checkpoints,
+heartbeats and cancellation (`runner`), where each stream's read starts (`resume`), and the
+read-ahead of source batches (`prefetch`).
+
+It lives in `syncs` because it exists only to run a `syncs` job: the app that owns jobs owns
+the engine that runs them, and an app that grows a concern gets a sub-package, not a
+top-level folder.
+"""
