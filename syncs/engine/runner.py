@@ -2,21 +2,18 @@
 
 Every batch is committed in the destination together with the stream state it reaches, so a
 resumed attempt (same `run_id`) continues exactly where the last committed batch ended:
-nothing lost, nothing loaded twice. Progress is written at a bounded rate, with a heartbeat on
-a thread of its own so that a slow batch does not look like a dead worker.
+nothing lost, nothing loaded twice. The runner orchestrates: it decides what to read and
+when, and records what happened through the `syncs` services (`syncs.services`,
+`syncs.streams`, `syncs.backfills`); progress and the heartbeat are in `progress`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
 
 from connectors.crypto import SecretDecryptionError
 from connectors.framework import selection
@@ -26,37 +23,36 @@ from connectors.framework.base import (
     Loader,
     ReadRequest,
     SavedState,
+    SchemaChange,
     Source,
     StreamLoad,
+    StreamLoader,
 )
-from connectors.models import Connector
 from connectors.services import destination_impl, source_impl
 from syncs import services
-from syncs.backfills import backfill_request, backfill_wanted, backfills_due, backfills_settle
+from syncs.backfills import (
+    backfill_wanted,
+    backfills_due,
+    backfills_request_added_columns,
+    backfills_settle,
+)
 from syncs.engine import resume
 from syncs.engine.prefetch import Prefetched
-from syncs.models import (
-    BackfillReason,
-    BackfillStatus,
-    Job,
-    JobStatus,
-    JobStream,
-    SchemaChange,
-    StreamSchema,
-    StreamState,
+from syncs.engine.progress import Heartbeat, JobGone, Progress, SyncCancelled
+from syncs.models import BackfillStatus, Job, JobStatus
+from syncs.streams import (
+    StreamCounts,
+    connector_tables_assign,
+    job_stream_fail,
+    job_stream_record_load,
+    job_stream_start,
+    job_stream_succeed,
+    job_streams_create,
+    schema_changes_record,
+    stream_schema_record,
 )
-from webhooks.events import EventType, event_raise
-from webhooks.payloads import schema_changes_data
 
 logger = logging.getLogger("syncs.engine.runner")
-
-
-class SyncCancelled(Exception):
-    """The user asked the job to stop."""
-
-
-class JobGone(Exception):
-    """The job was deleted (with its connector) or settled elsewhere: stop, record nothing."""
 
 
 class StreamsFailed(Exception):
@@ -92,7 +88,7 @@ def run_sync_job(job_id: str) -> None:
     logger.info(
         "syncs.job_started job=%s connector=%s attempt=%s", job.id, job.connector_id, job.attempt
     )
-    heartbeat = _Heartbeat(job.id)
+    heartbeat = Heartbeat(job.id)
     heartbeat.start()
     sync_run = SyncRun(job)
     try:
@@ -127,123 +123,45 @@ def run_sync_job(job_id: str) -> None:
         heartbeat.stop()
 
 
-def _error(kind: str, message: str, *, stream: str | None = None, retryable: bool) -> dict:
+def _error(
+    kind: str, message: str, *, stream: str | None = None, retryable: bool
+) -> dict[str, Any]:
     return {"type": kind, "message": message, "stream": stream, "retryable": retryable}
 
 
-def _connector_error(exc: ConnectorError) -> dict:
+def _connector_error(exc: ConnectorError) -> dict[str, Any]:
     return _error(exc.kind, exc.message, stream=exc.stream, retryable=exc.retryable)
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, job_id: Any) -> None:
-        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
-        self.job_id = job_id
-        self._stopped = threading.Event()
+@dataclass(frozen=True)
+class _PlannedStream:
+    """One stream as this job loads it, all decided before a row is read."""
 
-    def run(self) -> None:
-        try:
-            while not self._stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
-                try:
-                    services.job_heartbeat(job_id=self.job_id)
-                except Exception:
-                    # A passing database error must not end the beats of a healthy job.
-                    logger.exception("syncs.heartbeat_failed job=%s", self.job_id)
-                    connection.close()
-        finally:
-            connection.close()
+    chosen: selection.StreamSelection
+    table: str
+    settings: resume.StreamSettings
+    plan: resume.StreamPlan
+    # The stream's pending backfills that this job settles when it loads the stream.
+    due_backfills: list[Any]
+    # Whether this load covers every row of the stream (then pending backfills are done).
+    reads_everything: bool
+    # Rows loaded before this attempt started (by earlier syncs, or by earlier attempts of
+    # this one) lack a column it adds: for a stream that merges, a backfill by the next sync
+    # fills them in.
+    backfills_added_columns: bool
 
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join(timeout=10)
+    @property
+    def name(self) -> str:
+        return self.chosen.stream.name
 
+    @property
+    def load_mode(self) -> str:
+        return self.plan.effective_load_mode
 
-@dataclass
-class _Counters:
-    rows_read: int = 0
-    rows_written: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
-
-
-@dataclass
-class _Progress:
-    """Counts in memory, written to the job's rows at most once per interval."""
-
-    job: Job
-    totals: _Counters = field(default_factory=_Counters)
-    streams: dict[str, _Counters] = field(default_factory=dict)
-    current: str = ""
-    last_state: dict[str, Any] = field(default_factory=dict)
-    _flushed_at: float = 0.0
-
-    def add(
-        self, stream: str, *, rows_read=0, bytes_read=0, rows_written=0, bytes_written=0
-    ) -> None:
-        for counters in (self.totals, self.streams.setdefault(stream, _Counters())):
-            counters.rows_read += rows_read
-            counters.bytes_read += bytes_read
-            counters.rows_written += rows_written
-            counters.bytes_written += bytes_written
-
-    def maybe_flush(self) -> None:
-        if time.monotonic() - self._flushed_at >= settings.JOB_PROGRESS_INTERVAL_SECONDS:
-            self.flush()
-
-    def write_counts(self) -> None:
-        """The counts as they stand, written as the job settles, so that its receipt is
-        exact even when it ended between two progress writes (a crash, say). Best effort:
-        the job settles anyway."""
-        try:
-            services.job_record_progress(
-                job_id=self.job.id,
-                fields={
-                    "rows_read": self.totals.rows_read,
-                    "rows_written": self.totals.rows_written,
-                    "bytes_read": self.totals.bytes_read,
-                    "bytes_written": self.totals.bytes_written,
-                },
-            )
-            for stream, counted in self.streams.items():
-                JobStream.objects.filter(job=self.job, name=stream).update(
-                    rows_read=counted.rows_read,
-                    rows_written=counted.rows_written,
-                    bytes_read=counted.bytes_read,
-                    bytes_written=counted.bytes_written,
-                )
-        except Exception:
-            logger.exception("syncs.final_counts_failed job=%s", self.job.id)
-
-    def flush(self) -> None:
-        """Write progress; stop if the job was deleted or a cancel was requested."""
-        self._flushed_at = time.monotonic()
-        alive = services.job_record_progress(
-            job_id=self.job.id,
-            fields={
-                "current_stream": self.current,
-                "rows_read": self.totals.rows_read,
-                "rows_written": self.totals.rows_written,
-                "bytes_read": self.totals.bytes_read,
-                "bytes_written": self.totals.bytes_written,
-            },
-        )
-        if not alive:
-            raise JobGone
-        if self.current in self.streams:
-            c = self.streams[self.current]
-            JobStream.objects.filter(job=self.job, name=self.current).update(
-                rows_read=c.rows_read,
-                rows_written=c.rows_written,
-                bytes_read=c.bytes_read,
-                bytes_written=c.bytes_written,
-            )
-        for stream, state in self.last_state.items():
-            StreamState.objects.update_or_create(
-                connector_id=self.job.connector_id, stream=stream, defaults={"state": state}
-            )
-        self.last_state.clear()
-        if services.job_cancel_requested(job_id=self.job.id):
-            raise SyncCancelled
+    @property
+    def replaces(self) -> bool:
+        """An overwrite: the load is staged and swapped in whole when the stream finishes."""
+        return self.plan.effective_load_mode == "overwrite"
 
 
 class SyncRun:
@@ -252,7 +170,7 @@ class SyncRun:
         self.connector = job.connector
         self.run_id = str(job.run_id)
         self.connector_id = str(job.connector_id)
-        self.progress = _Progress(job)
+        self.progress = Progress(job)
         self.failures: list[ConnectorError] = []
         self.backfills: dict[str, list[Any]] = {}
 
@@ -265,235 +183,192 @@ class SyncRun:
         selections = [s for s in everything if s.enabled]
         # Named across every discovered stream, enabled or not: the names the streams page
         # shows are the ones the sync uses.
-        tables = self._assign_tables([s.stream.name for s in everything])
-        JobStream.objects.bulk_create(
-            [
-                JobStream(
-                    job=self.job,
-                    name=s.stream.name,
-                    sync_mode=s.sync_mode,
-                    load_mode="overwrite" if self.job.full_resync else s.load_mode,
-                )
-                for s in selections
-            ],
-            ignore_conflicts=True,
+        tables = connector_tables_assign(
+            connector_id=self.connector.pk, stream_names=[s.stream.name for s in everything]
         )
+        stream_settings = {
+            s.stream.name: resume.StreamSettings.from_selection(s, full_resync=self.job.full_resync)
+            for s in selections
+        }
+        job_streams_create(job=self.job, streams=stream_settings)
         with destination.open_loader(self.connector.destination_schema) as loader:
             saved = loader.saved_states()
             for chosen in selections:
+                name = chosen.stream.name
                 self.progress.flush()
-                self._stream(source, loader, chosen, tables[chosen.stream.name], saved)
+                planned = self._plan_stream(chosen, stream_settings[name], tables[name], saved)
+                self._stream(source, loader, planned)
         self.progress.current = ""
         self.progress.flush()
         if self.failures:
             raise StreamsFailed(self.failures, total=len(selections))
 
-    def _stream(
+    def _stream(self, source: Source, loader: Loader, planned: _PlannedStream) -> None:
+        if planned.plan.skip:
+            # Loaded whole by an earlier attempt of this sync.
+            job_stream_succeed(job=self.job, stream=planned.name)
+            return
+        self._start_stream(planned)
+        try:
+            writer = self._open_writer(loader, planned)
+            if not planned.replaces:
+                # Applied to the live table already (and not again by a retry).
+                self._record_applied(planned, writer.schema_changes)
+            position = self._copy_batches(source, writer, planned)
+            self._finish_stream(writer, planned, position)
+        except ConnectorError as exc:
+            self._record_failure(planned.name, exc)
+            return
+        self.progress.flush()
+        job_stream_succeed(job=self.job, stream=planned.name)
+
+    def _plan_stream(
         self,
-        source: Source,
-        loader: Loader,
         chosen: selection.StreamSelection,
+        stream_settings: resume.StreamSettings,
         table: str,
         saved_states: dict[str, SavedState],
-    ) -> None:
+    ) -> _PlannedStream:
+        """Where the stream's read starts, the mode it loads with, and its backfills."""
         name = chosen.stream.name
-        stream_rows = JobStream.objects.filter(job=self.job, name=name)
-        settings_ = resume.StreamSettings(
-            sync_mode=chosen.sync_mode,
-            load_mode="overwrite" if self.job.full_resync else chosen.load_mode,
-            cursor_field=chosen.cursor_field,
-            primary_key=tuple(chosen.primary_key),
-        )
         due_backfills = self.backfills.get(name, [])
         backfilling = (
             bool(due_backfills)
             and not self.job.full_resync
-            and backfill_wanted(sync_mode=chosen.sync_mode, load_mode=settings_.load_mode)
+            and backfill_wanted(sync_mode=chosen.sync_mode, load_mode=stream_settings.load_mode)
         )
         plan = resume.plan_stream(
             saved=saved_states.get(name),
-            settings=settings_,
+            settings=stream_settings,
             run_id=self.run_id,
             attempt=self.job.attempt,
             connector_id=self.connector_id,
             full_resync=self.job.full_resync,
             backfill=backfilling,
         )
-        if plan.skip:
-            # Loaded whole by an earlier attempt of this sync.
-            stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
-            return
-        # Whether this load covers every row of the stream (then pending backfills are done).
-        reads_everything = (
-            chosen.sync_mode == "full_refresh"
-            or self.job.full_resync
-            or backfilling
-            or plan.source_state is None
+        return _PlannedStream(
+            chosen=chosen,
+            table=table,
+            settings=stream_settings,
+            plan=plan,
+            due_backfills=due_backfills,
+            reads_everything=(
+                chosen.sync_mode == "full_refresh"
+                or self.job.full_resync
+                or backfilling
+                or plan.source_state is None
+            ),
+            # The stream's own load mode, not this load's: whether later syncs merge.
+            backfills_added_columns=plan.source_state is not None
+            and backfill_wanted(sync_mode=chosen.sync_mode, load_mode=chosen.load_mode),
         )
-        if plan.load_mode or backfilling:
-            stream_rows.update(
-                load_mode=plan.load_mode or settings_.load_mode, backfill=backfilling
+
+    def _start_stream(self, planned: _PlannedStream) -> None:
+        if planned.plan.load_mode or planned.plan.backfill:
+            # Loaded otherwise than its settings say: the job's row shows how.
+            job_stream_record_load(
+                job=self.job,
+                stream=planned.name,
+                load_mode=planned.load_mode,
+                backfill=planned.plan.backfill,
             )
-        self.progress.current = name
-        stream_rows.update(status=JobStatus.RUNNING, started_at=timezone.now())
-        try:
-            if (
-                settings_.load_mode == "append"
-                and chosen.sync_mode == "full_refresh"
-                and not chosen.primary_key
-            ):
-                # Saved before the source lost its key, say: refused as when saved.
-                raise ConfigError(
-                    "Appending a full refresh needs a primary key to resume exactly once; "
-                    "name unique columns as primary_key, or use overwrite."
-                )
-            writer = loader.open_stream(
-                StreamLoad(
-                    stream=name,
-                    table=table,
-                    columns=chosen.stream.columns,
-                    load_mode=plan.load_mode or settings_.load_mode,
-                    run_id=plan.load_id,
-                    primary_key=chosen.primary_key,
-                )
+        self.progress.current = planned.name
+        job_stream_start(job=self.job, stream=planned.name)
+
+    def _open_writer(self, loader: Loader, planned: _PlannedStream) -> StreamLoader:
+        chosen = planned.chosen
+        if (
+            planned.load_mode == "append"
+            and chosen.sync_mode == "full_refresh"
+            and not chosen.primary_key
+        ):
+            # Saved before the source lost its key, say: refused as when saved.
+            raise ConfigError(
+                "Appending a full refresh needs a primary key to resume exactly once; "
+                "name unique columns as primary_key, or use overwrite."
             )
-            load_mode = plan.load_mode or settings_.load_mode
-            replaces = load_mode == "overwrite"
-            # Rows loaded before this attempt started (by earlier syncs, or by earlier
-            # attempts of this one) lack a column it adds: for a stream that merges, a
-            # backfill by the next sync fills them in.
-            column_backfills = plan.source_state is not None and backfill_wanted(
-                sync_mode=chosen.sync_mode, load_mode=chosen.load_mode
-            )
-            if not replaces:
-                # Applied to the live table already (and not again by a retry).
-                self._record_schema_changes(writer.schema_changes)
-                self._record_stream_schema(chosen, table, load_mode)
-                if column_backfills:
-                    self._request_column_backfills(name, writer.schema_changes)
-            request = ReadRequest(
-                stream=chosen.stream,
-                sync_mode=chosen.sync_mode,
-                cursor_field=chosen.cursor_field,
+        return loader.open_stream(
+            StreamLoad(
+                stream=planned.name,
+                table=planned.table,
+                columns=chosen.stream.columns,
+                load_mode=planned.load_mode,
+                run_id=planned.plan.load_id,
                 primary_key=chosen.primary_key,
-                state=plan.source_state,
-                batch_rows=settings.SYNC_BATCH_ROWS,
             )
-            position = plan.source_state
-            with Prefetched(source.read(request), name=f"read-{name}") as batches:
-                for batch in batches:
-                    self.progress.add(
-                        name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
-                    )
-                    # A batch with no state moved no resume point (a keyless read inside a
-                    # run of equal cursor values): the last position stands.
-                    position = batch.state if batch.state is not None else position
-                    state = plan.state(settings_, self.connector_id, position)
-                    result = writer.write(batch.records, state)
-                    self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
-                    self.progress.last_state[name] = state
-                    self.progress.maybe_flush()
-            final = plan.final_state(settings_, self.connector_id, position)
-            writer.finish(final)
-            if replaces:
-                # An overwrite's changes take effect with the swap: recorded once, by the
-                # attempt that made it.
-                self._record_schema_changes(writer.schema_changes)
-                self._record_stream_schema(chosen, table, load_mode)
-                if column_backfills:
-                    self._request_column_backfills(name, writer.schema_changes)
-            self.progress.last_state[name] = final
-            if due_backfills:
-                # Read in full: done. Not read in full because the stream appends now: a
-                # full re-read would load every row twice, so the request is dropped.
-                backfills_settle(
-                    ids=due_backfills,
-                    job=self.job,
-                    status=BackfillStatus.COMPLETED if reads_everything else BackfillStatus.SKIPPED,
-                )
-        except ConnectorError as exc:
-            exc.stream = exc.stream or name
-            logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
-            self.failures.append(exc)
-            counted = self.progress.streams.get(name, _Counters())
-            stream_rows.update(
-                status=JobStatus.FAILED,
-                finished_at=timezone.now(),
-                error=exc.message,
-                rows_read=counted.rows_read,
-                rows_written=counted.rows_written,
-                bytes_read=counted.bytes_read,
-                bytes_written=counted.bytes_written,
-            )
-            return
-        self.progress.flush()
-        stream_rows.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
-
-    def _assign_tables(self, stream_names: list[str]) -> dict[str, str]:
-        """The streams' tables, assigning (and saving) names for streams new to the connector,
-        under a row lock so that two writers cannot assign one name twice."""
-        with transaction.atomic():
-            connector = Connector.objects.select_for_update().get(pk=self.connector.pk)
-            tables = selection.assign_tables(connector.stream_tables, stream_names)
-            if tables != connector.stream_tables:
-                connector.stream_tables = tables
-                connector.save(update_fields=["stream_tables"])
-        return tables
-
-    def _request_column_backfills(self, stream: str, changes: list) -> None:
-        """Rows loaded before a column was added lack it: the next sync reads them again."""
-        for change in changes:
-            if change.change == "column_added":
-                backfill_request(
-                    connector=self.connector,
-                    stream=stream,
-                    reason=BackfillReason.COLUMN_ADDED,
-                    column=change.column or "",
-                    job=self.job,
-                )
-
-    def _record_stream_schema(
-        self, chosen: selection.StreamSelection, table: str, load_mode: str
-    ) -> None:
-        StreamSchema.objects.update_or_create(
-            connector_id=self.job.connector_id,
-            stream=chosen.stream.name,
-            defaults={
-                "table": table,
-                "columns": [column.as_dict() for column in chosen.stream.columns],
-                "primary_key": list(chosen.primary_key),
-                "cursor_field": chosen.cursor_field or "",
-                "sync_mode": chosen.sync_mode,
-                "load_mode": load_mode,
-                "job": self.job,
-                "updated_at": timezone.now(),
-            },
         )
 
-    def _record_schema_changes(self, changes: list) -> None:
-        if not changes:
-            return
-        with transaction.atomic():
-            self._save_schema_changes(changes)
-            event_raise(
-                account_id=self.connector.account_id,
-                type=EventType.SCHEMA_CHANGED,
-                data=schema_changes_data(self.connector, self.job.id, changes),
+    def _record_applied(self, planned: _PlannedStream, changes: list[SchemaChange]) -> None:
+        """What the writer did to the stream's table: its schema changes, the schema as now
+        loaded, and the backfills the columns it added call for."""
+        schema_changes_record(connector=self.connector, job=self.job, changes=changes)
+        stream_schema_record(
+            job=self.job, chosen=planned.chosen, table=planned.table, load_mode=planned.load_mode
+        )
+        if planned.backfills_added_columns:
+            backfills_request_added_columns(
+                connector=self.connector, stream=planned.name, changes=changes, job=self.job
             )
 
-    def _save_schema_changes(self, changes: list) -> None:
-        SchemaChange.objects.bulk_create(
-            [
-                SchemaChange(
-                    connector_id=self.job.connector_id,
-                    job=self.job,
-                    stream=change.stream,
-                    change=change.change,
-                    column=change.column or "",
-                    old_type=change.old_type or "",
-                    new_type=change.new_type or "",
-                    note=change.note[:500],
+    def _copy_batches(self, source: Source, writer: StreamLoader, planned: _PlannedStream) -> Any:
+        """Read the stream and write it batch by batch, each with the state it reaches;
+        returns the source position reached. The hot path: per batch, no query beyond the
+        writer's own, and progress written at a bounded rate."""
+        name, plan, stream_settings = planned.name, planned.plan, planned.settings
+        chosen = planned.chosen
+        request = ReadRequest(
+            stream=chosen.stream,
+            sync_mode=chosen.sync_mode,
+            cursor_field=chosen.cursor_field,
+            primary_key=chosen.primary_key,
+            state=plan.source_state,
+            batch_rows=settings.SYNC_BATCH_ROWS,
+        )
+        position = plan.source_state
+        with Prefetched(source.read(request), name=f"read-{name}") as batches:
+            for batch in batches:
+                self.progress.add(
+                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
                 )
-                for change in changes
-            ]
+                # A batch with no state moved no resume point (a keyless read inside a
+                # run of equal cursor values): the last position stands.
+                position = batch.state if batch.state is not None else position
+                state = plan.state(stream_settings, self.connector_id, position)
+                result = writer.write(batch.records, state)
+                self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
+                self.progress.last_state[name] = state
+                self.progress.maybe_flush()
+        return position
+
+    def _finish_stream(self, writer: StreamLoader, planned: _PlannedStream, position: Any) -> None:
+        """Commit the final state (an overwrite swaps its table in), then settle the stream's
+        due backfills."""
+        final = planned.plan.final_state(planned.settings, self.connector_id, position)
+        writer.finish(final)
+        if planned.replaces:
+            # An overwrite's changes take effect with the swap: recorded once, by the
+            # attempt that made it.
+            self._record_applied(planned, writer.schema_changes)
+        self.progress.last_state[planned.name] = final
+        if planned.due_backfills:
+            # Read in full: done. Not read in full because the stream appends now: a
+            # full re-read would load every row twice, so the request is dropped.
+            backfills_settle(
+                ids=planned.due_backfills,
+                job=self.job,
+                status=(
+                    BackfillStatus.COMPLETED if planned.reads_everything else BackfillStatus.SKIPPED
+                ),
+            )
+
+    def _record_failure(self, name: str, exc: ConnectorError) -> None:
+        """One failing stream does not stop the others: recorded, with what it moved."""
+        exc.stream = exc.stream or name
+        logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
+        self.failures.append(exc)
+        job_stream_fail(
+            job=self.job,
+            stream=name,
+            error=exc.message,
+            counts=self.progress.streams.get(name, StreamCounts()),
         )
