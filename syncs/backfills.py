@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connectors.framework.base import SchemaChange as AppliedSchemaChange
 from connectors.models import Connector
 from syncs.models import Backfill, BackfillReason, BackfillStatus, Job, StreamSchema
 
@@ -66,6 +68,21 @@ def backfill_request(
         column,
     )
     return backfill
+
+
+def backfills_request_added_columns(
+    *, connector: Connector, stream: str, changes: Sequence[AppliedSchemaChange], job: Job
+) -> None:
+    """Rows loaded before a column was added lack it: the next sync reads them again."""
+    for change in changes:
+        if change.change == "column_added":
+            backfill_request(
+                connector=connector,
+                stream=stream,
+                reason=BackfillReason.COLUMN_ADDED,
+                column=change.column or "",
+                job=job,
+            )
 
 
 def backfills_request_reenabled(*, connector: Connector, streams: list[Any]) -> list[Backfill]:

@@ -21,11 +21,11 @@ from syncs.models import (
     FINISHED_STATUSES,
     Job,
     JobStatus,
-    JobStream,
     JobTrigger,
     SyncReceipt,
 )
 from syncs.receipts import receipt_write
+from syncs.streams import job_streams_settle
 
 logger = logging.getLogger("syncs")
 
@@ -120,7 +120,7 @@ def jobs_settle_for_deletion(*, connector: Connector) -> None:
             cancel_requested_at=job.cancel_requested_at or now,
             cancel_reason="The connector was deleted.",
         )
-        _settle_streams(job, JobStatus.CANCELLED)
+        job_streams_settle(job_id=job.id, status=JobStatus.CANCELLED)
         receipt_write(job_id=job.id)
         _raise_sync_event(job, JobStatus.CANCELLED)
 
@@ -174,7 +174,7 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
         )
         if not updated:
             return None
-        _settle_streams(job, status)
+        job_streams_settle(job_id=job.id, status=status)
         receipt_write(job_id=job.id)
         logger.info("syncs.job_finished job=%s status=%s", job.id, status)
         retry = None
@@ -196,18 +196,6 @@ def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> Non
         account_id=Connector.objects.values_list("account_id", flat=True).get(id=job.connector_id),
         type=event_type or SYNC_EVENT_BY_STATUS[status],
         data=data,
-    )
-
-
-def _settle_streams(job: Job, status: str) -> None:
-    """Streams a finished job left open: the one running ends as the job did; those it never
-    reached are marked cancelled (not run)."""
-    now = timezone.now()
-    JobStream.objects.filter(job_id=job.id, status=JobStatus.RUNNING).update(
-        status=status, finished_at=now
-    )
-    JobStream.objects.filter(job_id=job.id, status=JobStatus.PENDING).update(
-        status=JobStatus.CANCELLED
     )
 
 

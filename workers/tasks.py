@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from connectors.framework import registry
 from syncs import services
+from syncs.engine import runner
 from syncs.models import Job, JobStatus
-from workers import runner
 
 logger = logging.getLogger("workers.tasks")
 

@@ -9,8 +9,8 @@ import pytest
 from connectors.models import Connector
 from syncs import services as sync_services
 from syncs.models import JobStatus
-from tests.workers.test_backfills import FLAG, select, sync
-from tests.workers.test_backfills import setup as setup  # a fixture
+from tests.syncs.engine.test_backfills import FLAG, select, sync
+from tests.syncs.engine.test_backfills import setup as setup  # a fixture
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db

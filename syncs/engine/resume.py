@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.framework.base import SavedState
+from connectors.framework.selection import StreamSelection
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class StreamSettings:
     cursor_field: str | None
     primary_key: tuple[str, ...]
 
+    @classmethod
+    def from_selection(cls, chosen: StreamSelection, *, full_resync: bool) -> StreamSettings:
+        """The settings a job loads the stream with: its own, except that a full resync
+        replaces every table."""
+        return cls(
+            sync_mode=chosen.sync_mode,
+            load_mode="overwrite" if full_resync else chosen.load_mode,
+            cursor_field=chosen.cursor_field,
+            primary_key=tuple(chosen.primary_key),
+        )
+
 
 @dataclass(frozen=True)
 class StreamPlan:
@@ -33,6 +45,9 @@ class StreamPlan:
     load_id: str
     source_state: dict[str, Any] | None
     live: dict[str, Any] | None  # the state the live table matches, carried while staging
+    # The mode this load writes with: the settings' own, or the override below. Decided
+    # here, once; everything after the plan reads it from the plan.
+    effective_load_mode: str
     # Set when this load must replace the table instead of the stream's own mode: an
     # incremental append whose cursor or key changed re-reads everything.
     load_mode: str | None = None
@@ -44,15 +59,14 @@ class StreamPlan:
 
     def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
         """The state to commit with a batch that reached `source`."""
-        load_mode = self.load_mode or settings.load_mode
         state = {
             "source": source,
             "cursor_field": settings.cursor_field,
             "primary_key": list(settings.primary_key),
-            "load_mode": load_mode,
+            "load_mode": self.effective_load_mode,
             "connector_id": connector_id,
         }
-        if load_mode == "overwrite":
+        if self.effective_load_mode == "overwrite":
             state["live"] = self.live
         if self.backfill:
             state["before_backfill"] = self.before_backfill
@@ -102,7 +116,13 @@ def plan_stream(
     )
     same_run = ours and (saved.run_id or "").split(".")[0] == run_id
     if same_run and saved.complete:
-        return StreamPlan(skip=True, load_id=saved.run_id, source_state=None, live=None)
+        return StreamPlan(
+            skip=True,
+            load_id=saved.run_id,
+            source_state=None,
+            live=None,
+            effective_load_mode=settings.load_mode,
+        )
 
     # The cursor or key changed since the live table was loaded: the old position means
     # nothing in the new order, so the stream is read again from the start. Merge absorbs
@@ -121,11 +141,12 @@ def plan_stream(
         # An earlier attempt of this sync committed batches: go on after the last one.
         carried = saved.state.get("live") if effective.load_mode == "overwrite" else None
         return StreamPlan(
-            False,
-            saved.run_id,
-            saved.state["source"],
-            carried,
-            override,
+            skip=False,
+            load_id=saved.run_id,
+            source_state=saved.state["source"],
+            live=carried,
+            effective_load_mode=effective.load_mode,
+            load_mode=override,
             backfill=backfill,
             before_backfill=before_backfill if backfill else None,
         )
@@ -138,11 +159,12 @@ def plan_stream(
         # A backfill given up goes on from where the stream was before it.
         start = before_backfill if unfinished_backfill else live.get("source")
     return StreamPlan(
-        False,
-        load_id,
-        start,
-        live,
-        override,
+        skip=False,
+        load_id=load_id,
+        source_state=start,
+        live=live,
+        effective_load_mode=effective.load_mode,
+        load_mode=override,
         backfill=backfill,
         before_backfill=before_backfill if backfill else None,
     )

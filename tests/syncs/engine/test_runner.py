@@ -8,9 +8,9 @@ from connectors import services as connector_services
 from connectors.destinations.duckdb import DuckDBStreamLoader
 from connectors.framework.base import ConnectorError
 from syncs import services
+from syncs.engine.runner import run_sync_job
 from syncs.models import Job, JobStatus
 from tests.accounts.factories import AccountFactory
-from workers.runner import run_sync_job
 
 pytestmark = pytest.mark.django_db
 

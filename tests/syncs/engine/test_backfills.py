@@ -13,9 +13,9 @@ from connectors.destinations.duckdb import DuckDBStreamLoader
 from connectors.framework.base import Column, TransientError
 from connectors.sources import sample
 from syncs import services
+from syncs.engine.runner import run_sync_job
 from syncs.models import Backfill, Job, SyncReceipt
 from tests.accounts.factories import AccountFactory
-from workers.runner import run_sync_job
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from workers.prefetch import Prefetched
+from syncs.engine.prefetch import Prefetched
 
 
 def test_yields_every_item_in_order():

@@ -1,7 +1,7 @@
 """Where a stream's read starts, from the state committed in the destination."""
 
 from connectors.framework.base import SavedState
-from workers.resume import StreamSettings, live_state, plan_stream
+from syncs.engine.resume import StreamSettings, live_state, plan_stream
 
 CONNECTOR = "c-1"
 INCREMENTAL_APPEND = StreamSettings("incremental", "append", "updated_at", ("id",))

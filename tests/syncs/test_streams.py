@@ -1,0 +1,137 @@
+"""What a sync records about its streams, through the services the engine calls (the engine
+tests in tests/syncs/engine/ run the same through a real sync)."""
+
+import pytest
+
+from connectors.framework import selection
+from connectors.framework.base import Column, Stream
+from connectors.framework.base import SchemaChange as AppliedSchemaChange
+from syncs import streams
+from syncs.backfills import backfills_request_added_columns
+from syncs.engine.resume import StreamSettings
+from syncs.models import Backfill, Job, JobStatus, JobStream, SchemaChange, StreamSchema
+from tests.accounts.factories import AccountFactory
+from tests.connectors.factories import make_connector
+from webhooks.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job() -> Job:
+    return Job.objects.create(connector=make_connector(AccountFactory()))
+
+
+CUSTOMERS = Stream(
+    name="customers",
+    columns=(Column("id", "bigint", nullable=False), Column("email", "string")),
+    primary_key=("id",),
+)
+
+
+def chosen(load_mode: str = "merge") -> selection.StreamSelection:
+    return selection.StreamSelection(
+        stream=CUSTOMERS,
+        enabled=True,
+        sync_mode="incremental",
+        load_mode=load_mode,
+        cursor_field="updated_at",
+        primary_key=("id",),
+        saved=True,
+    )
+
+
+def test_job_streams_go_from_pending_to_settled(job):
+    settings = StreamSettings.from_selection(chosen(), full_resync=True)
+    streams.job_streams_create(job=job, streams={"customers": settings, "orders": settings})
+    assert list(job.streams.values_list("name", "status", "load_mode")) == [
+        ("customers", "pending", "overwrite"),
+        ("orders", "pending", "overwrite"),
+    ]
+    streams.job_stream_start(job=job, stream="customers")
+    streams.job_stream_record_counts(
+        job=job, stream="customers", counts=streams.StreamCounts(rows_read=3, rows_written=2)
+    )
+    streams.job_streams_settle(job_id=job.id, status=JobStatus.FAILED)
+    customers, orders = job.streams.all()
+    assert (customers.status, customers.rows_read, customers.rows_written) == ("failed", 3, 2)
+    assert customers.started_at and customers.finished_at
+    assert orders.status == "cancelled" and orders.finished_at is None
+
+
+def test_a_failed_stream_keeps_what_it_moved(job):
+    streams.job_streams_create(
+        job=job, streams={"customers": StreamSettings.from_selection(chosen(), full_resync=False)}
+    )
+    streams.job_stream_record_load(job=job, stream="customers", load_mode="merge", backfill=True)
+    streams.job_stream_fail(
+        job=job, stream="customers", error="gone", counts=streams.StreamCounts(bytes_written=9)
+    )
+    row = JobStream.objects.get(job=job)
+    assert (row.status, row.error, row.bytes_written, row.backfill) == ("failed", "gone", 9, True)
+
+
+def test_schema_changes_are_recorded_with_their_event(job):
+    streams.schema_changes_record(connector=job.connector, job=job, changes=[])
+    assert not SchemaChange.objects.exists() and not Event.objects.exists()
+
+    changes = [
+        AppliedSchemaChange("customers", "table_created"),
+        AppliedSchemaChange("customers", "column_added", column="tier", new_type="string"),
+    ]
+    streams.schema_changes_record(connector=job.connector, job=job, changes=changes)
+    assert list(SchemaChange.objects.order_by("id").values_list("change", "column", "job")) == [
+        ("table_created", "", job.id),
+        ("column_added", "tier", job.id),
+    ]
+    (event,) = Event.objects.all()
+    assert event.type == "schema.changed"
+    assert [c["change"] for c in event.data["changes"]] == ["table_created", "column_added"]
+
+
+def test_added_columns_request_one_backfill_each(job):
+    changes = [
+        AppliedSchemaChange("customers", "column_added", column="tier"),
+        AppliedSchemaChange("customers", "column_removed", column="fax"),
+    ]
+    for _ in range(2):
+        backfills_request_added_columns(
+            connector=job.connector, stream="customers", changes=changes, job=job
+        )
+    assert list(Backfill.objects.values_list("reason", "column", "requested_run_id")) == [
+        ("column_added", "tier", job.run_id)
+    ]
+
+
+def test_stream_schema_and_state_mirror_are_upserted(job):
+    for load_mode in ("overwrite", "merge"):
+        streams.stream_schema_record(
+            job=job, chosen=chosen(), table="customers", load_mode=load_mode
+        )
+        streams.stream_states_save(
+            connector_id=job.connector_id, states={"customers": {"load_mode": load_mode}}
+        )
+    schema = StreamSchema.objects.get(connector=job.connector)
+    assert (schema.load_mode, schema.primary_key, schema.cursor_field) == (
+        "merge",
+        ["id"],
+        "updated_at",
+    )
+    assert [c["name"] for c in schema.columns] == ["id", "email"]
+    assert list(job.connector.states.values_list("stream", "state")) == [
+        ("customers", {"load_mode": "merge"})
+    ]
+
+
+def test_table_names_are_assigned_once_and_kept(job):
+    connector = job.connector
+    first = streams.connector_tables_assign(
+        connector_id=connector.pk, stream_names=["public.orders"]
+    )
+    assert first == {"public.orders": "orders"}
+    second = streams.connector_tables_assign(
+        connector_id=connector.pk, stream_names=["sales.orders", "public.orders"]
+    )
+    assert second == {"public.orders": "orders", "sales.orders": "sales_orders"}
+    connector.refresh_from_db()
+    assert connector.stream_tables == second
