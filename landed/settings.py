@@ -141,7 +141,9 @@ if not REDIS_URL:
     # The process-local cache is not shared; acceptable for the single-process embedded mode.
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# The filesystem transport ignores the host, but kombu warns "No hostname was supplied" each
+# time it resolves a URL without one (every process's start, every publish): name it.
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost"
 # A message a worker took and never acknowledged (the worker died) is handed out again after
 # this; the stale-job reaper usually acts first, and a redelivered task finds its job settled.
 CELERY_BROKER_TRANSPORT_OPTIONS = {

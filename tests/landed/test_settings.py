@@ -122,9 +122,24 @@ def test_nothing_configured_means_embedded_sqlite_and_local_cache(tmp_path):
     assert values["engine"] == "django.db.backends.sqlite3"
     assert values["name"] == str(tmp_path / "landed.sqlite3")
     assert values["cache"].endswith("LocMemCache")
-    assert values["broker"] == "filesystem://"
+    assert values["broker"] == "filesystem://localhost"
     assert values["secure_cookie"] is True
     assert values["hosts"] == ["localhost", "127.0.0.1", "[::1]"]
+
+
+def test_the_embedded_broker_connects_without_warnings(tmp_path):
+    """kombu logs "No hostname was supplied" each time it resolves a broker URL without a host:
+    ten times in a `make run` log, for a transport that has no host."""
+    result = run_python(
+        "import django, logging; django.setup(); from landed.celery import app; "
+        "logging.getLogger().setLevel(logging.WARNING); "
+        "connection = app.connection_for_write(); connection.connect(); "
+        "print(connection.as_uri()); connection.release()",
+        {"LANDED_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "filesystem://:**@localhost//"
+    assert "WARNING" not in result.stderr, result.stderr
 
 
 def test_urls_switch_to_postgresql_and_redis(tmp_path):
