@@ -1,9 +1,9 @@
-"""The secret key an embedded install keeps in its data directory.
+"""The secret key kept in the data directory when SECRET_KEY is not set.
 
-`scripts/run.sh` (the server, workers and beat it starts) and the settings module, which every
-management command loads, read the same file, so that `manage.py` run beside `make run` signs
-and encrypts with the key the server uses. Plain Python with no Django import: the settings
-module calls it while it is being loaded.
+`scripts/run.sh` (the server, workers and beat it starts) and, on the embedded default, the
+settings module, which every management command loads, read the same file, so that
+`manage.py` run beside `make run` signs and encrypts with the key the server uses. Plain
+Python with no Django import: the settings module calls it while it is being loaded.
 
 `python -m landed.secret_key DATA_DIR` prints the key (for scripts/run.sh).
 """

@@ -106,7 +106,7 @@ def test_processes_starting_together_agree_on_one_generated_key(tmp_path):
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(6)
+        for _ in range(4)
     ]
     keys = {process.communicate(timeout=60)[0].strip() for process in processes}
     assert keys == {(tmp_path / "data" / "secret_key").read_text().strip()}
