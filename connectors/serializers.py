@@ -119,18 +119,40 @@ class ConnectorSerializer(serializers.Serializer):
 
 # --- Streams -------------------------------------------------------------------------------
 class StreamSelectionInputSerializer(serializers.Serializer):
-    name = StrictCharField(min_length=1, max_length=300)
-    enabled = StrictBooleanField()
+    """One stream's whole setting: `name`, `enabled`, `sync_mode` and `load_mode` are required
+    (even to disable a stream); `cursor_field` and `primary_key` when the modes need them."""
+
+    name = StrictCharField(min_length=1, max_length=300, help_text="A stream discovery lists.")
+    enabled = StrictBooleanField(help_text="false: the stream is not read.")
     sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
-    load_mode = serializers.ChoiceField(choices=LOAD_MODES)
-    cursor_field = StrictCharField(required=False, allow_null=True, max_length=300)
+    load_mode = serializers.ChoiceField(
+        choices=LOAD_MODES,
+        help_text="overwrite only with full_refresh; merge needs a primary key.",
+    )
+    cursor_field = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=300,
+        help_text="Required with sync_mode incremental (one of the stream's "
+        "cursor_candidates); otherwise leave it out or null.",
+    )
     primary_key = serializers.ListField(
-        child=StrictCharField(min_length=1, max_length=300), required=False, max_length=32
+        child=StrictCharField(min_length=1, max_length=300),
+        required=False,
+        max_length=32,
+        help_text="Defaults to the source's key. Required when the source has none and "
+        "load_mode is merge, or a full_refresh is appended.",
     )
 
 
 class StreamsInputSerializer(serializers.Serializer):
-    streams = StreamSelectionInputSerializer(many=True, allow_empty=False, max_length=10_000)
+    streams = StreamSelectionInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=10_000,
+        help_text="At least one stream. Each listed stream's setting is replaced whole; "
+        "streams left out keep theirs.",
+    )
 
 
 class ColumnSerializer(serializers.Serializer):

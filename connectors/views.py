@@ -228,12 +228,15 @@ class ConnectorStreamsView(LandedAPIView):
         operation_id="connectors_streams_update",
         tags=TAG_CONNECTORS,
         summary="Enable or disable streams and set their sync and load modes",
-        description="Checked against live discovery: an unknown stream or column, or merge "
-        "without a primary key, is a 422.",
+        description="Each entry needs `name`, `enabled`, `sync_mode` and `load_mode`; "
+        "`cursor_field` with an incremental sync, `primary_key` for a merge (or an appended "
+        "full refresh) when the source has no key. Listed streams are replaced whole, others "
+        "keep their settings. Checked against live discovery: an unknown stream or column, or "
+        "merge without a primary key, is a 422. 409 while a sync is pending or running.",
         request=serializers.StreamsInputSerializer,
         responses={
             200: serializers.StreamListSerializer,
-            **error_responses(400, 401, 404, 413, 415, 422, 502),
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 502),
         },
     )
     def put(self, request: Request, connector_id: Any) -> Response:

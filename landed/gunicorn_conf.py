@@ -9,6 +9,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2" if os.environ.get("REDIS_URL
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
+# Idle keep-alive connections stay open longer than a client's polling interval (gunicorn's
+# 2 s default raced a client polling a job every 2 s: its request met a closing connection)
+# and longer than a load balancer's idle timeout (60 s on common ones), so that the side in
+# front closes first. The threaded worker parks idle connections without holding a thread.
+keepalive = int(os.environ.get("WEB_KEEPALIVE_SECONDS", "75"))
 accesslog = "-"
 errorlog = "-"
 # Each access line ends with the request id, as the application's own log lines carry it.

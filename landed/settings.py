@@ -1,7 +1,8 @@
 """Landed settings: one module, every value read from the environment.
 
-With nothing set, Landed runs embedded: a SQLite file and an in-process cache under
-`LANDED_DATA_DIR`. Production sets `DATABASE_URL` (PostgreSQL), `REDIS_URL` and `SECRET_KEY`.
+With nothing set, Landed runs embedded: a SQLite file, a file-based broker and a secret key
+generated once, under `LANDED_DATA_DIR`, and an in-process cache. Production sets
+`DATABASE_URL` (PostgreSQL), `REDIS_URL` and `SECRET_KEY`.
 """
 
 import json
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from landed.secret_key import data_dir_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,13 +24,19 @@ DATA_DIR = Path(env.str("LANDED_DATA_DIR", default=str(BASE_DIR / "var")))
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not env.str("DATABASE_URL", default=""):
+        # The embedded default (no DATABASE_URL): the key kept in the data directory, the one
+        # scripts/run.sh gives the server and workers, so that management commands agree with
+        # them without being handed it.
+        SECRET_KEY = data_dir_secret_key(DATA_DIR)
+    elif DEBUG:
+        SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    else:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
-            "string (for example: python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
-            "or set DEBUG=true for local development only."
+            "SECRET_KEY is not set. With DATABASE_URL set, set the SECRET_KEY environment "
+            "variable to a long random string (for example: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'), or set DEBUG=true for local development only."
         )
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -132,7 +141,9 @@ if not REDIS_URL:
     # The process-local cache is not shared; acceptable for the single-process embedded mode.
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# The filesystem transport ignores the host, but kombu warns "No hostname was supplied" each
+# time it resolves a URL without one (every process's start, every publish): name it.
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost"
 # A message a worker took and never acknowledged (the worker died) is handed out again after
 # this; the stale-job reaper usually acts first, and a redelivered task finds its job settled.
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -14,12 +14,9 @@ export LANDED_DATA_DIR="${LANDED_DATA_DIR:-$PWD/var}"
 mkdir -p "$LANDED_DATA_DIR"
 
 if [ -z "${SECRET_KEY:-}" ]; then
-  # A key generated once for this data directory, so sessions survive restarts.
-  key_file="$LANDED_DATA_DIR/secret_key"
-  if [ ! -s "$key_file" ]; then
-    (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
-  fi
-  SECRET_KEY="$(cat "$key_file")"
+  # A key generated once for this data directory (so sessions survive restarts), by the code
+  # the settings use for it too: on the embedded default, manage.py finds the same key.
+  SECRET_KEY="$(python -m landed.secret_key "$LANDED_DATA_DIR")"
   export SECRET_KEY
 fi
 

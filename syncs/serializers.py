@@ -76,7 +76,8 @@ class JobListQuerySerializer(serializers.Serializer):
 
 
 class JobCancelInputSerializer(serializers.Serializer):
-    reason = StrictCharField(required=False, max_length=500, default="")
+    # Blank is allowed: "" is the default, so it is no reason at all (as for an API key's name).
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class SyncInputSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from openapi_spec_validator import OpenAPIV30SpecValidator
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +161,24 @@ def test_the_billing_rules_are_documented_on_the_operations_they_guard(api, docs
     assert "403" not in paths["/connectors"]["get"]["responses"]
     assert "403" not in paths["/billing/checkout"]["post"]["responses"]
     assert "403" not in paths["/alerts/notifications/read-all"]["post"]["responses"]
+
+
+def test_schema_is_valid_openapi_3(api, docs_on):
+    """drf-spectacular's --validate checks the document against its own JSON schema of OpenAPI;
+    openapi-spec-validator also checks what that schema cannot say (a default that breaks its
+    own schema's minLength, say), as client generators do."""
+    schema = api.get("/openapi.json").json()
+    assert schema["openapi"].startswith("3.0.")
+
+    errors = [
+        f"{error.message} (rule: {'/'.join(map(str, error.schema_path))})"
+        for error in OpenAPIV30SpecValidator(schema).iter_errors()
+    ]
+    assert errors == []
+
+
+def test_an_optional_cancel_reason_defaults_to_a_string_it_allows(api, docs_on):
+    schema = api.get("/openapi.json").json()
+    reason = schema["components"]["schemas"]["JobCancelInputRequest"]["properties"]["reason"]
+    assert reason["default"] == ""
+    assert reason.get("minLength", 0) == 0
