@@ -424,7 +424,7 @@ def test_namespace_named_like_the_file(root: Path) -> None:
 
 
 def test_widening_rules() -> None:
-    from connectors.destinations import _evolution as ev
+    from connectors.destinations.sql import evolution as ev
 
     types = duck.TYPES
     cases = [

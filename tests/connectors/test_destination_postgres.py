@@ -521,7 +521,7 @@ def test_merge_table_evolves_its_key_column(loader: PostgresLoader, scratch_data
 
 
 def test_widening_rules() -> None:
-    from connectors.destinations import _evolution as ev
+    from connectors.destinations.sql import evolution as ev
 
     types = pg_dest.TYPES
     cases = [
