@@ -277,6 +277,7 @@ class DuckDBDestination(Destination):
 # --- Loader --------------------------------------------------------------------------------
 class DuckDBDialect(SqlDialect):
     types = TYPES
+    timestamptz = "TIMESTAMPTZ"
     now = "current_timestamp"
 
 

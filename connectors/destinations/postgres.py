@@ -344,10 +344,18 @@ def _rollback_quietly(connection: adbc.Connection) -> None:
 # --- Loader --------------------------------------------------------------------------------
 class PostgresDialect(SqlDialect):
     types = TYPES
+    timestamptz = "timestamptz"
     now = "now()"
 
     def cast(self, expression: str, sql_type: str) -> str:
         return f"{expression}::{sql_type}"
+
+    def retype_column(self, table: str, column: str, sql_type: str) -> str:
+        quoted = self.quote(column)
+        return (
+            f"ALTER TABLE {table} ALTER COLUMN {quoted} "
+            f"TYPE {sql_type} USING {self.cast(quoted, sql_type)}"
+        )
 
 
 class PostgresLoader(SqlLoader):

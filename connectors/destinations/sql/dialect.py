@@ -26,9 +26,12 @@ from connectors.framework.types import Column
 
 
 class SqlDialect:
-    """How one database spells the loader's statements. Subclasses set `types` and `now`."""
+    """How one database spells the loader's statements. Subclasses set `types`, `timestamptz`
+    and, where it differs, `now`."""
 
     types: TypeDialect
+    # The type of Landed's own timestamps (`_landed_synced_at`, the state's `updated_at`).
+    timestamptz: str
     # The load's timestamp, as the database spells the transaction's start time.
     now: str = "current_timestamp"
 
@@ -61,16 +64,13 @@ class SqlDialect:
             f"{self.cast(self.quote(n), sql_types[n])} AS {self.quote(n)}" for n in names
         )
 
-    def timestamptz(self) -> str:
-        return self.types.render(Column("", "timestamptz"))
-
     # --- DDL -------------------------------------------------------------------------------
     def create_schema(self, schema: str) -> str:
         return f"CREATE SCHEMA IF NOT EXISTS {schema}"
 
     def create_state_table(self, table: str) -> str:
         """The table holding each stream's state, committed with the stream's rows."""
-        text, timestamptz = self.types.text_type, self.timestamptz()
+        text, timestamptz = self.types.text_type, self.timestamptz
         json, boolean = (self.types.render(Column("", t)) for t in ("json", "boolean"))
         return (
             f"CREATE TABLE IF NOT EXISTS {table} ("
@@ -81,7 +81,7 @@ class SqlDialect:
 
     def synced_at_column(self) -> str:
         """The type and default of the audit column every Landed table has."""
-        return f"{self.timestamptz()} DEFAULT {self.now}"
+        return f"{self.timestamptz} DEFAULT {self.now}"
 
     def create_table(
         self, table: str, columns: Sequence[tuple[str, str]], key: Sequence[str]
