@@ -10,8 +10,17 @@ committed batches are part of this load), any other attempt starts it over. Sche
 follows `connectors.destinations.sql.evolution` (see its docstring).
 
 A destination (PostgreSQL, DuckDB; Snowflake, BigQuery, MySQL later) subclasses `SqlLoader` and
-`SqlStreamLoader`, sets a `SqlDialect` (`connectors.destinations.sql.dialect`: every statement's
-text, overridable piece by piece) and implements the connection hooks:
+`SqlStreamLoader`, sets a `SqlDialect` and implements the connection hooks:
+
+`SqlDialect` (`connectors.destinations.sql.dialect`: the statements' text, no connection)
+    `types`, `timestamptz`, `now`  its type names (`TypeDialect`), the type of Landed's own
+                         timestamps, and the transaction's time.
+    `quote`, `column_list`, `param`, `cast`, `casts`, `json_from_text`, `json_to_text`
+                         identifiers, placeholders and conversions.
+    `create_schema`, `create_state_table`, `create_table`, `synced_at_column`, `add_column`,
+    `retype_column`, `drop_not_null`, `comment_column`, `drop_table`, `rename_table`  DDL.
+    `upsert_state`, `insert_select`, `merge`  the writes of a batch and of its state.
+  Defaults are the spelling PostgreSQL and DuckDB share; override what differs.
 
 `SqlLoader` (one connection into one namespace, for one sync)
     `dialect`            the `SqlDialect` instance (class attribute).
