@@ -1,8 +1,9 @@
 """PostgreSQL destination: loads Arrow batches with ADBC (binary COPY from Arrow, in C++).
 
-Exactly once: every `write` is one transaction holding the batch's rows and the stream's new
-state (a row of `<namespace>._landed_state`), so a crash leaves both or neither. `finish` marks
-the stream complete; for an overwrite it also swaps the staging table in, in that transaction.
+Exactly once, overwrite staging and swap, merge and schema evolution are the shared SQL
+loader's (`connectors.destinations.sql.loader`); this module holds what is PostgreSQL's own: the
+connection and its errors, the privilege check, the namespace's advisory lock, catalog reads,
+the unique index a merge needs, and the bulk-load path.
 
 Speed: a batch whose Arrow columns all match their target columns' binary formats (after
 lossless Arrow casts for widened columns) is COPYed straight into the target table. Anything
@@ -12,7 +13,7 @@ evolution rules turned into text) is COPYed into a temporary table and moved wit
 upserts with `INSERT ... ON CONFLICT (key) DO UPDATE`, the last occurrence of a key in a batch
 winning.
 
-Schema evolution follows `connectors.destinations._evolution` (see its docstring).
+Schema evolution follows `connectors.destinations.sql.evolution` (see its docstring).
 
 Every connection runs with TimeZone=UTC, so dates widened to timestamptz and timestamps read
 as timestamptz are taken as UTC, and text forms of timestamptz values are in UTC.
@@ -29,27 +30,38 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, cast
 
 import adbc_driver_postgresql.dbapi as adbc_pg
 import pyarrow as pa
 from adbc_driver_manager import dbapi as adbc
 from psycopg.conninfo import make_conninfo
 
-from connectors.destinations import _evolution as ev
+from connectors.destinations.sql.dialect import SqlDialect
+from connectors.destinations.sql.evolution import ExistingColumn, widens
+from connectors.destinations.sql.identifiers import (
+    REMOVED_MARK,
+    ROW_NUMBER,
+    STATE_TABLE,
+    column_list,
+    quote_ident,
+    short_name,
+    validate_namespace,
+)
+from connectors.destinations.sql.loader import (
+    SqlLoader,
+    SqlStreamLoader,
+    duplicate_key_error,
+)
 from connectors.framework.base import (
     AuthenticationError,
     CheckResult,
     ConfigError,
     ConnectorError,
     Destination,
-    Loader,
-    LoadResult,
     PermissionError_,
-    SavedState,
     SchemaChange,
     StreamLoad,
-    StreamLoader,
     TransientError,
     UnreachableError,
 )
@@ -253,7 +265,7 @@ class PostgresDestination(Destination):
         )
 
     def open_loader(self, namespace: str) -> PostgresLoader:
-        namespace = ev.validate_namespace(namespace)
+        namespace = validate_namespace(namespace)
         return PostgresLoader(_connect(self._settings()), namespace)
 
     def _settings(self) -> dict[str, Any]:
@@ -305,7 +317,7 @@ def _probe_privileges(connection: adbc.Connection, config: dict[str, Any]) -> No
         (in_recovery,) = cursor.fetchone()
         if in_recovery:
             raise PermissionError_("The server is a read-only standby; connect to the primary.")
-        probe = ev.quote_ident(f"_landed_check_{uuid.uuid4().hex[:12]}")
+        probe = quote_ident(f"_landed_check_{uuid.uuid4().hex[:12]}")
         cursor.execute(f"CREATE SCHEMA {probe}")
         cursor.execute(f"CREATE TABLE {probe}.probe (id integer)")
         cursor.execute("CREATE TEMPORARY TABLE _landed_probe (id integer)")
@@ -330,42 +342,52 @@ def _rollback_quietly(connection: adbc.Connection) -> None:
 
 
 # --- Loader --------------------------------------------------------------------------------
-class PostgresLoader(Loader):
+class PostgresDialect(SqlDialect):
+    types = TYPES
+    timestamptz = "timestamptz"
+    now = "now()"
+
+    def cast(self, expression: str, sql_type: str) -> str:
+        return f"{expression}::{sql_type}"
+
+    def retype_column(self, table: str, column: str, sql_type: str) -> str:
+        quoted = self.quote(column)
+        return (
+            f"ALTER TABLE {table} ALTER COLUMN {quoted} "
+            f"TYPE {sql_type} USING {self.cast(quoted, sql_type)}"
+        )
+
+
+class PostgresLoader(SqlLoader):
     """One ADBC connection into one namespace (schema) for one sync. Writes of all its
     streams go through this connection, one transaction at a time."""
 
+    dialect = PostgresDialect()
+    driver_error = adbc.Error
+
     def __init__(self, connection: adbc.Connection, namespace: str) -> None:
-        self.connection = connection
-        self.namespace = namespace
-        self.schema_changes: list[SchemaChange] = []
         self.cursor = connection.cursor()  # the one cursor all statements of this loader use
-        try:
-            self._lock_namespace()
-            self._ensure_namespace()
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(connection, namespace)
+
+    def _open_session(self) -> None:
+        self._lock_namespace()
 
     def _lock_namespace(self) -> None:
         """One loader per namespace at a time, held for the connection's life: a worker taken
         for dead (it stopped beating, yet still runs) cannot commit batches beside the retry
         that resumed from the saved state, which would load them twice."""
-        with self.transaction() as cursor:
-            cursor.execute(
+        with self.transaction():
+            locked = self.execute(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
                 (f"landed:{self.namespace}",),
-            )
-            locked = cursor.fetchone()[0]
+            ).fetchone()[0]
         if not locked:
             raise TransientError(
                 f"Another sync is loading into schema {self.namespace!r} right now; "
                 "this one is retried when it is done."
             )
 
-    # Context manager and lifetime.
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
+    # Connection hooks.
     def close(self) -> None:
         """Close the connection; an open transaction is rolled back by the server."""
         with suppress(adbc.Error):
@@ -373,219 +395,98 @@ class PostgresLoader(Loader):
         with suppress(adbc.Error):
             self.connection.close()
 
-    # SQL helpers.
-    def table(self, name: str) -> str:
-        return ev.qualified(self.namespace, name)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> adbc.Cursor:
+        self.cursor.execute(sql, tuple(params) if params else None)
+        return self.cursor
 
-    @contextmanager
-    def transaction(self, stream: str | None = None) -> Iterator[adbc.Cursor]:
-        """Commit what the block did, or roll it all back and raise a ConnectorError."""
-        try:
-            yield self.cursor
-            self.connection.commit()
-        except adbc.Error as exc:
-            _rollback_quietly(self.connection)
-            raise _query_error(exc, stream) from exc
-        except BaseException:
-            _rollback_quietly(self.connection)
-            raise
+    def _begin(self) -> None:
+        """Nothing to do: with autocommit off, the first statement opens the transaction."""
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only statement, in its own (then closed) transaction."""
-        with self.transaction() as cursor:
-            cursor.execute(sql, tuple(params) if params else None)
-            return cursor.fetchall()
+    def _commit(self) -> None:
+        self.connection.commit()
 
-    def _ensure_namespace(self) -> None:
-        """Create the schema and the state table when missing. Existence is checked first:
-        PostgreSQL checks CREATE privileges even for `IF NOT EXISTS`, and a user may have
-        been given an existing schema without the right to create one."""
-        schema = ev.quote_ident(self.namespace)
-        with self.transaction() as cursor:
-            cursor.execute("SELECT to_regnamespace($1) IS NOT NULL", (schema,))
-            if not cursor.fetchone()[0]:
-                cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            if not self.relation_exists(ev.STATE_TABLE):
-                cursor.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self.table(ev.STATE_TABLE)} ("
-                    "stream text PRIMARY KEY, state jsonb, run_id text, "
-                    "complete boolean NOT NULL DEFAULT false, "
-                    "updated_at timestamptz NOT NULL DEFAULT now())"
-                )
+    def _rollback_quietly(self) -> None:
+        _rollback_quietly(self.connection)
+
+    def _translate_error(self, exc: Exception, stream: str | None) -> ConnectorError:
+        return _query_error(cast(adbc.Error, exc), stream)
+
+    # Catalog.
+    def _namespace_exists(self) -> bool:
+        """Checked before creating: PostgreSQL checks CREATE privileges even for `IF NOT
+        EXISTS`, and a user may have been given an existing schema without the right to
+        create one."""
+        row = self.execute("SELECT to_regnamespace($1) IS NOT NULL", (self.schema_name(),))
+        return bool(row.fetchone()[0])
+
+    def _state_table_exists(self) -> bool:
+        return self.relation_exists(STATE_TABLE)
 
     def relation_exists(self, table: str) -> bool:
-        self.cursor.execute("SELECT to_regclass($1) IS NOT NULL", (self.table(table),))
-        return bool(self.cursor.fetchone()[0])
+        row = self.execute("SELECT to_regclass($1) IS NOT NULL", (self.table(table),))
+        return bool(row.fetchone()[0])
 
-    def columns_of(self, table: str) -> list[ev.ExistingColumn] | None:
+    def columns_of(self, table: str) -> list[ExistingColumn] | None:
         """The table's columns from the catalog, or None when there is no such table."""
         if not self.relation_exists(table):
             return None
-        self.cursor.execute(
+        rows = self.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
             "coalesce(col_description(a.attrelid, a.attnum), '') = $2 "
             "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) "
             "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            (self.table(table), ev.REMOVED_MARK),
+            (self.table(table), REMOVED_MARK),
         )
-        return [ev.ExistingColumn(*row) for row in self.cursor.fetchall()]
+        return [ExistingColumn(*row) for row in rows.fetchall()]
 
     def unique_keys_of(self, table: str) -> list[set[str]]:
         """Column sets of the table's plain, immediate unique indexes: what ON CONFLICT uses."""
-        self.cursor.execute(
+        rows = self.execute(
             "SELECT (SELECT json_agg(a.attname) FROM pg_attribute a "
             "WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))::text "
             "FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique "
             "AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL",
             (self.table(table),),
         )
-        return [set(json.loads(row[0])) for row in self.cursor.fetchall()]
-
-    # State.
-    def save_state(
-        self, stream: str, state: dict[str, Any] | None, run_id: str, complete: bool
-    ) -> None:
-        """Upsert the stream's state row, inside the caller's transaction."""
-        document = ev.state_document(state, stream)
-        self.cursor.execute(
-            f"INSERT INTO {self.table(ev.STATE_TABLE)} "
-            "(stream, state, run_id, complete, updated_at) "
-            "VALUES ($1, $2::jsonb, $3, $4, now()) ON CONFLICT (stream) DO UPDATE SET "
-            "state = EXCLUDED.state, run_id = EXCLUDED.run_id, "
-            "complete = EXCLUDED.complete, updated_at = EXCLUDED.updated_at",
-            (stream, document, run_id, complete),
-        )
-
-    def saved_states(self) -> dict[str, SavedState]:
-        rows = self.query(
-            f"SELECT stream, state::text, run_id, complete FROM {self.table(ev.STATE_TABLE)}"
-        )
-        return {
-            stream: SavedState(stream, json.loads(state) if state else None, run_id, complete)
-            for stream, state, run_id, complete in rows
-        }
-
-    def reset_state(self, stream: str) -> None:
-        with self.transaction(stream) as cursor:
-            cursor.execute(f"DELETE FROM {self.table(ev.STATE_TABLE)} WHERE stream = $1", (stream,))
+        return [set(json.loads(row[0])) for row in rows.fetchall()]
 
     # Streams.
-    def open_stream(self, load: StreamLoad) -> PostgresStreamLoader:
-        ev.validate_load(load)
-        ev.quote_ident(load.table)
-        with self.transaction(load.stream):
-            if load.load_mode == "overwrite":
-                write_table, changes = self._prepare_overwrite(load)
-            else:
-                write_table, changes = load.table, self._prepare_table(load)
-            columns = {c.name: c.sql_type for c in self.columns_of(write_table) or []}
-            empty = load.load_mode == "merge" and self._is_empty(write_table)
-        self.schema_changes.extend(changes)
+    def _stream_loader(
+        self,
+        load: StreamLoad,
+        write_table: str,
+        columns: dict[str, str],
+        changes: list[SchemaChange],
+    ) -> PostgresStreamLoader:
         loader = PostgresStreamLoader(self, load, write_table, columns, changes)
-        loader.insert_while_unique = empty
+        loader.insert_while_unique = load.load_mode == "merge" and self._is_empty(write_table)
         return loader
 
     def _is_empty(self, table: str) -> bool:
-        self.cursor.execute(f"SELECT NOT EXISTS (SELECT FROM {self.table(table)})")
-        return bool(self.cursor.fetchone()[0])
+        row = self.execute(f"SELECT NOT EXISTS (SELECT FROM {self.table(table)})")
+        return bool(row.fetchone()[0])
 
-    def _prepare_table(self, load: StreamLoad) -> list[SchemaChange]:
-        """Create or evolve an append/merge target; for merge, make sure a unique index on
-        the key exists (ON CONFLICT needs one)."""
-        key = load.primary_key if load.load_mode == "merge" else ()
-        existing = self.columns_of(load.table)
-        if existing is None:
-            plan = ev.plan_replacement(load.stream, None, load.columns, TYPES)
-            self._create_table(load.table, plan.columns, key)
-            return plan.changes
-        plan = ev.plan_evolution(load.stream, existing, load.columns, TYPES, key)
-        self._apply_evolution(load.table, plan)
-        if ev.SYNCED_AT not in {c.name for c in existing}:
-            self.cursor.execute(
-                f"ALTER TABLE {self.table(load.table)} ADD COLUMN "
-                f"{ev.quote_ident(ev.SYNCED_AT)} timestamptz DEFAULT now()"
-            )
-        if key and set(key) not in self.unique_keys_of(load.table):
+    def _ensure_unique_key(self, load: StreamLoad, key: Sequence[str]) -> None:
+        if set(key) not in self.unique_keys_of(load.table):
             self._create_unique_index(load, key)
-        return plan.changes
-
-    def _prepare_overwrite(self, load: StreamLoad) -> tuple[str, list[SchemaChange]]:
-        """Keep the staging table of an unfinished attempt of the same run (its committed
-        batches are part of this load), else start an empty one. Changes are reported against
-        the table the swap will replace."""
-        stage = ev.stage_table_name(load.table)
-        existing = self.columns_of(load.table)
-        plan = ev.plan_replacement(load.stream, existing, load.columns, TYPES)
-        staged = self.columns_of(stage)
-        if staged is not None and self._resumable(load):
-            self._apply_evolution(
-                stage, ev.plan_evolution(load.stream, staged, load.columns, TYPES)
-            )
-            return stage, plan.changes
-        if staged is not None:
-            self.cursor.execute(f"DROP TABLE {self.table(stage)}")
-        self._create_table(stage, plan.columns, ())
-        self._set_removed(stage, plan.removed, True)
-        return stage, plan.changes
-
-    def _resumable(self, load: StreamLoad) -> bool:
-        self.cursor.execute(
-            f"SELECT run_id, complete FROM {self.table(ev.STATE_TABLE)} WHERE stream = $1",
-            (load.stream,),
-        )
-        row = self.cursor.fetchone()
-        return row is not None and row[0] == load.run_id and not row[1]
-
-    def _create_table(self, table: str, columns: list[tuple[str, str]], key: Sequence[str]) -> None:
-        parts = [f"{ev.quote_ident(name)} {sql}" for name, sql in columns]
-        parts.append(f"{ev.quote_ident(ev.SYNCED_AT)} timestamptz DEFAULT now()")
-        if key:
-            parts.append(f"PRIMARY KEY ({', '.join(ev.quote_ident(k) for k in key)})")
-        self.cursor.execute(f"CREATE TABLE {self.table(table)} ({', '.join(parts)})")
-
-    def _apply_evolution(self, table: str, plan: ev.EvolutionPlan) -> None:
-        target = self.table(table)
-        for name, sql in plan.add:
-            self.cursor.execute(f"ALTER TABLE {target} ADD COLUMN {ev.quote_ident(name)} {sql}")
-        for name, sql in plan.retype:
-            column = ev.quote_ident(name)
-            self.cursor.execute(
-                f"ALTER TABLE {target} ALTER COLUMN {column} TYPE {sql} USING {column}::{sql}"
-            )
-        for name in plan.drop_not_null:
-            self.cursor.execute(
-                f"ALTER TABLE {target} ALTER COLUMN {ev.quote_ident(name)} DROP NOT NULL"
-            )
-        self._set_removed(table, plan.mark_removed, True)
-        self._set_removed(table, plan.unmark_removed, False)
-
-    def _set_removed(self, table: str, names: Sequence[str], removed: bool) -> None:
-        comment = ev.sql_literal(ev.REMOVED_MARK) if removed else "NULL"
-        for name in names:
-            self.cursor.execute(
-                f"COMMENT ON COLUMN {self.table(table)}.{ev.quote_ident(name)} IS {comment}"
-            )
 
     def _create_unique_index(self, load: StreamLoad, key: Sequence[str]) -> None:
         """Named after table and key, so that a changed key gets an index of its own."""
-        index = ev.quote_ident(ev.short_name("_landed_key_", f"{load.table}_{'_'.join(key)}"))
-        columns = ", ".join(ev.quote_ident(k) for k in key)
+        index = quote_ident(short_name("_landed_key_", f"{load.table}_{'_'.join(key)}"))
         try:
-            self.cursor.execute(
-                f"CREATE UNIQUE INDEX {index} ON {self.table(load.table)} ({columns})"
+            self.execute(
+                f"CREATE UNIQUE INDEX {index} ON {self.table(load.table)} ({column_list(key)})"
             )
         except adbc.Error as exc:
             if exc.sqlstate != "23505":
                 raise
-            raise ConfigError(
-                f"Table {load.table!r} holds duplicate values of the key ({', '.join(key)}), so "
-                "it cannot be merged into; run an overwrite first.",
-                stream=load.stream,
-            ) from exc
+            raise duplicate_key_error(load, key, "duplicate values") from exc
 
 
-class PostgresStreamLoader(StreamLoader):
+class PostgresStreamLoader(SqlStreamLoader):
     """Writes one stream's batches, each with its state in one transaction."""
+
+    loader: PostgresLoader
 
     def __init__(
         self,
@@ -595,20 +496,13 @@ class PostgresStreamLoader(StreamLoader):
         columns: dict[str, str],
         changes: list[SchemaChange],
     ) -> None:
-        self.loader = loader
-        self.load = load
-        self.write_table = write_table  # the target, or the overwrite's staging table
-        self.columns = columns  # name -> SQL type of the table written into
-        self.schema_changes = list(changes)
-        self._finished = False
+        super().__init__(loader, load, write_table, columns, changes)
         # A merge into a table that started empty first loads with plain COPY: with no row
         # to update that is the same result at the cost of an append, and the key's unique
         # index rejects the batch if a key repeats. From the first repeat on, batches merge.
         self.insert_while_unique = False
 
-    def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult:
-        self._check_open()
-        batch = ev.normalize_batch(records, self.load.stream, set(self.columns))
+    def _write_batch(self, batch: pa.RecordBatch, state: dict[str, Any] | None) -> None:
         if self.insert_while_unique and batch.num_rows:
             try:
                 with self.loader.transaction(self.load.stream):
@@ -616,76 +510,31 @@ class PostgresStreamLoader(StreamLoader):
                     self.loader.save_state(
                         self.load.stream, state, self.load.run_id, complete=False
                     )
-                return LoadResult(rows=records.num_rows, bytes=records.nbytes)
+                return
             except ConnectorError as exc:
                 if not _is_unique_violation(exc.__cause__):
                     raise
                 # Rolled back whole; merge this batch and the rest.
                 self.insert_while_unique = False
-        with self.loader.transaction(self.load.stream):
-            if batch.num_rows:
-                if self.load.load_mode == "merge":
-                    self._merge(batch)
-                else:
-                    self._insert(batch)
-            self.loader.save_state(self.load.stream, state, self.load.run_id, complete=False)
-        return LoadResult(rows=records.num_rows, bytes=records.nbytes)
-
-    def finish(self, state: dict[str, Any] | None) -> None:
-        """Mark the stream complete; an overwrite swaps its staging table in, in the same
-        transaction, so readers see the old table until the new one is whole."""
-        self._check_open()
-        loader = self.loader
-        with loader.transaction(self.load.stream) as cursor:
-            if self.load.load_mode == "overwrite":
-                cursor.execute(f"DROP TABLE IF EXISTS {loader.table(self.load.table)}")
-                cursor.execute(
-                    f"ALTER TABLE {loader.table(self.write_table)} "
-                    f"RENAME TO {ev.quote_ident(self.load.table)}"
-                )
-            loader.save_state(self.load.stream, state, self.load.run_id, complete=True)
-        self._finished = True
-
-    def _check_open(self) -> None:
-        if self._finished:
-            raise ConfigError("The stream is already finished.", stream=self.load.stream)
+        super()._write_batch(batch, state)
 
     # Loading paths.
     def _insert(self, batch: pa.RecordBatch) -> None:
+        """Straight into the target by binary COPY when every column can go as it is;
+        otherwise through the staging table and a converting INSERT ... SELECT."""
         direct = self._direct(batch)
-        cursor = self.loader.cursor
-        if direct is not None:
-            cursor.adbc_ingest(
-                self.write_table, direct, mode="append", db_schema_name=self.loader.namespace
-            )
+        if direct is None:
+            super()._insert(batch)
             return
-        self._stage(batch)
-        names = batch.schema.names
-        cursor.execute(
-            f"INSERT INTO {self.loader.table(self.write_table)} ({ev.column_list(names)}) "
-            f"SELECT {self._casts(names)} FROM pg_temp.{_BATCH_TABLE}"
+        self.loader.cursor.adbc_ingest(
+            self.write_table, direct, mode="append", db_schema_name=self.loader.namespace
         )
 
-    def _merge(self, batch: pa.RecordBatch) -> None:
-        """Upsert by key. DISTINCT ON keeps, per key, the row with the highest batch row
-        number: the last occurrence wins."""
+    @contextmanager
+    def _staged(self, batch: pa.RecordBatch, *, numbered: bool) -> Iterator[str]:
+        # The staging table numbers every row (an identity column), numbered or not.
         self._stage(batch)
-        names = batch.schema.names
-        key = ev.column_list(self.load.primary_key)
-        synced = ev.quote_ident(ev.SYNCED_AT)
-        updates = [
-            f"{ev.quote_ident(n)} = EXCLUDED.{ev.quote_ident(n)}"
-            for n in [*names, ev.SYNCED_AT]
-            if n not in self.load.primary_key
-        ]
-        columns = ev.column_list(names)
-        self.loader.cursor.execute(
-            f"INSERT INTO {self.loader.table(self.write_table)} ({columns}, {synced}) "
-            f"SELECT DISTINCT ON ({key}) {columns}, now() FROM ("
-            f"SELECT {self._casts(names)}, {ev.ROW_NUMBER} FROM pg_temp.{_BATCH_TABLE}) AS b "
-            f"ORDER BY {key}, {ev.ROW_NUMBER} DESC "
-            f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
-        )
+        yield f"pg_temp.{_BATCH_TABLE}"
 
     def _direct(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """The batch as binary COPY can write it into the table (lossless Arrow casts
@@ -701,18 +550,13 @@ class PostgresStreamLoader(StreamLoader):
     def _stage(self, batch: pa.RecordBatch) -> None:
         """COPY the batch into a temporary table (dropped at commit or rollback), with its
         row order numbered by an identity column."""
-        columns = [f"{ev.quote_ident(f.name)} {_stage_type(f)}" for f in batch.schema]
-        columns.append(f"{ev.ROW_NUMBER} bigint GENERATED ALWAYS AS IDENTITY")
+        columns = [f"{quote_ident(f.name)} {_stage_type(f)}" for f in batch.schema]
+        columns.append(f"{ROW_NUMBER} bigint GENERATED ALWAYS AS IDENTITY")
         cursor = self.loader.cursor
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_BATCH_TABLE} ({', '.join(columns)}) ON COMMIT DROP"
         )
         cursor.adbc_ingest(_BATCH_TABLE, batch, mode="append", temporary=True)
-
-    def _casts(self, names: Sequence[str]) -> str:
-        return ", ".join(
-            f"{ev.quote_ident(n)}::{self.columns[n]} AS {ev.quote_ident(n)}" for n in names
-        )
 
 
 def _stage_type(arrow_field: pa.Field) -> str:
@@ -737,6 +581,6 @@ def _copy_array(arrow_field: pa.Field, array: pa.Array, target_sql: str) -> pa.A
     if array.type == wanted:
         return array
     source = column_from_field(arrow_field)
-    if {source.type, target.type} <= _ARROW_WIDENABLE and ev.widens(source, target):
+    if {source.type, target.type} <= _ARROW_WIDENABLE and widens(source, target):
         return array.cast(wanted)
     return None

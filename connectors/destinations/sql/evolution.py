@@ -23,35 +23,19 @@ A destination table follows its source without ever losing data:
   copy that enforced it would fail a whole sync on the first row that breaks the claim.
 
 The rules are pure functions over column descriptions; each destination renders SQL types
-(`TypeDialect`) and applies the plan in its own dialect, in one transaction.
+(`TypeDialect`), and the shared loader (`connectors.destinations.sql.loader`) applies the plan
+through the destination's dialect hooks, in one transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from connectors.framework.base import ConfigError, ConnectorError, SchemaChange, StreamLoad
-from connectors.framework.types import Column, column_from_field
-
-# Landed's own objects in a destination namespace.
-STATE_TABLE = "_landed_state"
-SYNCED_AT = "_landed_synced_at"
-ROW_NUMBER = "_landed_rn"  # batch order in a staging table, for "last occurrence wins"
-STAGE_PREFIX = "_landed_stage_"
-REMOVED_MARK = "landed: removed from the source; kept with its earlier values"
-RESERVED_COLUMNS = frozenset({SYNCED_AT, ROW_NUMBER})
-# PostgreSQL truncates identifiers at 63 bytes; DuckDB has no limit but the same rule is harmless.
-MAX_IDENTIFIER_BYTES = 63
-
-_NAMESPACE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+from connectors.destinations.sql.identifiers import RESERVED_COLUMNS
+from connectors.framework.base import SchemaChange
+from connectors.framework.types import Column
 
 Relation = Literal["same", "fits", "widen", "text"]
 
@@ -63,80 +47,6 @@ _WIDENINGS: dict[str, frozenset[str]] = {
     "date": frozenset({"timestamp", "timestamptz"}),
     "timestamp": frozenset({"timestamptz"}),
 }
-
-
-# --- Identifiers ---------------------------------------------------------------------------
-def quote_ident(name: str) -> str:
-    """A SQL identifier, double-quoted (the same rule in PostgreSQL and DuckDB)."""
-    if not name or "\x00" in name:
-        raise ConfigError(f"Invalid identifier {name!r}.")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(namespace: str, table: str) -> str:
-    return f"{quote_ident(namespace)}.{quote_ident(table)}"
-
-
-def sql_literal(text: str) -> str:
-    """A SQL string literal (for DDL such as COMMENT, which takes no bound parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def column_list(names: Sequence[str]) -> str:
-    return ", ".join(quote_ident(n) for n in names)
-
-
-def validate_namespace(namespace: str) -> str:
-    """The namespace (schema) name, refused unless it is a plain identifier: it is chosen by a
-    user, and names like `pg_catalog` or `information_schema` must never be written into."""
-    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
-        raise ConfigError(
-            f"Invalid namespace {namespace!r}: use letters, digits and underscores, "
-            "starting with a letter or underscore (at most 63 characters)."
-        )
-    lowered = namespace.lower()
-    if lowered.startswith("pg_") or lowered == "information_schema":
-        raise ConfigError(f"Namespace {namespace!r} is reserved by the database.")
-    return namespace
-
-
-def short_name(prefix: str, name: str) -> str:
-    """`prefix + name`, or, when that exceeds the identifier limit, the prefix, a hash of the
-    name and as much of the name as fits: distinct tables never share a derived name."""
-    full = prefix + name
-    if len(full.encode()) <= MAX_IDENTIFIER_BYTES:
-        return full
-    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:10]
-    room = MAX_IDENTIFIER_BYTES - len(prefix.encode()) - len(digest) - 1
-    head = name.encode()[:room].decode(errors="ignore")
-    return f"{prefix}{digest}_{head}"
-
-
-def stage_table_name(table: str) -> str:
-    """The staging table an overwrite loads into before it is swapped in."""
-    return short_name(STAGE_PREFIX, table)
-
-
-def validate_load(load: StreamLoad) -> None:
-    """Refuse a load the loader cannot honour: no columns, reserved or repeated names, a merge
-    without a key, or a key column that is not loaded."""
-    names = [c.name for c in load.columns]
-    if not names:
-        raise ConfigError("A stream needs at least one column.", stream=load.stream)
-    for name in names:
-        quote_ident(name)
-        if name in RESERVED_COLUMNS:
-            raise ConfigError(f"Column name {name!r} is reserved by Landed.", stream=load.stream)
-    if len(set(names)) != len(names):
-        raise ConfigError("Column names must be unique.", stream=load.stream)
-    if load.load_mode == "merge" and not load.primary_key:
-        raise ConfigError("Merge needs a primary key.", stream=load.stream)
-    missing = [k for k in load.primary_key if k not in names]
-    if missing:
-        raise ConfigError(
-            f"Primary key column(s) {', '.join(missing)} are not among the stream's columns.",
-            stream=load.stream,
-        )
 
 
 # --- Types ---------------------------------------------------------------------------------
@@ -330,59 +240,3 @@ def plan_replacement(
                 SchemaChange(stream, "column_removed", column.name, column.sql_type, note=note)
             )
     return ReplacementPlan(columns, [c.name for c in kept], changes)
-
-
-# --- State and batches ---------------------------------------------------------------------
-def state_document(state: dict[str, Any] | None, stream: str) -> str | None:
-    """The state as strict JSON text (NaN and Infinity refused: the databases' JSON types
-    reject them, and a state must read back as it was written)."""
-    if state is None:
-        return None
-    try:
-        return json.dumps(state, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ConnectorError(f"The stream state is not JSON: {exc}", stream=stream) from exc
-
-
-def normalize_batch(records: pa.RecordBatch, stream: str, known: set[str]) -> pa.RecordBatch:
-    """The batch with every column in its logical type's one Arrow representation (dictionary
-    and view encodings decoded, other integer and time widths cast), refusing columns the
-    table does not have. Vectorised: Arrow casts, no per-row Python."""
-    arrays: list[pa.Array] = []
-    fields: list[pa.Field] = []
-    for arrow_field, array in zip(records.schema, records.columns, strict=True):
-        if arrow_field.name not in known:
-            raise ConfigError(
-                f"Column {arrow_field.name!r} is not among the stream's columns.", stream=stream
-            )
-        canonical = column_from_field(arrow_field).arrow_field()
-        if array.type != canonical.type:
-            try:
-                array = _cast(array, canonical.type)
-            except (pa.ArrowException, ValueError) as exc:
-                raise ConnectorError(
-                    f"Column {arrow_field.name!r} cannot be read as {canonical.type}: {exc}",
-                    stream=stream,
-                ) from exc
-        arrays.append(array)
-        fields.append(canonical)
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    if array.type == target:
-        return array
-    # Nanoseconds (or a finer time) must truncate to the microseconds both databases keep.
-    lossy_ok = pa.types.is_temporal(array.type) and pa.types.is_temporal(target)
-    return pc.cast(array, target, safe=not lossy_ok)
-
-
-def row_numbers(count: int) -> pa.Array:
-    """0, 1, ..., count-1 as int64, computed in Arrow (no Python loop): the batch order that
-    decides which of a key's duplicates in one batch wins a merge."""
-    if count == 0:
-        return pa.array([], pa.int64())
-    ones = pc.fill_null(pa.nulls(count, pa.int64()), 1)
-    return pc.subtract(pc.cumulative_sum(ones), 1)
