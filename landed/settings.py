@@ -74,7 +74,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own templates: the admin pages shared by the apps (operation buttons).
+        "DIRS": [BASE_DIR / "landed" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
