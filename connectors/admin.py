@@ -8,6 +8,7 @@ the same query as the rows."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -19,7 +20,13 @@ from django.utils.html import format_html
 
 from connectors import configs, services
 from connectors.models import Connector, Destination
-from landed.admin_mixins import Operation, OperationsAdminMixin, short_id, to_the_second
+from landed.admin_mixins import (
+    Operation,
+    OperationsAdminMixin,
+    WideListMixin,
+    clock_time,
+    short_id,
+)
 from landed.api.errors import ApplicationError, ConflictError
 from syncs import selectors as sync_selectors
 from syncs import services as sync_services
@@ -49,6 +56,21 @@ def _badge(state: str, label: str) -> str:
         HEALTH_COLOURS.get(state, "transparent"),
         label,
     )
+
+
+def _nowrap(text: str) -> str:
+    return format_html('<span class="nowrap">{}</span>', text)
+
+
+def _countdown(left: timedelta) -> str:
+    minutes = max(int(left.total_seconds() // 60), 0)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes // (24 * 60)} days"
 
 
 def _job_link(job_id: Any) -> str:
@@ -109,12 +131,14 @@ class DestinationAdmin(OperationsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Connector)
-class ConnectorAdmin(OperationsAdminMixin, admin.ModelAdmin):
+class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
+    # Fits 1,400 px with its filters: the type is a filter, not a column; the active job is its
+    # short id; a last sync of today is its clock time, the next sync a countdown (the whole
+    # time on hover).
     list_display = (
         "name",
-        "type",
         "account",
-        "destination",
+        "destination_name",
         "health_display",
         "last_result_display",
         "last_synced",
@@ -209,14 +233,18 @@ class ConnectorAdmin(OperationsAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Last synced", ordering="last_synced_at")
     def last_synced(self, obj: Connector) -> str:
-        return to_the_second(obj.last_synced_at)
+        return clock_time(obj.last_synced_at, timezone.now())
+
+    @admin.display(description="Destination", ordering="destination__name")
+    def destination_name(self, obj: Connector) -> str:
+        return obj.destination.name
 
     @admin.display(description="Syncing now")
     def syncing_now(self, obj: Connector) -> str:
         if obj.active_job_id is None:
             return "-"
         return format_html(
-            '{} <span class="nowrap">({})</span>',
+            '{} <span class="nowrap">{}</span>',
             short_id(obj.active_job_id, _job_link(obj.active_job_id)),
             obj.active_job_status,
         )
@@ -224,13 +252,17 @@ class ConnectorAdmin(OperationsAdminMixin, admin.ModelAdmin):
     @admin.display(description="Next sync")
     def next_sync(self, obj: Connector) -> str:
         if obj.paused:
-            return "paused"
+            return _nowrap("paused")
         if obj.sync_frequency_minutes is None:
-            return "manual only"
+            return _nowrap("manual only")
         at = sync_selectors.connector_next_sync_at(connector=obj)
         if at is None or at <= timezone.now():
-            return "due now"
-        return to_the_second(at)
+            return _nowrap("due now")
+        return format_html(
+            '<span class="nowrap" title="{}">in {}</span>',
+            timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"),
+            _countdown(at - timezone.now()),
+        )
 
     # Deleting goes through the service, as through the API: an active job is settled with
     # its receipt first.

@@ -164,6 +164,21 @@ class OperationsAdminMixin(OperatorPermissionMixin):
         return None
 
 
+class WideListMixin:
+    """A list with many columns (jobs, connectors): its page goes without the navigation
+    sidebar, and long column names wrap, so that the table and its filters fit a 1,400 px
+    window. The breadcrumbs and the index still lead everywhere; every other page keeps the
+    sidebar."""
+
+    change_list_template = "admin/landed/wide_change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "is_nav_sidebar_enabled": False}
+        return super().changelist_view(request, extra_context)
+
+
 def refusal_text(exc: ApplicationError) -> str:
     """A service's refusal in one line: its message, and its detail when that is a sentence."""
     if isinstance(exc.detail, str) and exc.detail:
@@ -187,6 +202,18 @@ def to_the_second(value: datetime | None) -> str:
         return "-"
     text = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
     return format_html('<span class="nowrap">{}</span>', text)
+
+
+def clock_time(value: datetime | None, day_of: datetime | None) -> str:
+    """A time in a list column beside another (a job's start beside its creation): only the
+    clock time, to the second, when both are on the same day; the whole time on hover."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(value)
+    full = local.strftime("%Y-%m-%d %H:%M:%S")
+    if day_of is not None and timezone.localtime(day_of).date() == local.date():
+        return format_html('<span class="nowrap" title="{}">{}</span>', full, full[11:])
+    return format_html('<span class="nowrap">{}</span>', full)
 
 
 def short_id(value: Any, href: str | None = None) -> str:

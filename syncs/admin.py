@@ -13,6 +13,8 @@ from landed.admin_mixins import (
     Operation,
     OperationsAdminMixin,
     ReadOnlyAdminMixin,
+    WideListMixin,
+    clock_time,
     short_id,
     to_the_second,
 )
@@ -66,8 +68,10 @@ class JobStreamInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    # Fits 1,400 px: short ids, times to the second, nothing that wraps.
+class JobAdmin(WideListMixin, OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Fits 1,400 px with its filters: short ids, times to the second (the start and end as
+    # clock times beside the creation's date), nothing that wraps. The worker is on the job's
+    # page, and found by the search.
     list_display = (
         "short_id",
         "connector",
@@ -77,14 +81,14 @@ class JobAdmin(OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "created",
         "started",
         "finished",
-        "rows_written",
+        "duration",
+        "rows",
         "rows_per_second",
-        "worker_short",
     )
     list_display_links = ("short_id",)
     list_select_related = ("connector",)
     list_filter = ("status", "trigger")
-    search_fields = ("id", "connector__name")
+    search_fields = ("id", "connector__name", "worker")
     date_hierarchy = "created_at"
     inlines = [JobStreamInline]
     actions = ["cancel_jobs"]
@@ -110,11 +114,15 @@ class JobAdmin(OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Started", ordering="started_at")
     def started(self, obj: Job) -> str:
-        return to_the_second(obj.started_at)
+        return clock_time(obj.started_at, obj.created_at)
 
     @admin.display(description="Finished", ordering="finished_at")
     def finished(self, obj: Job) -> str:
-        return to_the_second(obj.finished_at)
+        return clock_time(obj.finished_at, obj.created_at)
+
+    @admin.display(description="Rows", ordering="rows_written")
+    def rows(self, obj: Job) -> str:
+        return f"{obj.rows_written:,}"
 
     @admin.display(description="Rows/s")
     def rows_per_second(self, obj: Job) -> str:
@@ -124,15 +132,15 @@ class JobAdmin(OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Duration")
     def duration(self, obj: Job) -> str:
         seconds = obj.duration_seconds
-        return "-" if seconds is None else f"{seconds:,.1f} s"
-
-    @admin.display(description="Worker", ordering="worker")
-    def worker_short(self, obj: Job) -> str:
-        # A Celery hostname ("syncs@host.example.com") can be long: its start, all on hover.
-        if not obj.worker:
+        if seconds is None:
             return "-"
-        text = obj.worker if len(obj.worker) <= 24 else f"{obj.worker[:23]}…"
-        return format_html('<span class="nowrap" title="{}">{}</span>', obj.worker, text)
+        if seconds < 60:
+            text = f"{seconds:.1f} s"
+        elif seconds < 3600:
+            text = f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+        else:
+            text = f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+        return format_html('<span class="nowrap">{}</span>', text)
 
     @admin.action(description="Cancel the selected jobs", permissions=["operation"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:

@@ -138,6 +138,9 @@ def test_a_finished_job_page_stays_still_and_offers_retry(operator, sample_conne
     html = operator.get(f"{JOBS}{succeeded.id}/change/").content.decode()
     assert operation_buttons(html) == []
     assert "Rows/s" in html and "1,176" in html  # 12,345 rows in 10.5 s
+    # Its times to the second, as in the logs.
+    started = timezone.localtime(succeeded.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert f'<div class="readonly">{started}</div>' in html
 
 
 def test_cancel_button(operator, sample_connector):
@@ -230,11 +233,19 @@ def test_the_job_list_fits_a_screen(operator, sample_connector):
     # The short id links to the job; the whole id is on hover, never in the cell's text.
     assert f'title="{full}">{full[:8]}</' in html
     assert f">{full}<" not in html
-    assert ">Rows/s<" in html and ">1,176<" in html
-    # Times to the second.
+    assert ">Rows/s<" in html and ">1,176<" in html and ">12,345<" in html
+    assert '<span class="nowrap">10.5 s</span>' in html
+    # Times to the second: the creation in full, the start and end as clock times that day.
+    created = timezone.localtime(job.created_at).strftime("%Y-%m-%d %H:%M:%S")
     started = timezone.localtime(job.started_at).strftime("%Y-%m-%d %H:%M:%S")
-    assert f'<span class="nowrap">{started}</span>' in html
-    assert 'title="syncs-3f9a1c@worker-host.internal">syncs-3f9a1c@worker-hos…<' in html
+    assert f'<span class="nowrap">{created}</span>' in html
+    assert f'<span class="nowrap" title="{started}">{started[11:]}</span>' in html
+    # No navigation sidebar on this wide list (the other pages keep it).
+    assert 'id="nav-sidebar"' not in html
+    assert 'id="nav-sidebar"' in operator.get(f"{JOBS}{job.id}/change/").content.decode()
+    # The worker is on the job's page, and found by the search.
+    assert "worker-host" not in html
+    assert f'title="{full}"' in operator.get(f"{JOBS}?q=worker-host").content.decode()
 
 
 def test_job_list_is_searchable_by_the_whole_id(operator, sample_connector):
