@@ -286,3 +286,22 @@ def _row(html: str, name: str) -> str:
     """The list's table row of the connector called `name`."""
     start = html.index(f">{name}</a>")
     return html[html.rindex("<tr", 0, start) : html.index("</tr>", start)]
+
+
+def test_the_list_still_edits_schedules_and_pauses(operator: Client, connector: Connector):
+    response = operator.post(
+        CONNECTORS,
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-MIN_NUM_FORMS": "0",
+            "form-MAX_NUM_FORMS": "1000",
+            "form-0-id": str(connector.id),
+            "form-0-sync_frequency_minutes": "15",
+            "form-0-paused": "on",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302
+    connector.refresh_from_db()
+    assert connector.sync_frequency_minutes == 15 and connector.paused is True

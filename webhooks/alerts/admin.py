@@ -279,7 +279,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def data_json(self, obj: Notification) -> str:
         return pretty_json(obj.data)
 
-    # Deleting stays possible, as before (a notification an operator wants gone).
+    # Its fields are read-only; deleting a notification stays possible, as before.
     deletable = True
 
     @admin.action(description="Mark read", permissions=["operation"])
