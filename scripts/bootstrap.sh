@@ -18,3 +18,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e '.[dev]'
+# The browser that the admin's browser tests drive (Debian's chromium), where it can be had.
+"$(dirname "$0")/browser.sh"

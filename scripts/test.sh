@@ -9,6 +9,8 @@ export PATH="$PWD/$venv/bin:$PATH"
 if [ -z "${TEST_DATABASE_URL:-}" ] || [ -z "${TEST_REDIS_URL:-}" ]; then
   scripts/services.sh
 fi
+# The admin's browser tests drive Debian's chromium: installed here when missing (as root).
+scripts/browser.sh
 # pytest-django creates (and drops) test_<name>; the server's own database is never touched.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # A Redis database of its own, so that tests never touch data of a running platform.

@@ -11,21 +11,19 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from landed.admin_mixins import ReadOnlyAdminMixin, pretty_json
-from landed.api.errors import RequestValidationError
+from landed.admin_mixins import Operation, OperationsAdminMixin, ReadOnlyAdminMixin, pretty_json
+from landed.api.errors import ApplicationError, RequestValidationError
 from webhooks import services
 
 # The admin's autodiscovery imports each app's `admin` module only: importing the alert pages
 # here is what registers them (they belong to this app, like their models).
 from webhooks.alerts import admin as alert_admin  # noqa: F401
-from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import SUBSCRIBABLE
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 # Never a field, a read-only display or a list column of any page here.
 SECRET_FIELDS = ("encrypted_secret", "encrypted_previous_secret", "previous_secret_expires_at")
@@ -187,7 +185,7 @@ class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(OperationsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: deliveries are made by the dispatch; an operator sends one again."""
 
     list_display = (
@@ -220,6 +218,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
     actions = ["redeliver"]
+    operations = (Operation("redeliver", "Redeliver"),)
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, obj: Delivery) -> str:
@@ -229,61 +228,30 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def endpoint_url(self, obj: Delivery) -> str:
         return obj.endpoint.url
 
-    def has_redeliver_permission(self, request: HttpRequest) -> bool:
-        # The model's change permission (the page itself edits nothing).
-        return request.user.has_perm("webhooks.change_delivery")
-
-    @admin.action(description="Redeliver", permissions=["redeliver"])
+    @admin.action(description="Redeliver", permissions=["operation"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         """Send the selected deliveries again now, whatever their status: a succeeded one is
         resent (its attempt numbers continue)."""
-        now = timezone.now()
-        ids = list(queryset.values_list("id", flat=True))
-        queued: list[str] = []
-        with transaction.atomic():
-            deliveries = (
-                Delivery.objects.select_for_update(of=("self",))
-                .select_related("endpoint")
-                .filter(id__in=ids)
-                .order_by("id")
-            )
-            for delivery in deliveries:
-                if not delivery.endpoint.enabled:
-                    self.message_user(
-                        request,
-                        f"{delivery.id}: not redelivered, its endpoint "
-                        f"{delivery.endpoint.url} is disabled (enable it again first).",
-                        messages.WARNING,
-                    )
-                    continue
-                if delivery.locked_until is not None and delivery.locked_until > now:
-                    # A worker is making an attempt right now: it would race the new one.
-                    self.message_user(
-                        request,
-                        f"{delivery.id}: not redelivered, an attempt is in progress.",
-                        messages.WARNING,
-                    )
-                    continue
-                delivery.status = DeliveryStatus.PENDING
-                delivery.next_attempt_at = now
-                delivery.finished_at = None
-                delivery.locked_until = None
-                delivery.enqueued_at = now
-                delivery.save(
-                    update_fields=[
-                        "status",
-                        "next_attempt_at",
-                        "finished_at",
-                        "locked_until",
-                        "enqueued_at",
-                    ]
+        queued = 0
+        for delivery_id in queryset.order_by("id").values_list("id", flat=True):
+            try:
+                services.delivery_redeliver(delivery_id=delivery_id)
+            except ApplicationError as exc:
+                self.message_user(
+                    request, f"{delivery_id}: not redelivered. {exc.message}", messages.WARNING
                 )
-                queued.append(str(delivery.id))
-            if queued:
-                # A lost message is enqueued again by the sweep.
-                transaction.on_commit(lambda: deliveries_enqueue(queued))
+            else:
+                queued += 1
         if queued:
-            self.message_user(request, f"{len(queued)} delivery(ies) queued again.")
+            self.message_user(request, f"{queued} delivery(ies) queued again.")
+
+    def operation_redeliver(self, request: HttpRequest, obj: Delivery) -> None:
+        redelivery = services.delivery_redeliver(delivery_id=obj.id)
+        self.message_user(
+            request,
+            f"Redelivery queued: attempt {redelivery.attempts + 1} is made now.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(DeliveryAttempt)

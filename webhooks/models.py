@@ -109,6 +109,7 @@ class Delivery(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         ordering = ["-created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="delivery_once")]
         indexes = [

@@ -1,4 +1,5 @@
-"""Writes and actions on webhook endpoints: create, change, delete, rotate the secret, test."""
+"""Writes and actions on webhook endpoints: create, change, delete, rotate the secret, test;
+and sending a delivery again."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from connectors import network
 from connectors.crypto import encrypt_secrets
 from connectors.services import invalid
 from landed.accounts.models import Account
-from landed.api.errors import ConflictError
+from landed.api.errors import ConflictError, NotFoundError
 from webhooks import delivery, signing
+from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import EventType, event_raise
-from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 
 logger = logging.getLogger("webhooks")
 
@@ -207,3 +209,45 @@ def webhook_test(*, endpoint: WebhookEndpoint) -> dict[str, Any]:
         "response_excerpt": attempt.response_excerpt,
         "error": attempt.error,
     }
+
+
+def delivery_redeliver(*, delivery_id: Any) -> Delivery:
+    """Send a delivery again now, whatever its status: a succeeded one is resent (its attempt
+    numbers continue). 409 while its endpoint is disabled (enable it again first) or while a
+    worker is making an attempt (the new one would race it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        redelivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint")
+            .filter(id=delivery_id)
+            .first()
+        )
+        if redelivery is None:
+            raise NotFoundError("Delivery not found.")
+        if not redelivery.endpoint.enabled:
+            raise ConflictError(
+                f"Its endpoint {redelivery.endpoint.url} is disabled; enable it again first."
+            )
+        if redelivery.locked_until is not None and redelivery.locked_until > now:
+            raise ConflictError("An attempt is in progress.")
+        redelivery.status = DeliveryStatus.PENDING
+        redelivery.next_attempt_at = now
+        redelivery.finished_at = None
+        redelivery.locked_until = None
+        redelivery.enqueued_at = now
+        redelivery.save(
+            update_fields=[
+                "status",
+                "next_attempt_at",
+                "finished_at",
+                "locked_until",
+                "enqueued_at",
+            ]
+        )
+        # After commit, so that the worker finds it pending; a lost message is enqueued again
+        # by the sweep.
+        ids = [str(redelivery.id)]
+        transaction.on_commit(lambda: deliveries_enqueue(ids))
+    logger.info("webhooks.redelivery_queued delivery=%s", redelivery.id)
+    return redelivery

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from landed.accounts import services
 from landed.accounts.models import Account, ApiKey, LoginThrottle, User
+from landed.admin_mixins import ReadOnlyAdminMixin, admin_site_url
 from landed.api import ratelimit
 from landed.api.errors import NotAuthenticatedError, RateLimitedError
 
@@ -37,6 +38,8 @@ class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
 
 
 admin.site.login_form = LockoutAdminAuthenticationForm
+# "View site": the API's documentation where this server serves it; no link where it does not.
+admin.site.site_url = admin_site_url()
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
@@ -115,8 +118,11 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are created through the API, which shows the raw key once; here only the hash."""
+class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Keys are created through the API, which shows the raw key once; here only the hash.
+    Read-only: an operator revokes (or deletes) a key, and changes nothing in it."""
+
+    deletable = True
 
     list_display = (
         "prefix",
@@ -143,27 +149,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
     actions = ["revoke"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=["operation"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
 
 
 @admin.register(LoginThrottle)
-class LoginThrottleAdmin(admin.ModelAdmin):
+class LoginThrottleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Unlocking an email is deleting its lockout (here or with the action below).
+    deletable = True
     list_display = ("email", "failed_attempts", "last_failed_at", "locked_until")
     search_fields = ("email",)
     list_filter = (("locked_until", admin.EmptyFieldListFilter),)
     readonly_fields = ("email", "failed_attempts", "last_failed_at", "locked_until")
     actions = ["unlock"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.action(description="Unlock sign-in for selected emails")
+    @admin.action(description="Unlock sign-in for selected emails", permissions=["delete"])
     def unlock(self, request: HttpRequest, queryset: QuerySet[LoginThrottle]) -> None:
         count, _ = queryset.delete()
         self.message_user(request, f"Unlocked {count} email(s).", messages.SUCCESS)

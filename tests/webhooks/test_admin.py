@@ -8,6 +8,7 @@ from django.utils import timezone
 from connectors import crypto
 from connectors.models import Connector, Destination
 from tests.accounts.factories import AccountFactory
+from tests.admin_helpers import has_save_buttons, messages_of, operation_buttons, viewer_client
 from tests.broker import broker as broker  # a fixture
 from tests.broker import queued
 from webhooks.admin import SECRET_FIELDS, WebhookEndpointAdmin
@@ -424,3 +425,69 @@ def test_policy_form_needs_a_channel(operator, alerts):
         ).status_code
         == 302
     )
+
+
+# --- The delivery page's "Redeliver" button ----------------------------------------------------
+def redeliver_url(delivery: Delivery) -> str:
+    return f"/admin/webhooks/delivery/{delivery.id}/operations/redeliver/"
+
+
+def test_delivery_page_has_redeliver_and_no_save(operator, delivery):
+    html = operator.get(f"/admin/webhooks/delivery/{delivery.id}/change/").content.decode()
+    assert operation_buttons(html) == ["redeliver"]
+    assert f'action="{redeliver_url(delivery)}"' in html
+    assert not has_save_buttons(html)
+
+
+def test_redeliver_button(operator, delivery, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = operator.post(redeliver_url(delivery))
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/webhooks/delivery/{delivery.id}/change/"
+    assert messages_of(response) == [("success", "Redelivery queued: attempt 3 is made now.")]
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING and delivery.finished_at is None
+    assert queued(broker) == []  # only after commit
+    [enqueue] = callbacks
+    enqueue()
+    assert queued(broker) == [("webhooks.deliver", [str(delivery.id)])]
+
+
+def test_redeliver_button_refuses_a_disabled_endpoint(
+    operator, delivery, django_capture_on_commit_callbacks
+):
+    WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(enabled=False)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = operator.post(redeliver_url(delivery))
+    assert response.status_code == 302
+    assert messages_of(response) == [
+        (
+            "error",
+            "Redeliver: Its endpoint https://hooks.example.com/landed is disabled; "
+            "enable it again first.",
+        )
+    ]
+    assert callbacks == []
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+
+
+def test_redeliver_button_refuses_while_an_attempt_runs(operator, delivery):
+    Delivery.objects.filter(id=delivery.id).update(
+        status=DeliveryStatus.PENDING, locked_until=timezone.now() + timedelta(seconds=30)
+    )
+    response = operator.post(redeliver_url(delivery))
+    assert messages_of(response) == [("error", "Redeliver: An attempt is in progress.")]
+
+
+def test_redeliver_needs_the_change_permission(delivery):
+    viewer = viewer_client("webhooks.view_delivery", "webhooks.view_deliveryattempt")
+    html = viewer.get(f"/admin/webhooks/delivery/{delivery.id}/change/").content.decode()
+    assert operation_buttons(html) == []
+    assert viewer.post(redeliver_url(delivery)).status_code == 403
+    viewer.post(
+        "/admin/webhooks/delivery/",
+        {"action": "redeliver", "_selected_action": [str(delivery.id)]},
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED

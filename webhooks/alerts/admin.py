@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from connectors.models import Connector
-from landed.admin_mixins import pretty_json
+from landed.admin_mixins import ReadOnlyAdminMixin, pretty_json
 from landed.api.errors import RequestValidationError
 from webhooks.alerts.models import (
     AlertGroup,
@@ -248,7 +248,7 @@ class NotificationPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only but for "Mark read": notifications are written by the alert policies."""
 
     list_display = ("title", "kind", "account", "read_at", "created_at")
@@ -279,16 +279,10 @@ class NotificationAdmin(admin.ModelAdmin):
     def data_json(self, obj: Notification) -> str:
         return pretty_json(obj.data)
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    # Its fields are read-only; deleting a notification stays possible, as before.
+    deletable = True
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_mark_read_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("webhooks.change_notification")
-
-    @admin.action(description="Mark read", permissions=["mark_read"])
+    @admin.action(description="Mark read", permissions=["operation"])
     def mark_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = queryset.filter(read_at__isnull=True).update(read_at=timezone.now())
         self.message_user(request, f"{count} notification(s) marked read.")

@@ -87,6 +87,7 @@ class NotificationPolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "notification policies"
         ordering = ["-created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["account", "name"], name="policy_name_unique")
