@@ -25,16 +25,13 @@ from landed.api.errors import (
     RequestValidationError,
     UpstreamError,
 )
+from landed.api.validation import invalid
 from webhooks import payloads
 from webhooks.events import EventType, event_raise
 
 logger = logging.getLogger("connectors")
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def invalid(loc: list[Any], msg: str, kind: str = "value_error") -> RequestValidationError:
-    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
 
 
 def source_spec(type_name: str) -> ConnectorSpec:

@@ -13,7 +13,7 @@ from connectors.framework.selection import assign_tables
 from landed.api import ratelimit
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
-from landed.api.validation import parse_body
+from landed.api.validation import invalid, parse_body
 from landed.api.views import LandedAPIView
 from syncs import services as sync_services
 from syncs.serializers import JobSerializer
@@ -145,7 +145,7 @@ def _destination_for_input(request: Request, destination_id: Any):
             account=request.user.account, destination_id=destination_id
         )
     except NotFoundError as exc:
-        raise services.invalid(
+        raise invalid(
             ["destination_id"], "Destination not found.", "destination_not_found"
         ) from exc
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from billing.rules import inactive_account_ids_q
 from connectors.models import Connector
 from landed.api.errors import ConflictError
+from landed.db import delete_in_batches
 from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -328,17 +329,3 @@ def history_prune(*, now: Any = None) -> dict[str, int]:
         pruned["receipts"] = delete_in_batches(old_receipts, SyncReceipt)
     logger.info("syncs.history_pruned jobs=%s receipts=%s", pruned["jobs"], pruned["receipts"])
     return pruned
-
-
-PRUNE_BATCH = 2000
-
-
-def delete_in_batches(queryset: Any, model: Any) -> int:
-    """Delete in bounded batches: the first prune after a long pause must neither hold one
-    huge transaction nor collect every row in memory."""
-    deleted = 0
-    while True:
-        ids = list(queryset.values_list("pk", flat=True)[:PRUNE_BATCH])
-        if not ids:
-            return deleted
-        deleted += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)

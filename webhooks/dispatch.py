@@ -13,7 +13,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from landed.db import delete_in_batches
+from webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    Notification,
+    WebhookEndpoint,
+)
 
 logger = logging.getLogger("webhooks.dispatch")
 
@@ -112,9 +120,6 @@ def webhooks_sweep() -> dict[str, int]:
 def webhooks_prune(*, now: Any = None) -> dict[str, int]:
     """Delete events (with their deliveries and attempts) older than WEBHOOK_RETENTION_DAYS,
     and read or email-only notifications older than that; 0 keeps everything."""
-    from syncs.services import delete_in_batches
-    from webhooks.models import Notification
-
     days = settings.WEBHOOK_RETENTION_DAYS
     if days <= 0:
         return {"events": 0, "notifications": 0}

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from connectors import network
 from connectors.crypto import encrypt_secrets
-from connectors.services import invalid
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError
+from landed.api.validation import invalid
 from webhooks import delivery, signing
 from webhooks.events import EventType, event_raise
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
