@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from billing.rules import connector_quota_check
-from connectors import configs, network
+from connectors import configs
 from connectors.checks import run_check
 from connectors.framework import registry, selection
 from connectors.framework.base import ConnectorError, Source, Stream
@@ -26,6 +26,7 @@ from landed.api.errors import (
     UpstreamError,
 )
 from landed.api.validation import invalid
+from landed.security import network
 from webhooks import payloads
 from webhooks.events import EventType, event_raise
 
@@ -143,7 +144,7 @@ def destination_delete(*, destination: Destination) -> None:
 def _destination(type_name: str, config: dict, account_id: Any) -> DestinationImpl:
     spec = destination_spec(type_name)
     cls = registry.destination_types()[type_name]
-    return cls(config, tenant=str(account_id), hostaddr=network.pinned_address(spec, config))
+    return cls(config, tenant=str(account_id), hostaddr=configs.pinned_address(spec, config))
 
 
 def destination_impl(destination: Destination) -> DestinationImpl:
@@ -287,7 +288,7 @@ def source_impl(connector: Connector) -> Source:
         # No single host to pin (an HTTP API's URLs): the source checks every connection it
         # opens against the policy handed to it.
         return cls(config, allow_private_networks=network.private_allowed())
-    return cls(config, hostaddr=network.pinned_address(spec, config))
+    return cls(config, hostaddr=configs.pinned_address(spec, config))
 
 
 def connector_test(*, connector: Connector) -> dict[str, Any]:

@@ -328,7 +328,7 @@ except (OSError, ValueError) as _billing_plans_error:
 ALLOW_PRIVATE_NETWORKS = env.bool("ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- Secrets at rest ------------------------------------------------------------------------
-# Fernet keys, newest first (see connectors/crypto.py). Empty: one key derived from SECRET_KEY.
+# Fernet keys, newest first (landed/security/secrets.py). Empty: one key derived from SECRET_KEY.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 # --- Auth -----------------------------------------------------------------------------------

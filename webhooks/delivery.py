@@ -23,9 +23,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors import network
-from connectors.crypto import decrypt_secrets
-from connectors.framework.outbound import (
+from landed.security import network
+from landed.security.outbound import (
     CURRENT_WATCH,
     AddressNotAllowedError,
     DeadlineExceeded,
@@ -35,6 +34,7 @@ from connectors.framework.outbound import (
     session,
     watch_connections,
 )
+from landed.security.secrets import decrypt_secrets
 from webhooks import signing
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 

@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from connectors import network
-from connectors.crypto import encrypt_secrets
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError
 from landed.api.validation import invalid
+from landed.security import network
+from landed.security.secrets import encrypt_secrets
 from webhooks import delivery, signing
 from webhooks.events import EventType, event_raise
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint

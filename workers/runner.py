@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from connectors.crypto import SecretDecryptionError
 from connectors.framework import selection
 from connectors.framework.base import (
     ConfigError,
@@ -31,6 +30,7 @@ from connectors.framework.base import (
 )
 from connectors.models import Connector
 from connectors.services import destination_impl, source_impl
+from landed.security.secrets import SecretDecryptionError
 from syncs import services
 from syncs.backfills import backfill_request, backfill_wanted, backfills_due, backfills_settle
 from syncs.models import (
