@@ -17,6 +17,7 @@ from billing.rules import inactive_account_ids_q
 from connectors.models import Connector
 from landed.api.errors import ConflictError
 from landed.db import delete_in_batches
+from landed.tasks import enqueue_on_commit
 from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -34,13 +35,8 @@ logger = logging.getLogger("syncs")
 def _enqueue(job: Job, countdown: float = 0) -> None:
     """Hand the job to a worker once the transaction that created it has committed, so a
     worker never looks for a row that was rolled back."""
-    from workers.tasks import run_sync
-
-    job_id = str(job.id)
     Job.objects.filter(id=job.id).update(enqueued_at=timezone.now())
-    transaction.on_commit(
-        lambda: run_sync.apply_async(args=[job_id], countdown=max(countdown, 0) or None)
-    )
+    enqueue_on_commit("syncs.run", str(job.id), countdown=max(countdown, 0) or None)
 
 
 def sync_trigger(

@@ -36,7 +36,15 @@ from landed.security.outbound import (
 )
 from landed.security.secrets import decrypt_secrets
 from webhooks import signing
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from webhooks.events import EventType, event_raise
+from webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    Notification,
+    WebhookEndpoint,
+)
 
 logger = logging.getLogger("webhooks.delivery")
 
@@ -270,9 +278,6 @@ def _endpoint_health(endpoint_id: Any, succeeded: bool, now: Any) -> None:
 def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
     """Disable a failing endpoint, give up its pending deliveries, and say so (an in-app
     notification and a `webhook.disabled` event to the account's other endpoints)."""
-    from webhooks.events import EventType, event_raise
-    from webhooks.models import Notification
-
     now = now or timezone.now()
     hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
     reason = f"Every delivery attempt failed for {hours:g} hours."

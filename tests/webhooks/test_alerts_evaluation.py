@@ -31,7 +31,7 @@ from webhooks.models import (
     WebhookEndpoint,
 )
 from webhooks.payloads import schema_changes_data, sync_data
-from workers.tasks import check_freshness, send_notification_email
+from webhooks.tasks import check_freshness, send_notification_email
 
 pytestmark = pytest.mark.django_db
 
