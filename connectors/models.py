@@ -5,12 +5,17 @@ types `secret`) encrypted in `encrypted_secrets`. Responses never carry secrets:
 which secret fields are set.
 """
 
+import re
 import uuid
 
 from django.db import models
 from django.utils import timezone
 
 from landed.accounts.models import Account
+
+# What a connector's `destination_schema` may be: a lower-case identifier that fits PostgreSQL's
+# 63 characters (checked by the API's input serializer).
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class Destination(models.Model):

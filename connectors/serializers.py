@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from connectors import configs
 from connectors.framework.base import LOAD_MODES, SYNC_MODES
+from connectors.models import SCHEMA_NAME
 from landed.api.serializers import (
     StrictBooleanField,
     StrictCharField,
@@ -73,8 +74,6 @@ class ConnectorCreateInputSerializer(serializers.Serializer):
     )
 
     def validate_destination_schema(self, value: str) -> str:
-        from connectors.services import SCHEMA_NAME
-
         if not SCHEMA_NAME.match(value):
             raise serializers.ValidationError(
                 "Use lower-case letters, digits and underscores, starting with a letter.",

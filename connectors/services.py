@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from billing.rules import connector_quota_check
-from connectors import configs
+from connectors import configs, payloads
 from connectors.checks import run_check
 from connectors.framework import registry, selection
 from connectors.framework.base import ConnectorError, Source, Stream
@@ -27,12 +27,9 @@ from landed.api.errors import (
 )
 from landed.api.validation import invalid
 from landed.security import network
-from webhooks import payloads
 from webhooks.events import EventType, event_raise
 
 logger = logging.getLogger("connectors")
-
-SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def source_spec(type_name: str) -> ConnectorSpec:

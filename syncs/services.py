@@ -27,7 +27,9 @@ from syncs.models import (
     JobTrigger,
     SyncReceipt,
 )
+from syncs.payloads import sync_data
 from syncs.receipts import receipt_write
+from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
 
 logger = logging.getLogger("syncs")
 
@@ -184,9 +186,6 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
 def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> None:
     """`sync.started` for a job that began, `sync.<status>` for one that ended: raised in the
     transaction that changed the job."""
-    from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
-    from webhooks.payloads import sync_data
-
     data = sync_data(job.id, retry_job_id=retry_job_id)
     event_type = EventType.SYNC_STARTED if status == JobStatus.RUNNING else None
     event_raise(

@@ -43,8 +43,8 @@ from syncs.models import (
     StreamSchema,
     StreamState,
 )
+from syncs.payloads import schema_changes_data
 from webhooks.events import EventType, event_raise
-from webhooks.payloads import schema_changes_data
 from workers import resume
 from workers.prefetch import Prefetched
 

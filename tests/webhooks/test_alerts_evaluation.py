@@ -13,6 +13,7 @@ from django.utils import timezone
 from connectors.models import Connector, Destination
 from syncs import services as sync_services
 from syncs.models import Job, JobStatus, SyncReceipt
+from syncs.payloads import schema_changes_data, sync_data
 from syncs.receipts import receipt_write
 from tests.accounts.factories import AccountFactory
 from tests.broker import broker as broker  # a fixture
@@ -30,7 +31,6 @@ from webhooks.models import (
     PolicyFiring,
     WebhookEndpoint,
 )
-from webhooks.payloads import schema_changes_data, sync_data
 from webhooks.tasks import check_freshness, send_notification_email
 
 pytestmark = pytest.mark.django_db
