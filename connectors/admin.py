@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from connectors import configs, services
+from connectors import configs
 from connectors.models import Connector, Destination
 from landed.api.errors import ApplicationError
 from syncs import services as sync_services
@@ -96,11 +96,11 @@ class ConnectorAdmin(admin.ModelAdmin):
     # Deleting goes through the service, as through the API: an active job is settled with
     # its receipt first.
     def delete_model(self, request: HttpRequest, obj: Connector) -> None:
-        services.connector_delete(connector=obj)
+        sync_services.connector_delete(connector=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            services.connector_delete(connector=connector)
+            sync_services.connector_delete(connector=connector)
 
     @admin.action(description="Trigger a sync now")
     def trigger_sync(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:

@@ -193,7 +193,7 @@ class ConnectorDetailView(LandedAPIView):
         data = dict(parse_body(serializers.ConnectorUpdateInputSerializer, request).validated_data)
         if "destination_id" in data:
             data["destination"] = _destination_for_input(request, data.pop("destination_id"))
-        services.connector_update(connector=connector, data=data)
+        sync_services.connector_update(connector=connector, data=data)
         return Response(_connector_out(request, connector.id))
 
     @extend_schema(
@@ -205,7 +205,7 @@ class ConnectorDetailView(LandedAPIView):
     )
     def delete(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
-        services.connector_delete(connector=connector)
+        sync_services.connector_delete(connector=connector)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -274,7 +274,7 @@ class ConnectorStreamsView(LandedAPIView):
     def put(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
         data = parse_body(serializers.StreamsInputSerializer, request).validated_data
-        selections = services.connector_streams_update(
+        selections = sync_services.connector_streams_update(
             connector=connector, entries=[dict(entry) for entry in data["streams"]]
         )
         return Response(_streams_out(connector, selections))

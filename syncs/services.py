@@ -14,10 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.rules import inactive_account_ids_q
+from connectors import services as connector_services
+from connectors.framework.selection import StreamSelection
 from connectors.models import Connector
 from landed.api.errors import ConflictError
 from landed.db import delete_in_batches
 from landed.tasks import enqueue_on_commit
+from syncs.backfills import backfills_request_reenabled
 from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -29,6 +32,7 @@ from syncs.models import (
 )
 from syncs.payloads import sync_data
 from syncs.receipts import receipt_write
+from syncs.selectors import job_active_for
 from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
 
 logger = logging.getLogger("syncs")
@@ -122,6 +126,51 @@ def jobs_settle_for_deletion(*, connector: Connector) -> None:
         _settle_streams(job, JobStatus.CANCELLED)
         receipt_write(job_id=job.id)
         _raise_sync_event(job, JobStatus.CANCELLED)
+
+
+# --- Connector changes that a sync constrains ---------------------------------------------
+# The connector's own rules and writes are in connectors.services; what its syncs add (no
+# change under a running sync, its jobs settled before it goes, backfills for streams enabled
+# again) is here, so that connectors never reach into syncs. The API and the admin call these.
+def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
+    """A partial update (connectors.services.connector_update); config and destination cannot
+    change while a sync is pending or running (409)."""
+    # A change of type is refused first (422), whatever the connector's syncs.
+    connector_services.connector_type_check(connector=connector, data=data)
+    if ("config" in data or "destination" in data) and job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change its config or destination when the sync has finished, or cancel it.",
+        )
+    return connector_services.connector_update(connector=connector, data=data)
+
+
+def connector_delete(*, connector: Connector) -> None:
+    """Removes the connector with its jobs, stream state and schema history (not the
+    destination's tables). Its sync receipts stay, for usage and audit, under its name. A
+    running job notices at its next progress write and stops; it is settled as cancelled
+    first, so that its receipt records what it had loaded."""
+    with transaction.atomic():
+        jobs_settle_for_deletion(connector=connector)
+        connector_services.connector_delete(connector=connector)
+
+
+def connector_streams_update(
+    *, connector: Connector, entries: list[dict[str, Any]]
+) -> list[StreamSelection]:
+    """Save a selection, checked against live discovery. Not while a sync is pending or
+    running: its attempts must all load the streams the same way. A merge stream enabled
+    again gets a backfill (syncs.backfills), requested with the change."""
+    if job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change the stream selection when the sync has finished, or cancel it.",
+        )
+    change = connector_services.connector_streams_check(connector=connector, entries=entries)
+    with transaction.atomic():
+        connector_services.connector_streams_save(connector=connector, change=change)
+        backfills_request_reenabled(connector=connector, streams=change.reenabled)
+    return change.resolved
 
 
 def job_retry(*, job: Job) -> Job:
