@@ -11,11 +11,13 @@ from rest_framework.response import Response
 from connectors import selectors, serializers, services
 from connectors.framework.selection import assign_tables
 from landed.api import ratelimit
+from landed.api.errors import NotFoundError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
 from landed.api.validation import invalid, parse_body
 from landed.api.views import LandedAPIView
 from syncs import services as sync_services
+from syncs.selectors import connector_summary
 from syncs.serializers import JobSerializer
 
 TAG_CONNECTORS = ["connectors"]
@@ -138,8 +140,6 @@ class ConnectorListView(LandedAPIView):
 def _destination_for_input(request: Request, destination_id: Any):
     """The caller's destination named in a body: one that is not theirs is a 422 on the field
     (the body is wrong), not a 404 (the URL is fine)."""
-    from landed.api.errors import NotFoundError
-
     try:
         return selectors.destination_get(
             account=request.user.account, destination_id=destination_id
@@ -158,8 +158,6 @@ class ConnectorSummaryView(LandedAPIView):
         responses={200: serializers.ConnectorSummarySerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        from syncs.selectors import connector_summary
-
         return Response(connector_summary(account=request.user.account))
 
 

@@ -411,7 +411,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",
-        "landed.api.schema.document_billing_rules",
+        "billing.schema.document_billing_rules",
     ],
 }
 
