@@ -49,7 +49,6 @@ INSTALLED_APPS = [
     "syncs",
     "webhooks",
     "billing",
-    "workers",
 ]
 
 MIDDLEWARE = [
