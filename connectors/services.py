@@ -242,7 +242,7 @@ def connector_type_check(*, connector: Connector, data: dict[str, Any]) -> Conne
 
 def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
     """A partial update. Config fields merge into the saved config (secrets left out are
-    kept). The API and the engine go through `syncs.services.connector_update`, which first
+    kept). The API goes through `syncs.services.connector_update`, which first
     refuses a change of config or destination while a sync is pending or running."""
     spec = connector_type_check(connector=connector, data=data)
     changed = []
