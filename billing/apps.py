@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from billing.plans import plans_load
+
 
 class BillingConfig(AppConfig):
     name = "billing"
@@ -8,6 +10,4 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         # Plans are checked at start: a misconfigured plan stops the server with a clear
         # ImproperlyConfigured, not a customer's checkout later.
-        from billing.plans import plans_load
-
         plans_load()

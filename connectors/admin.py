@@ -267,11 +267,11 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
     # Deleting goes through the service, as through the API: an active job is settled with
     # its receipt first.
     def delete_model(self, request: HttpRequest, obj: Connector) -> None:
-        services.connector_delete(connector=obj)
+        sync_services.connector_delete(connector=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
         for connector in queryset:
-            services.connector_delete(connector=connector)
+            sync_services.connector_delete(connector=connector)
 
     @admin.action(description="Trigger a sync now")
     def trigger_sync(self, request: HttpRequest, queryset: QuerySet[Connector]) -> None:
@@ -309,11 +309,11 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
         self._report_job(request, cancel_text(job), job.id)
 
     def operation_pause(self, request: HttpRequest, obj: Connector) -> None:
-        services.connector_update(connector=obj, data={"paused": True})
+        sync_services.connector_update(connector=obj, data={"paused": True})
         self.message_user(request, "Paused: the schedule starts no sync until it is resumed.")
 
     def operation_resume(self, request: HttpRequest, obj: Connector) -> None:
-        services.connector_update(connector=obj, data={"paused": False})
+        sync_services.connector_update(connector=obj, data={"paused": False})
         self.message_user(request, "Resumed: the schedule syncs it again.")
 
     def operation_test(self, request: HttpRequest, obj: Connector) -> None:

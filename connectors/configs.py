@@ -6,16 +6,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connectors import network
-from connectors.crypto import decrypt_secrets, encrypt_secrets
+from connectors.framework.base import HostNotAllowedError, UnreachableError
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, validate_config, with_defaults
 from landed.api.errors import RequestValidationError
+from landed.security import network
+from landed.security.secrets import decrypt_secrets, encrypt_secrets
 
 __all__ = [
     "SCHEMA_NAME",
     "check_config",
     "full_config",
     "host_issues",
+    "pinned_address",
     "raise_issues",
     "secrets_set",
     "store",
@@ -38,6 +40,21 @@ def host_issues(spec: ConnectorSpec, config: dict[str, Any]) -> list[ConfigIssue
         return []
     problem = network.host_problem(config.get(spec.host_field), config.get("port", 5432))
     return [ConfigIssue(spec.host_field, problem, "host_not_allowed")] if problem else []
+
+
+def pinned_address(spec: ConnectorSpec, config: dict[str, Any]) -> str | None:
+    """The checked address to connect to, or None when the policy allows any (or the type
+    names no host). Raises HostNotAllowedError, or UnreachableError when it does not resolve:
+    the policy's answers as the connector's errors."""
+    if spec.host_field is None:
+        return None
+    host = config.get(spec.host_field)
+    try:
+        return network.pinned_address(host, config.get("port"))
+    except network.HostNotAllowedError as exc:
+        raise HostNotAllowedError(str(exc)) from None
+    except (OSError, UnicodeError) as exc:
+        raise UnreachableError(f"The host {host!r} could not be resolved.") from exc
 
 
 def raise_issues(issues: list[ConfigIssue]) -> None:

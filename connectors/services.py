@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from billing.rules import connector_quota_check
-from connectors import configs, network
+from connectors import configs, payloads
 from connectors.checks import run_check
 from connectors.framework import registry, selection
 from connectors.framework.base import ConnectorError, Source, Stream
@@ -25,14 +26,11 @@ from landed.api.errors import (
     RequestValidationError,
     UpstreamError,
 )
-from webhooks import payloads
+from landed.api.validation import invalid
+from landed.security import network
 from webhooks.events import EventType, event_raise
 
 logger = logging.getLogger("connectors")
-
-
-def invalid(loc: list[Any], msg: str, kind: str = "value_error") -> RequestValidationError:
-    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
 
 
 def source_spec(type_name: str) -> ConnectorSpec:
@@ -144,7 +142,7 @@ def destination_delete(*, destination: Destination) -> None:
 def _destination(type_name: str, config: dict, account_id: Any) -> DestinationImpl:
     spec = destination_spec(type_name)
     cls = registry.destination_types()[type_name]
-    return cls(config, tenant=str(account_id), hostaddr=network.pinned_address(spec, config))
+    return cls(config, tenant=str(account_id), hostaddr=configs.pinned_address(spec, config))
 
 
 def destination_impl(destination: Destination) -> DestinationImpl:
@@ -234,19 +232,19 @@ def _raise_connector_event(connector: Connector, event_type: EventType) -> None:
     )
 
 
-def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
-    """A partial update. Config fields merge into the saved config (secrets left out are
-    kept); config and destination cannot change while a sync is pending or running."""
-    from syncs.selectors import job_active_for
-
+def connector_type_check(*, connector: Connector, data: dict[str, Any]) -> ConnectorSpec:
+    """The connector's spec; 422 when `data` would change its type (it cannot change)."""
     spec = source_spec(connector.type)
     if "type" in data and data["type"] != connector.type:
         raise invalid(["type"], "The type of a connector cannot change.", "type_immutable")
-    if ("config" in data or "destination" in data) and job_active_for(connector=connector):
-        raise ConflictError(
-            "A sync of this connector is pending or running.",
-            "Change its config or destination when the sync has finished, or cancel it.",
-        )
+    return spec
+
+
+def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
+    """A partial update. Config fields merge into the saved config (secrets left out are
+    kept). The API goes through `syncs.services.connector_update`, which first
+    refuses a change of config or destination while a sync is pending or running."""
+    spec = connector_type_check(connector=connector, data=data)
     changed = []
     if "config" in data:
         configs.check_config(spec, data["config"], partial=True)
@@ -266,13 +264,10 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
 
 def connector_delete(*, connector: Connector) -> None:
     """Removes the connector with its jobs, stream state and schema history (not the
-    destination's tables). Its sync receipts stay, for usage and audit, under its name. A
-    running job notices at its next progress write and stops; it is settled as cancelled
-    first, so that its receipt records what it had loaded."""
-    from syncs.services import jobs_settle_for_deletion
-
+    destination's tables), raising `connector.deleted`. The API and the admin go through
+    `syncs.services.connector_delete`, which first settles its active job, in the same
+    transaction."""
     with transaction.atomic():
-        jobs_settle_for_deletion(connector=connector)
         # Built before the row goes: the connector as it was.
         _raise_connector_event(connector, EventType.CONNECTOR_DELETED)
         connector.delete()
@@ -288,7 +283,7 @@ def source_impl(connector: Connector) -> Source:
         # No single host to pin (an HTTP API's URLs): the source checks every connection it
         # opens against the policy handed to it.
         return cls(config, allow_private_networks=network.private_allowed())
-    return cls(config, hostaddr=network.pinned_address(spec, config))
+    return cls(config, hostaddr=configs.pinned_address(spec, config))
 
 
 def connector_test(*, connector: Connector) -> dict[str, Any]:
@@ -327,19 +322,22 @@ def connector_streams(*, connector: Connector) -> list[selection.StreamSelection
     return selection.resolve(connector_discover(connector=connector), connector.streams)
 
 
-def connector_streams_update(
-    *, connector: Connector, entries: list[dict[str, Any]]
-) -> list[selection.StreamSelection]:
-    """Save a selection, checked against live discovery. Not while a sync is pending or
-    running: its attempts must all load the streams the same way."""
-    from syncs.backfills import backfills_request_reenabled
-    from syncs.selectors import job_active_for
+@dataclass(frozen=True)
+class StreamsChange:
+    """A new stream selection, checked against live discovery and ready to save."""
 
-    if job_active_for(connector=connector):
-        raise ConflictError(
-            "A sync of this connector is pending or running.",
-            "Change the stream selection when the sync has finished, or cancel it.",
-        )
+    streams: list[dict[str, Any]]
+    resolved: list[selection.StreamSelection]
+    # Enabled streams that the saved selection had disabled.
+    reenabled: list[selection.StreamSelection]
+
+
+def connector_streams_check(
+    *, connector: Connector, entries: list[dict[str, Any]]
+) -> StreamsChange:
+    """The selection `entries` make, merged into the saved one and checked against live
+    discovery (422 naming each bad entry). Writes nothing: `connector_streams_save` does. The
+    API goes through `syncs.services.connector_streams_update`, which does both."""
     discovered = connector_discover(connector=connector)
     problems = selection.validate(discovered, entries)
     if problems:
@@ -366,13 +364,18 @@ def connector_streams_update(
     was_disabled = {
         s.stream.name for s in selection.resolve(discovered, connector.streams) if not s.enabled
     }
-    connector.streams = list(saved.values())
-    resolved = selection.resolve(discovered, connector.streams)
+    streams = list(saved.values())
+    resolved = selection.resolve(discovered, streams)
+    return StreamsChange(
+        streams=streams,
+        resolved=resolved,
+        reenabled=[s for s in resolved if s.enabled and s.stream.name in was_disabled],
+    )
+
+
+def connector_streams_save(*, connector: Connector, change: StreamsChange) -> None:
+    """Save a checked selection, raising `connector.updated` with it."""
+    connector.streams = change.streams
     with transaction.atomic():
         connector.save(update_fields=["streams", "updated_at"])
         _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
-        backfills_request_reenabled(
-            connector=connector,
-            streams=[s for s in resolved if s.enabled and s.stream.name in was_disabled],
-        )
-    return resolved

@@ -14,8 +14,9 @@ from landed.api import ratelimit
 from landed.api.errors import NotFoundError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
-from landed.api.validation import parse_body
+from landed.api.validation import invalid, parse_body
 from landed.api.views import LandedAPIView
+from syncs import services as sync_services
 
 TAG_CONNECTORS = ["connectors"]
 TAG_DESTINATIONS = ["destinations"]
@@ -142,7 +143,7 @@ def _destination_for_input(request: Request, destination_id: Any):
             account=request.user.account, destination_id=destination_id
         )
     except NotFoundError as exc:
-        raise services.invalid(
+        raise invalid(
             ["destination_id"], "Destination not found.", "destination_not_found"
         ) from exc
 
@@ -177,7 +178,7 @@ class ConnectorDetailView(LandedAPIView):
         data = dict(parse_body(serializers.ConnectorUpdateInputSerializer, request).validated_data)
         if "destination_id" in data:
             data["destination"] = _destination_for_input(request, data.pop("destination_id"))
-        services.connector_update(connector=connector, data=data)
+        sync_services.connector_update(connector=connector, data=data)
         return Response(_connector_out(request, connector.id))
 
     @extend_schema(
@@ -189,7 +190,7 @@ class ConnectorDetailView(LandedAPIView):
     )
     def delete(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
-        services.connector_delete(connector=connector)
+        sync_services.connector_delete(connector=connector)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -242,7 +243,7 @@ class ConnectorStreamsView(LandedAPIView):
     def put(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
         data = parse_body(serializers.StreamsInputSerializer, request).validated_data
-        selections = services.connector_streams_update(
+        selections = sync_services.connector_streams_update(
             connector=connector, entries=[dict(entry) for entry in data["streams"]]
         )
         return Response(_streams_out(connector, selections))

@@ -1,6 +1,6 @@
-"""Landed: the Django project package (settings, urls, Celery app, accounts, API plumbing)."""
+"""Landed: the Django project package (settings, urls, Celery app, accounts, API plumbing,
+platform services).
 
-# Load the Celery app with Django so that tasks sent from the API use the configured broker.
-from landed.celery import app as celery_app
-
-__all__ = ["celery_app"]
+It imports nothing itself: the connector framework uses the plain-Python parts of
+`landed.security` without loading Django or Celery. The Celery app (`landed.celery`) is loaded
+by what sends tasks (`landed.tasks`) and by `celery -A landed`, which finds it there."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from landed.queues import Queue
 from landed.secret_key import data_dir_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,7 +57,6 @@ INSTALLED_APPS = [
     "syncs",
     "webhooks",
     "billing",
-    "workers",
 ]
 
 MIDDLEWARE = [
@@ -168,26 +168,28 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-# Work is split by kind onto queues (workers.queues.Queue), so the fleet scales per queue.
-CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each task's queue, by name: long syncs ("syncs") apart from light, frequent work ("default"),
-# so that each can have workers of its own.
-CELERY_TASK_ROUTES = {
-    "syncs.run": {"queue": "syncs"},
-    "syncs.trigger_due": {"queue": "default"},
-    "syncs.reap_stale_jobs": {"queue": "default"},
-    "syncs.prune_history": {"queue": "default"},
+# Work is split by kind onto queues (landed.queues.Queue), so the fleet scales per queue.
+CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
+# Each task's queue, by name (the one place it is set): a message sent by name from a process
+# that never loaded the task (the API) is routed as the workers expect. Long syncs ("syncs")
+# apart from light, frequent work ("default"), so that each can have workers of its own.
+_TASK_QUEUES = {
+    "syncs.run": Queue.SYNCS,
+    "syncs.trigger_due": Queue.DEFAULT,
+    "syncs.reap_stale_jobs": Queue.DEFAULT,
+    "syncs.prune_history": Queue.DEFAULT,
     # Webhook deliveries and alert evaluation: short HTTP calls, never behind a long sync.
-    "webhooks.dispatch_event": {"queue": "webhooks"},
-    "webhooks.deliver": {"queue": "webhooks"},
-    "webhooks.send_notification_email": {"queue": "webhooks"},
+    "webhooks.dispatch_event": Queue.WEBHOOKS,
+    "webhooks.deliver": Queue.WEBHOOKS,
+    "webhooks.send_notification_email": Queue.WEBHOOKS,
     # The sweep and the freshness check with the scheduler's light tasks: a backlog of
     # deliveries must not hold back (or expire) the sweep that sends due retries.
-    "webhooks.sweep": {"queue": "default"},
-    "alerts.check_freshness": {"queue": "default"},
-    "webhooks.prune": {"queue": "default"},
-    "billing.report_usage": {"queue": "default"},
+    "webhooks.sweep": Queue.DEFAULT,
+    "alerts.check_freshness": Queue.DEFAULT,
+    "webhooks.prune": Queue.DEFAULT,
+    "billing.report_usage": Queue.DEFAULT,
 }
+CELERY_TASK_ROUTES = {name: {"queue": queue.value} for name, queue in _TASK_QUEUES.items()}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -340,7 +342,7 @@ except (OSError, ValueError) as _billing_plans_error:
 ALLOW_PRIVATE_NETWORKS = env.bool("ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- Secrets at rest ------------------------------------------------------------------------
-# Fernet keys, newest first (see connectors/crypto.py). Empty: one key derived from SECRET_KEY.
+# Fernet keys, newest first (landed/security/secrets.py). Empty: one key derived from SECRET_KEY.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",
-        "landed.api.schema.document_billing_rules",
+        "billing.schema.document_billing_rules",
     ],
 }
 

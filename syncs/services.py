@@ -14,8 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.rules import inactive_account_ids_q
+from connectors import services as connector_services
+from connectors.framework.selection import StreamSelection
 from connectors.models import Connector
 from landed.api.errors import ConflictError
+from landed.db import delete_in_batches
+from landed.tasks import enqueue_on_commit
+from syncs.backfills import backfills_request_reenabled
 from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -24,8 +29,11 @@ from syncs.models import (
     JobTrigger,
     SyncReceipt,
 )
+from syncs.payloads import sync_data
 from syncs.receipts import receipt_write
+from syncs.selectors import job_active_for
 from syncs.streams import job_streams_settle
+from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
 
 logger = logging.getLogger("syncs")
 
@@ -33,13 +41,8 @@ logger = logging.getLogger("syncs")
 def _enqueue(job: Job, countdown: float = 0) -> None:
     """Hand the job to a worker once the transaction that created it has committed, so a
     worker never looks for a row that was rolled back."""
-    from workers.tasks import run_sync
-
-    job_id = str(job.id)
     Job.objects.filter(id=job.id).update(enqueued_at=timezone.now())
-    transaction.on_commit(
-        lambda: run_sync.apply_async(args=[job_id], countdown=max(countdown, 0) or None)
-    )
+    enqueue_on_commit("syncs.run", str(job.id), countdown=max(countdown, 0) or None)
 
 
 def sync_trigger(
@@ -125,6 +128,51 @@ def jobs_settle_for_deletion(*, connector: Connector) -> None:
         _raise_sync_event(job, JobStatus.CANCELLED)
 
 
+# --- Connector changes that a sync constrains ---------------------------------------------
+# The connector's own rules and writes are in connectors.services; what its syncs add (no
+# change under a running sync, its jobs settled before it goes, backfills for streams enabled
+# again) is here, so that connectors never reach into syncs. The API and the admin call these.
+def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
+    """A partial update (connectors.services.connector_update); config and destination cannot
+    change while a sync is pending or running (409)."""
+    # A change of type is refused first (422), whatever the connector's syncs.
+    connector_services.connector_type_check(connector=connector, data=data)
+    if ("config" in data or "destination" in data) and job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change its config or destination when the sync has finished, or cancel it.",
+        )
+    return connector_services.connector_update(connector=connector, data=data)
+
+
+def connector_delete(*, connector: Connector) -> None:
+    """Removes the connector with its jobs, stream state and schema history (not the
+    destination's tables). Its sync receipts stay, for usage and audit, under its name. A
+    running job notices at its next progress write and stops; it is settled as cancelled
+    first, so that its receipt records what it had loaded."""
+    with transaction.atomic():
+        jobs_settle_for_deletion(connector=connector)
+        connector_services.connector_delete(connector=connector)
+
+
+def connector_streams_update(
+    *, connector: Connector, entries: list[dict[str, Any]]
+) -> list[StreamSelection]:
+    """Save a selection, checked against live discovery. Not while a sync is pending or
+    running: its attempts must all load the streams the same way. A merge stream enabled
+    again gets a backfill (syncs.backfills), requested with the change."""
+    if job_active_for(connector=connector):
+        raise ConflictError(
+            "A sync of this connector is pending or running.",
+            "Change the stream selection when the sync has finished, or cancel it.",
+        )
+    change = connector_services.connector_streams_check(connector=connector, entries=entries)
+    with transaction.atomic():
+        connector_services.connector_streams_save(connector=connector, change=change)
+        backfills_request_reenabled(connector=connector, streams=change.reenabled)
+    return change.resolved
+
+
 def job_retry(*, job: Job) -> Job:
     """A new attempt of a failed or cancelled job, linked to it, resuming from the
     destination's last committed checkpoint."""
@@ -187,9 +235,6 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
 def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> None:
     """`sync.started` for a job that began, `sync.<status>` for one that ended: raised in the
     transaction that changed the job."""
-    from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
-    from webhooks.payloads import sync_data
-
     data = sync_data(job.id, retry_job_id=retry_job_id)
     event_type = EventType.SYNC_STARTED if status == JobStatus.RUNNING else None
     event_raise(
@@ -316,17 +361,3 @@ def history_prune(*, now: Any = None) -> dict[str, int]:
         pruned["receipts"] = delete_in_batches(old_receipts, SyncReceipt)
     logger.info("syncs.history_pruned jobs=%s receipts=%s", pruned["jobs"], pruned["receipts"])
     return pruned
-
-
-PRUNE_BATCH = 2000
-
-
-def delete_in_batches(queryset: Any, model: Any) -> int:
-    """Delete in bounded batches: the first prune after a long pause must neither hold one
-    huge transaction nor collect every row in memory."""
-    deleted = 0
-    while True:
-        ids = list(queryset.values_list("pk", flat=True)[:PRUNE_BATCH])
-        if not ids:
-            return deleted
-        deleted += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)

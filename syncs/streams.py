@@ -22,8 +22,8 @@ from connectors.framework import selection
 from connectors.framework.base import SchemaChange as AppliedSchemaChange
 from connectors.models import Connector
 from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamSchema, StreamState
+from syncs.payloads import schema_changes_data
 from webhooks.events import EventType, event_raise
-from webhooks.payloads import schema_changes_data
 
 
 @dataclass

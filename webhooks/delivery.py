@@ -23,9 +23,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors import network
-from connectors.crypto import decrypt_secrets
-from connectors.framework.outbound import (
+from landed.security import network
+from landed.security.outbound import (
     CURRENT_WATCH,
     AddressNotAllowedError,
     DeadlineExceeded,
@@ -35,8 +34,10 @@ from connectors.framework.outbound import (
     session,
     watch_connections,
 )
+from landed.security.secrets import decrypt_secrets
 from webhooks import signing
 from webhooks.alerts.models import Notification
+from webhooks.events import EventType, event_raise
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.delivery")
@@ -271,8 +272,6 @@ def _endpoint_health(endpoint_id: Any, succeeded: bool, now: Any) -> None:
 def endpoint_disable(*, endpoint: WebhookEndpoint, now: Any = None) -> None:
     """Disable a failing endpoint, give up its pending deliveries, and say so (an in-app
     notification and a `webhook.disabled` event to the account's other endpoints)."""
-    from webhooks.events import EventType, event_raise
-
     now = now or timezone.now()
     hours = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 3600
     reason = f"Every delivery attempt failed for {hours:g} hours."

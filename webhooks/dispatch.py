@@ -9,10 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from landed.db import delete_in_batches
+from landed.tasks import enqueue
+from webhooks.alerts.channels import emails_requeue
+from webhooks.alerts.evaluation import alerts_for_event
 from webhooks.alerts.models import Notification
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 
@@ -22,10 +26,6 @@ logger = logging.getLogger("webhooks.dispatch")
 def event_dispatch(*, event_id: Any) -> list[str]:
     """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
     of the deliveries to attempt now (also enqueued after commit)."""
-    from django.db import OperationalError
-
-    from webhooks.alerts.evaluation import alerts_for_event
-
     now = timezone.now()
     with transaction.atomic():
         event = (
@@ -68,11 +68,9 @@ def event_dispatch(*, event_id: Any) -> list[str]:
 
 
 def deliveries_enqueue(ids: list[str]) -> None:
-    from workers.tasks import deliver
-
     for delivery_id in ids:
         try:
-            deliver.delay(delivery_id)
+            enqueue("webhooks.deliver", delivery_id)
         except Exception:
             logger.exception("webhooks.enqueue_failed delivery=%s", delivery_id)
             return  # the sweep enqueues them again
@@ -81,9 +79,6 @@ def deliveries_enqueue(ids: list[str]) -> None:
 def webhooks_sweep() -> dict[str, int]:
     """Enqueue what is due and not on the queue: events never dispatched, deliveries whose
     retry time has come, deliveries whose message or worker was lost, alert emails not sent."""
-    from webhooks.alerts.channels import emails_requeue
-    from workers.tasks import dispatch_event
-
     now = timezone.now()
     lost = now - timedelta(seconds=settings.WEBHOOK_LOST_AFTER_SECONDS)
     events = list(
@@ -93,7 +88,7 @@ def webhooks_sweep() -> dict[str, int]:
     )
     Event.objects.filter(id__in=events).update(enqueued_at=now)
     for event_id in events:
-        dispatch_event.delay(str(event_id))
+        enqueue("webhooks.dispatch_event", str(event_id))
     stuck = now - timedelta(
         seconds=max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_LOST_AFTER_SECONDS)
     )
@@ -113,8 +108,6 @@ def webhooks_sweep() -> dict[str, int]:
 def webhooks_prune(*, now: Any = None) -> dict[str, int]:
     """Delete events (with their deliveries and attempts) older than WEBHOOK_RETENTION_DAYS,
     and read or email-only notifications older than that; 0 keeps everything."""
-    from syncs.services import delete_in_batches
-
     days = settings.WEBHOOK_RETENTION_DAYS
     if days <= 0:
         return {"events": 0, "notifications": 0}

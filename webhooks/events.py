@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from landed.tasks import enqueue
 from webhooks.models import Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.events")
@@ -55,13 +56,11 @@ def event_raise(
     endpoint: WebhookEndpoint | None = None,
 ) -> Event:
     """Record an event in the current transaction; it is dispatched after commit."""
-    from workers.tasks import dispatch_event
-
     event = Event.objects.create(
         account_id=account_id, type=str(type), data=_storable(data), endpoint=endpoint
     )
     event_id = str(event.id)
-    transaction.on_commit(lambda: _publish(dispatch_event, event_id))
+    transaction.on_commit(lambda: _publish(event_id))
     logger.info("webhooks.event_raised event=%s type=%s", event.id, event.type)
     return event
 
@@ -83,9 +82,9 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _publish(task: Any, event_id: str) -> None:
+def _publish(event_id: str) -> None:
     try:
-        task.delay(event_id)
+        enqueue("webhooks.dispatch_event", event_id)
     except Exception:
         # The broker is down: the change stands, and the sweep dispatches the event later.
         logger.exception("webhooks.event_publish_failed event=%s", event_id)

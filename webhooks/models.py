@@ -60,7 +60,7 @@ class WebhookEndpoint(models.Model):
     # The event types it receives; empty: all of them.
     event_types = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
-    # Signing secrets, encrypted at rest (connectors.crypto). After a rotation the previous
+    # Signing secrets, encrypted at rest (landed.security.secrets). After a rotation the previous
     # one keeps signing, beside the new one, until `previous_secret_expires_at`.
     encrypted_secret = models.TextField(editable=False)
     encrypted_previous_secret = models.TextField(blank=True, default="", editable=False)

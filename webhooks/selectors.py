@@ -7,9 +7,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connectors.crypto import decrypt_secrets
 from landed.accounts.models import Account
 from landed.api.errors import NotFoundError
+from landed.security.secrets import decrypt_secrets
 from webhooks.models import DeliveryAttempt, WebhookEndpoint
 
 

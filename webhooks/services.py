@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from connectors import network
-from connectors.crypto import encrypt_secrets
-from connectors.services import invalid
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError, NotFoundError
+from landed.api.validation import invalid
+from landed.security import network
+from landed.security.secrets import encrypt_secrets
 from webhooks import delivery, signing
 from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import EventType, event_raise

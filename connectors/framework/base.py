@@ -44,6 +44,12 @@ class ConfigError(ConnectorError):
     kind = "config_error"
 
 
+class HostNotAllowedError(ConfigError):
+    """The server's outbound network policy refuses the host (landed/security)."""
+
+    kind = "host_not_allowed"
+
+
 class UnreachableError(ConnectorError):
     retryable = True
     kind = "unreachable"

@@ -5,6 +5,10 @@ from __future__ import annotations
 from connectors.framework.base import Destination, Source
 from connectors.framework.spec import ConnectorSpec
 
+# The implementations are imported when the catalog is first asked for, not with this module:
+# each pulls in its driver (psycopg, PyMySQL, DuckDB, pyarrow compute), which a process that
+# only needs the framework's types should not pay for. The worker asks at start (syncs.tasks).
+
 
 def _sources() -> dict[str, type[Source]]:
     from connectors.sources.http_api import HttpApiSource

@@ -58,36 +58,8 @@ def collapse_redundant_blank_choices(result: dict[str, Any], **kwargs: Any) -> d
     return visit(result)
 
 
-def document_billing_rules(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
-    """Every write that the subscription rule guards (billing/permissions.py) can answer 403
-    "Subscription inactive", and creating a connector 402 at the plan's limit: said on each
-    operation, from the views' own permission classes, so that it cannot drift from them."""
-    from billing.permissions import ActiveSubscriptionForWrites
-
-    guarded = {
-        (path, method.lower())
-        for path, _regex, method, view in getattr(generator, "endpoints", None) or []
-        if ActiveSubscriptionForWrites in getattr(view.cls, "permission_classes", [])
-        and method.upper() not in ("GET", "HEAD", "OPTIONS")
-    }
-    inactive = "Forbidden: the subscription is inactive (writes are refused until it is fixed)."
-    for path, item in result.get("paths", {}).items():
-        for method, operation in item.items():
-            if (path, method) not in guarded or not isinstance(operation, dict):
-                continue
-            responses = operation.setdefault("responses", {})
-            if "403" in responses:
-                responses["403"]["description"] += " Or: " + inactive[len("Forbidden: ") :]
-            else:
-                responses["403"] = _error_schema(inactive)
-            if operation.get("operationId") == "connectors_create" and "402" not in responses:
-                responses["402"] = _error_schema(
-                    "Payment required: the plan's connector limit is reached."
-                )
-    return result
-
-
-def _error_schema(description: str) -> dict[str, Any]:
+def error_schema(description: str) -> dict[str, Any]:
+    """A response with the error envelope, for a postprocessing hook to add to an operation."""
     return {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         "description": description,

@@ -98,6 +98,12 @@ def _error_type(code: str, field: Any) -> str:
     return _ERROR_TYPES.get(code, code)
 
 
+def invalid(loc: list[Any], msg: str, kind: str = "value_error") -> RequestValidationError:
+    """The 422 for one problem a service found in the body, at `loc` under `body` (the shape
+    `parse_body` gives the problems a serializer finds)."""
+    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
 def _validate(serializer: S, location: Location) -> S:
     if not serializer.is_valid():
         raise RequestValidationError(validation_errors(serializer.errors, location, serializer))

@@ -3,10 +3,7 @@
 - `no_cycles`: no import cycle between the project's modules, counting the imports placed
   inside functions (grimp records those like any other). The built-in `acyclic_siblings` only
   compares the children of one package, so a cycle that runs through several apps
-  (connectors.services -> syncs.services -> workers.tasks -> connectors.services) slips past it.
-- `forbidden_pending`: the built-in `forbidden` contract for a restructuring under way. A module
-  listed in `pending_modules` may be absent from the code (not written yet, or not merged yet):
-  it is skipped with a warning, where `forbidden` would stop the whole run on a missing module.
+  (connectors.services -> syncs.services -> syncs.tasks -> connectors.services) would slip past it.
 """
 
 from __future__ import annotations
@@ -15,11 +12,10 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, cast
+from typing import cast
 
 from grimp import ImportGraph
 from importlinter import Contract, ContractCheck, fields, output
-from importlinter.contracts.forbidden import ForbiddenContract
 from importlinter.domain.imports import Module
 
 
@@ -195,44 +191,3 @@ class NoCyclesContract(Contract):
                 for position, link in enumerate(chain):
                     output.print_error(f"{'-' if position == 0 else ' '} {link}", bold=False)
                 output.new_line()
-
-
-def _as_list(raw: Any) -> list[str]:
-    # TOML gives lists; an INI file gives one string per option (newline-separated).
-    if isinstance(raw, str):
-        return [line.strip() for line in raw.splitlines() if line.strip()]
-    return [str(item).strip() for item in raw]
-
-
-class ForbiddenPendingContract(ForbiddenContract):
-    """A `forbidden` contract whose `pending_modules` may be missing from the code for now.
-
-    A pending module that is missing is left out of `source_modules` and `forbidden_modules`,
-    with a warning; one that exists is checked as usual, with a warning to take it off the list.
-
-    Configuration options: those of `forbidden`, plus
-        - pending_modules: modules named in source_modules or forbidden_modules that may not
-                           exist yet.
-    """
-
-    type_name = "forbidden_pending"
-
-    pending_modules = fields.SetField(subfield=fields.ModuleField(), required=False)
-
-    def check(self, graph: ImportGraph, verbose: bool) -> ContractCheck:
-        pending = {module.name for module in cast(set[Module] | None, self.pending_modules) or ()}
-        absent = {name for name in pending if name not in graph.modules}
-        options = {
-            key: value for key, value in self.contract_options.items() if key != "pending_modules"
-        }
-        for key in ("source_modules", "forbidden_modules"):
-            options[key] = [name for name in _as_list(options[key]) if name not in absent]
-        result = ForbiddenContract(self.name, self.session_options, options).check(graph, verbose)
-        notes = [
-            f"{name} does not exist yet: not checked until it does." for name in sorted(absent)
-        ]
-        notes += [
-            f"{name} exists now: take it off pending_modules." for name in sorted(pending - absent)
-        ]
-        result.warnings = [*notes, *result.warnings]
-        return result

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 
-from connectors.crypto import SecretDecryptionError
 from connectors.framework import selection
 from connectors.framework.base import (
     ConfigError,
@@ -29,6 +28,7 @@ from connectors.framework.base import (
     StreamLoader,
 )
 from connectors.services import destination_impl, source_impl
+from landed.security.secrets import SecretDecryptionError
 from syncs import services
 from syncs.backfills import (
     backfill_wanted,

@@ -127,7 +127,7 @@ def test_scheduled_syncs_pause_while_inactive_and_resume_when_stripe_says_active
 
 
 def test_usage_reporting_runs_on_beat(settings):
-    from workers.tasks import report_usage
+    from billing.tasks import report_usage
 
     entry = settings.CELERY_BEAT_SCHEDULE["report-usage"]
     assert entry["task"] == report_usage.name == "billing.report_usage"

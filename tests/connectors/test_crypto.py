@@ -4,18 +4,18 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from connectors import crypto
 from connectors.models import Connector, Destination
+from landed.security import secrets
 from tests.accounts.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_round_trip_and_ciphertext_hides_the_value():
-    token = crypto.encrypt_secrets({"password": "hunter2-but-longer"})
+    token = secrets.encrypt_secrets({"password": "hunter2-but-longer"})
     assert "hunter2" not in token
-    assert crypto.decrypt_secrets(token) == {"password": "hunter2-but-longer"}
-    assert crypto.encrypt_secrets({}) == ""
+    assert secrets.decrypt_secrets(token) == {"password": "hunter2-but-longer"}
+    assert secrets.encrypt_secrets({}) == ""
 
 
 def test_rotation_re_encrypts_with_the_newest_key(settings):
@@ -23,7 +23,7 @@ def test_rotation_re_encrypts_with_the_newest_key(settings):
     settings.ENCRYPTION_KEYS = [old]
     account = AccountFactory()
     destination = Destination.objects.create(account=account, name="d", type="postgres")
-    destination.encrypted_secrets = crypto.encrypt_secrets({"password": "pw-one"})
+    destination.encrypted_secrets = secrets.encrypt_secrets({"password": "pw-one"})
     destination.save()
     connector = Connector.objects.create(
         account=account,
@@ -31,7 +31,7 @@ def test_rotation_re_encrypts_with_the_newest_key(settings):
         type="postgres",
         destination=destination,
         destination_schema="c",
-        encrypted_secrets=crypto.encrypt_secrets({"password": "pw-two"}),
+        encrypted_secrets=secrets.encrypt_secrets({"password": "pw-two"}),
     )
 
     settings.ENCRYPTION_KEYS = [new, old]
@@ -40,9 +40,9 @@ def test_rotation_re_encrypts_with_the_newest_key(settings):
     settings.ENCRYPTION_KEYS = [new]
     destination.refresh_from_db()
     connector.refresh_from_db()
-    assert crypto.decrypt_secrets(destination.encrypted_secrets) == {"password": "pw-one"}
-    assert crypto.decrypt_secrets(connector.encrypted_secrets) == {"password": "pw-two"}
+    assert secrets.decrypt_secrets(destination.encrypted_secrets) == {"password": "pw-one"}
+    assert secrets.decrypt_secrets(connector.encrypted_secrets) == {"password": "pw-two"}
 
     settings.ENCRYPTION_KEYS = [old]
-    with pytest.raises(crypto.SecretDecryptionError):
-        crypto.decrypt_secrets(connector.encrypted_secrets)
+    with pytest.raises(secrets.SecretDecryptionError):
+        secrets.decrypt_secrets(connector.encrypted_secrets)

@@ -107,15 +107,16 @@ def test_saved_connectors_are_checked_again_before_connecting(
 
 
 def test_public_hosts_are_pinned_to_the_checked_address(settings, monkeypatch):
-    from connectors import network
+    from connectors import configs
     from connectors.sources.postgres import PostgresSource
+    from landed.security import network
 
     settings.ALLOW_PRIVATE_NETWORKS = False
     # A documentation-range address stands in for a public one; nothing connects to it.
     monkeypatch.setattr(network, "_resolve", lambda host, port: ["203.0.113.7"])
     monkeypatch.setattr(network, "_forbidden", lambda address: False)
     config = {**pg_config("postgres"), "host": "db.example.com"}
-    address = network.pinned_address(PostgresSource.spec, config)
+    address = configs.pinned_address(PostgresSource.spec, config)
     assert address == "203.0.113.7"
     conninfo = PostgresSource(config, hostaddr=address).settings.conninfo()
     assert "hostaddr=203.0.113.7" in conninfo and "host=db.example.com" in conninfo
@@ -146,6 +147,6 @@ def test_public_hosts_are_pinned_to_the_checked_address(settings, monkeypatch):
     ],
 )
 def test_forbidden_ranges(address, forbidden):
-    from connectors.network import _forbidden
+    from landed.security.network import _forbidden
 
     assert _forbidden(address) is forbidden

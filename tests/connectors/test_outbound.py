@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from connectors import network, services
-from connectors.framework import outbound
+from connectors import services
 from connectors.framework.base import ReadRequest
 from connectors.models import Connector
 from connectors.sources.http_api import HttpApiSource
+from landed.security import network, outbound
 from tests.http_server import FakeApi
 
 

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pytest
 from rest_framework.test import APIClient
 
-from connectors.framework import outbound
 from connectors.framework.base import (
     AuthenticationError,
     Batch,
@@ -35,6 +34,7 @@ from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.records import to_record_batch
 from connectors.sources.http_api.source import _compare
 from landed.accounts import services as account_services
+from landed.security import outbound
 from tests.http_server import API_KEY, BASIC_PASSWORD, BASIC_USER, CLIENT_ID, CLIENT_SECRET, FakeApi
 
 ALL_IDS = list(range(1, 24))

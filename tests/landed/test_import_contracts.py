@@ -7,12 +7,9 @@ import textwrap
 from pathlib import Path
 
 import grimp
-import pytest
 from grimp import ImportGraph
-from importlinter.configuration import configure
 
 from landed.checks.import_contracts import (
-    ForbiddenPendingContract,
     NoCyclesContract,
     find_cycles,
     strongly_connected_components,
@@ -115,47 +112,3 @@ def test_grimp_counts_imports_placed_inside_functions(tmp_path: Path, monkeypatc
 
     [cycle] = find_cycles(graph, ["throwaway_cycle"])
     assert cycle.modules == ("throwaway_cycle.first", "throwaway_cycle.second")
-
-
-def forbidden_pending(**options: object) -> ForbiddenPendingContract:
-    # What `lint-imports` does first: the built-in forbidden contract times itself with its timer.
-    configure()
-    return ForbiddenPendingContract(
-        name="leaves",
-        session_options={"root_packages": ["app"], "include_external_packages": "true"},
-        contract_options=options,
-    )
-
-
-def test_a_pending_module_that_does_not_exist_yet_is_skipped_with_a_warning():
-    graph = graph_of(("app.api", "app.billing"))
-    contract = forbidden_pending(
-        source_modules=["app.api", "app.db"],
-        forbidden_modules=["app.billing"],
-        pending_modules=["app.db"],
-    )
-
-    result = contract.check(graph, verbose=False)
-
-    assert not result.kept
-    assert result.warnings == ["app.db does not exist yet: not checked until it does."]
-
-
-def test_a_pending_module_that_exists_is_checked():
-    graph = graph_of(("app.db", "app.billing"), ("app.api", "app.db"))
-    contract = forbidden_pending(
-        source_modules=["app.db"], forbidden_modules=["app.billing"], pending_modules=["app.db"]
-    )
-
-    result = contract.check(graph, verbose=False)
-
-    assert not result.kept
-    assert result.warnings == ["app.db exists now: take it off pending_modules."]
-
-
-def test_a_missing_module_that_is_not_pending_is_still_an_error():
-    graph = graph_of(("app.api", "app.billing"))
-    contract = forbidden_pending(source_modules=["app.dbb"], forbidden_modules=["app.billing"])
-
-    with pytest.raises(ValueError, match=r"app\.dbb"):
-        contract.check(graph, verbose=False)

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from connectors import crypto
 from connectors.models import Connector, Destination
+from landed.security import secrets
 from syncs import services
 from syncs.models import Job, JobStatus
 from syncs.receipts import receipt_write
@@ -27,14 +27,14 @@ def connector() -> Connector:
         name="wh",
         type="postgres",
         config={"host": "127.0.0.1", "database": "wh", "username": "u"},
-        encrypted_secrets=crypto.encrypt_secrets({"password": SECRET}),
+        encrypted_secrets=secrets.encrypt_secrets({"password": SECRET}),
     )
     return Connector.objects.create(
         account=account,
         name="shop",
         type="postgres",
         config={"host": "127.0.0.1", "database": "shop", "username": "u"},
-        encrypted_secrets=crypto.encrypt_secrets({"password": SECRET}),
+        encrypted_secrets=secrets.encrypt_secrets({"password": SECRET}),
         destination=destination,
         destination_schema="shop",
     )

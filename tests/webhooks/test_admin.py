@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from connectors import crypto
 from connectors.models import Connector, Destination
+from landed.security import secrets
 from tests.accounts.factories import AccountFactory
 from tests.admin_helpers import has_save_buttons, messages_of, operation_buttons, viewer_client
 from tests.broker import broker as broker  # a fixture
@@ -28,8 +28,8 @@ def endpoint() -> WebhookEndpoint:
         url="https://hooks.example.com/landed",
         description="ops channel",
         event_types=["sync.failed"],
-        encrypted_secret=crypto.encrypt_secrets({"secret": SECRET}),
-        encrypted_previous_secret=crypto.encrypt_secrets({"secret": PREVIOUS}),
+        encrypted_secret=secrets.encrypt_secrets({"secret": SECRET}),
+        encrypted_previous_secret=secrets.encrypt_secrets({"secret": PREVIOUS}),
         previous_secret_expires_at=timezone.now() + timedelta(hours=1),
     )
 
@@ -161,8 +161,8 @@ def test_saving_the_endpoint_keeps_its_secret(operator, endpoint):
     assert endpoint.description == "moved"
     assert endpoint.event_types == ["sync.failed", "sync.succeeded"]
     assert endpoint.encrypted_secret == before.encrypted_secret
-    assert crypto.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
-    assert crypto.decrypt_secrets(endpoint.encrypted_previous_secret) == {"secret": PREVIOUS}
+    assert secrets.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
+    assert secrets.decrypt_secrets(endpoint.encrypted_previous_secret) == {"secret": PREVIOUS}
     assert endpoint.previous_secret_expires_at == before.previous_secret_expires_at
 
 
@@ -194,7 +194,7 @@ def test_enable_again_action(operator, endpoint):
     assert endpoint.enabled is True
     assert endpoint.disabled_at is None and endpoint.failing_since is None
     assert endpoint.disabled_reason == ""
-    assert crypto.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
+    assert secrets.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
 
 
 def test_endpoints_are_not_added_here(operator):
@@ -359,7 +359,7 @@ def test_switching_enabled_on_in_the_form_clears_the_disabling(operator, endpoin
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.disabled_at is None and endpoint.disabled_reason == ""
     assert endpoint.event_types == []
-    assert crypto.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
+    assert secrets.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
 
 
 def test_endpoint_url_follows_the_api_rules(operator, endpoint, settings):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from connectors.models import Connector, Destination
 from syncs import services as sync_services
 from syncs.models import Job, JobStatus, SyncReceipt
+from syncs.payloads import schema_changes_data, sync_data
 from syncs.receipts import receipt_write
 from tests.accounts.factories import AccountFactory
 from tests.broker import broker as broker  # a fixture
@@ -24,8 +25,7 @@ from webhooks.alerts.models import AlertGroup, Notification, NotificationPolicy,
 from webhooks.dispatch import event_dispatch
 from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
 from webhooks.models import Event, WebhookEndpoint
-from webhooks.payloads import schema_changes_data, sync_data
-from workers.tasks import check_freshness, send_notification_email
+from webhooks.tasks import check_freshness, send_notification_email
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from connectors.crypto import encrypt_secrets
-from connectors.framework import outbound
+from landed.security import outbound
+from landed.security.secrets import encrypt_secrets
 from tests.accounts.factories import AccountFactory
 from tests.webhook_receiver import Receiver, verify_signature
 from webhooks import delivery, dispatch, services, signing

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from connectors.crypto import encrypt_secrets
+from landed.security.secrets import encrypt_secrets
 from tests.accounts.factories import AccountFactory
 from tests.webhook_receiver import Receiver
 from webhooks import delivery

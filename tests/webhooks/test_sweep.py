@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.crypto import encrypt_secrets
+from landed.security.secrets import encrypt_secrets
 from tests.accounts.factories import AccountFactory
 from tests.broker import broker as broker  # a fixture
 from tests.broker import queued

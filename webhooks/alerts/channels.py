@@ -4,13 +4,16 @@ worker after commit, once) and the policy's webhook endpoint (an `alert.triggere
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from landed.tasks import enqueue
 from webhooks.alerts.models import Notification, NotificationPolicy
 from webhooks.events import EventType, event_raise
 from webhooks.models import Event
@@ -41,15 +44,13 @@ def notification_deliver(
 
 def email_enqueue(*, notification: Notification) -> None:
     """Put the notification's email on the queue once the current transaction commits."""
-    from workers.tasks import send_notification_email
-
     notification_id = str(notification.id)
     # Marks the email as owed: the sweep sends it again if this message is lost.
     Notification.objects.filter(id=notification.id).update(email_enqueued_at=timezone.now())
 
     def publish() -> None:
         try:
-            send_notification_email.delay(notification_id)
+            enqueue("webhooks.send_notification_email", notification_id)
         except Exception:
             logger.exception("webhooks.alert_email_enqueue_failed notification=%s", notification_id)
 
@@ -157,12 +158,6 @@ def _email_body(notification: Notification) -> str:
 def emails_requeue(*, now: Any, lost_after_seconds: float) -> int:
     """Queue again the emails not sent yet whose message was lost or whose send failed, each
     after a wait that doubles with its failed attempts; given up after EMAIL_MAX_ATTEMPTS."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-
-    from workers.tasks import send_notification_email
-
     # The wait is applied in the query, not after the batch is cut: the oldest emails still
     # backing off would otherwise fill every batch and hold back the ones that are due.
     due_after_wait = Q()
@@ -180,5 +175,5 @@ def emails_requeue(*, now: Any, lost_after_seconds: float) -> int:
     ]
     Notification.objects.filter(id__in=due).update(email_enqueued_at=now)
     for notification_id in due:
-        send_notification_email.delay(notification_id)
+        enqueue("webhooks.send_notification_email", notification_id)
     return len(due)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError, RequestValidationError
+from landed.api.validation import invalid
 from webhooks.alerts import channels
 from webhooks.alerts.models import (
     AlertGroup,
@@ -23,10 +24,6 @@ from webhooks.alerts.models import (
 from webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger("webhooks.alerts")
-
-
-def invalid(loc: list[Any], msg: str, kind: str = "value_error") -> RequestValidationError:
-    return RequestValidationError([{"loc": ["body", *loc], "msg": msg, "type": kind}])
 
 
 def _connectors_of(account: Account, connector_ids: list[Any], loc: list[Any]) -> list[Any]:

@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from connectors.crypto import rotate_token
 from connectors.models import Connector, Destination
+from landed.security.secrets import rotate_token
 
 
 class Command(BaseCommand):

@@ -36,15 +36,15 @@ from connectors.framework.base import (
     TransientError,
     UnreachableError,
 )
-from connectors.framework.outbound import CURRENT_WATCH as _WATCH
-from connectors.framework.outbound import DeadlineExceeded as _DeadlineExceeded
-from connectors.framework.outbound import Watch as _Watch
-from connectors.framework.outbound import error_cause as _cause
-from connectors.framework.outbound import read_chunks as _chunks
-from connectors.framework.outbound import session as outbound_session
-from connectors.framework.outbound import watch_connections as _watch_connections
+from connectors.framework.http import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
 from connectors.sources.http_api.masking import Masker
+from landed.security.outbound import CURRENT_WATCH as _WATCH
+from landed.security.outbound import DeadlineExceeded as _DeadlineExceeded
+from landed.security.outbound import Watch as _Watch
+from landed.security.outbound import error_cause as _cause
+from landed.security.outbound import read_chunks as _chunks
+from landed.security.outbound import watch_connections as _watch_connections
 
 _RETRIED_STATUSES = frozenset({408, 429})
 _SNIPPET = 200

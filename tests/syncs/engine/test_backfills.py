@@ -87,7 +87,7 @@ def select(connector, **customers):
         "cursor_field": "updated_at",
         **customers,
     }
-    connector_services.connector_streams_update(
+    services.connector_streams_update(
         connector=connector, entries=[entry, {"name": "orders", **OFF}, {"name": "events", **OFF}]
     )
 

@@ -36,7 +36,7 @@ def setup(tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks):
 
 
 def select(connector, *entries):
-    connector_services.connector_streams_update(connector=connector, entries=list(entries))
+    services.connector_streams_update(connector=connector, entries=list(entries))
 
 
 def sync(connector, **kwargs) -> Job:
@@ -120,7 +120,7 @@ def test_a_new_connector_in_an_old_schema_starts_afresh(setup, django_capture_on
     with django_capture_on_commit_callbacks(execute=False):
         sync(connector)
     destination = connector.destination
-    connector_services.connector_delete(connector=connector)
+    services.connector_delete(connector=connector)
     successor = connector_services.connector_create(
         account=destination.account,
         name="demo",
@@ -167,7 +167,7 @@ def test_an_update_of_the_connector_keeps_the_table_names_a_sync_assigned(
         sync(connector)
     connector.refresh_from_db()
     assert connector.stream_tables
-    connector_services.connector_update(connector=stale, data={"paused": True})
+    services.connector_update(connector=stale, data={"paused": True})
     stale.refresh_from_db()
     assert stale.paused is True
     assert stale.stream_tables == connector.stream_tables

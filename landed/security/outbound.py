@@ -9,13 +9,15 @@ target is a new host to check; callers that want to follow one build the next re
 themselves, which goes through the same check). Environment proxies, `.netrc` and the like are
 ignored (`trust_env = False`): a proxy would be a way around the check.
 
-Generic on purpose: HTTP API sources use it, and so can outbound webhook deliveries.
+Generic on purpose, and plain Python (no Django): HTTP API sources use it through the connector
+framework (`connectors/framework/http.py`), and webhook deliveries use it directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import socket
 import ssl
 import sys
@@ -33,29 +35,38 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-from connectors.framework.addresses import forbidden, resolve
-from connectors.framework.base import ConfigError
+from landed.security.addresses import forbidden, resolve
 
 USER_AGENT = "Landed (+https://github.com/landed)"
 
-# The same words as the save-time check's (connectors/network.py).
+# The same words as the save-time check's (landed/security/network.py).
 REFUSAL = (
     "Connections to private, loopback and link-local addresses are not allowed on this "
     "server; use the system's public address (operators can set ALLOW_PRIVATE_NETWORKS)."
 )
 
 
-class AddressNotAllowedError(ConfigError):
+class AddressNotAllowedError(Exception):
     """The host resolves to an address the network policy refuses. Not an OSError, so that
-    neither urllib3 nor requests retries or rewraps it: it reaches the caller as it is."""
+    neither urllib3 nor requests retries or rewraps it: it reaches the caller as it is.
 
-    kind = "host_not_allowed"
+    A caller with an error family of its own hands the session a subclass to raise instead
+    (`session(refusal=...)`): the connector framework's is also one of its config errors."""
+
+    kind: ClassVar[str] = "host_not_allowed"
+    # The policy answers the same on every try.
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class _CheckedConnectionMixin:
     """Opens the socket on an address checked against the policy (set per session class)."""
 
     allow_private: ClassVar[bool] = False
+    refusal: ClassVar[type[AddressNotAllowedError]] = AddressNotAllowedError
     # Set by urllib3's connection classes.
     _dns_host: str
     host: str
@@ -80,7 +91,7 @@ class _CheckedConnectionMixin:
         if not self.allow_private and (not addresses or any(forbidden(a) for a in addresses)):
             # The plain text of the save-time check: the addresses a name resolves to inside
             # the network are not for users to see (nor to probe the network with).
-            raise AddressNotAllowedError(REFUSAL)
+            raise self.refusal(REFUSAL)
         last_error: OSError | None = None
         for address in addresses:
             try:
@@ -141,8 +152,10 @@ def _timeout_until(timeout: Any, deadline: float | None) -> Any:
     return remaining
 
 
-def _adapter_class(allow_private: bool) -> type[HTTPAdapter]:
-    """An adapter whose pools build checked connections under the given policy."""
+@functools.cache
+def _adapter_class(allow_private: bool, refusal: type[AddressNotAllowedError]) -> type[HTTPAdapter]:
+    """An adapter whose pools build checked connections under the given policy, refusing an
+    address with `refusal` (built once per policy and error class)."""
 
     class CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
         pass
@@ -150,8 +163,9 @@ def _adapter_class(allow_private: bool) -> type[HTTPAdapter]:
     class CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
         pass
 
-    CheckedHTTPConnection.allow_private = allow_private
-    CheckedHTTPSConnection.allow_private = allow_private
+    for connection_class in (CheckedHTTPConnection, CheckedHTTPSConnection):
+        connection_class.allow_private = allow_private
+        connection_class.refusal = refusal
 
     class CheckedHTTPPool(HTTPConnectionPool):
         ConnectionCls = CheckedHTTPConnection
@@ -168,23 +182,26 @@ def _adapter_class(allow_private: bool) -> type[HTTPAdapter]:
             }
 
         def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-            raise AddressNotAllowedError("Proxies are not used for outbound connections.")
+            raise refusal("Proxies are not used for outbound connections.")
 
     return CheckedAdapter
-
-
-_ADAPTERS = {policy: _adapter_class(policy) for policy in (False, True)}
 
 
 class CheckedSession(requests.Session):
     """A session with a default timeout that never follows redirects."""
 
-    def __init__(self, *, allow_private_networks: bool, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private_networks: bool,
+        timeout: float,
+        refusal: type[AddressNotAllowedError] = AddressNotAllowedError,
+    ) -> None:
         super().__init__()
         self.trust_env = False
         self.default_timeout = timeout
         self.headers["User-Agent"] = USER_AGENT
-        adapter = _ADAPTERS[bool(allow_private_networks)]()
+        adapter = _adapter_class(bool(allow_private_networks), refusal)()
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
@@ -199,10 +216,18 @@ class CheckedSession(requests.Session):
         return super().send(request, **kwargs)
 
 
-def session(*, allow_private_networks: bool = False, timeout: float = 30.0) -> CheckedSession:
+def session(
+    *,
+    allow_private_networks: bool = False,
+    timeout: float = 30.0,
+    refusal: type[AddressNotAllowedError] = AddressNotAllowedError,
+) -> CheckedSession:
     """A session whose every connection is checked against the policy: private networks
-    allowed or not, and the default timeout (seconds) of each request."""
-    return CheckedSession(allow_private_networks=allow_private_networks, timeout=timeout)
+    allowed or not, the default timeout (seconds) of each request, and the error a refused
+    address raises (AddressNotAllowedError or a subclass)."""
+    return CheckedSession(
+        allow_private_networks=allow_private_networks, timeout=timeout, refusal=refusal
+    )
 
 
 # --- A wall-clock deadline per request ----------------------------------------------------

@@ -1,6 +1,6 @@
-"""Which network addresses a connector may reach: the pure address check behind the server's
-outbound network policy (Django-free, so that the connector framework and the outbound HTTP
-session share it with `connectors.network`)."""
+"""Which network addresses the server may reach for a customer (a connector's host, a webhook's
+URL): the pure address check behind the outbound network policy (Django-free, so that the
+outbound HTTP session, which the connector framework uses, shares it with `network`)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""The outbound network policy for connectors: customers' connectors reach the public
-internet, never the Landed server's own network (its metadata database, its Redis, a cloud
-metadata endpoint), unless the operator allows private networks (`ALLOW_PRIVATE_NETWORKS`,
-on by default only for a local `make run`).
+"""The outbound network policy: customers' connectors and webhooks reach the public internet,
+never the Landed server's own network (its metadata database, its Redis, a cloud metadata
+endpoint), unless the operator allows private networks (`ALLOW_PRIVATE_NETWORKS`, on by default
+only for a local `make run`).
 
-A host is resolved once, every address it resolves to is checked, and the connector is handed
-the checked address to connect to (libpq's `hostaddr`), so that a second DNS answer cannot
-point the connection elsewhere.
+A host is resolved once, every address it resolves to is checked, and the caller is handed the
+checked address to connect to (libpq's `hostaddr`), so that a second DNS answer cannot point
+the connection elsewhere. The connector framework turns these answers into its own errors
+(`connectors.configs.pinned_address`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from django.conf import settings
 
 # `_forbidden` and `_resolve` keep their names here: the policy below looks them up as module
 # globals (and tests substitute them).
-from connectors.framework.addresses import forbidden as _forbidden
-from connectors.framework.addresses import resolve as _resolve
-from connectors.framework.base import ConfigError, UnreachableError
-from connectors.framework.spec import ConnectorSpec
+from landed.security.addresses import forbidden as _forbidden
+from landed.security.addresses import resolve as _resolve
 
 
-class HostNotAllowedError(ConfigError):
-    kind = "host_not_allowed"
+class HostNotAllowedError(Exception):
+    """The policy refuses the host (its shape, or an address it resolves to)."""
 
 
 _REFUSAL = (
@@ -59,21 +58,16 @@ def host_problem(host: Any, port: Any = 5432) -> str | None:
     return _REFUSAL if any(_forbidden(a) for a in addresses) else None
 
 
-def pinned_address(spec: ConnectorSpec, config: dict[str, Any]) -> str | None:
-    """The checked address to connect to, or None when the policy allows any (or the type
-    names no host). Raises HostNotAllowedError, or UnreachableError when it does not resolve."""
-    if spec.host_field is None or private_allowed():
-        return None
-    host = config.get(spec.host_field)
-    if not isinstance(host, str) or not host:
+def pinned_address(host: Any, port: Any) -> str | None:
+    """The checked address to connect to, or None when the policy allows any (or there is no
+    host). Raises HostNotAllowedError, or OSError / UnicodeError when `host` does not
+    resolve."""
+    if private_allowed() or not isinstance(host, str) or not host:
         return None
     problem = _shape_problem(host)
     if problem:
         raise HostNotAllowedError(problem)
-    try:
-        addresses = _resolve(host, int(config.get("port") or 0))
-    except (OSError, UnicodeError) as exc:
-        raise UnreachableError(f"The host {host!r} could not be resolved.") from exc
+    addresses = _resolve(host, int(port or 0))
     if not addresses or any(_forbidden(a) for a in addresses):
         raise HostNotAllowedError(_REFUSAL)
     return addresses[0]

@@ -1,4 +1,4 @@
-"""The `data` of each event type: the resources as the API returns them (docs/webhooks.md
+"""The `data` of the sync and schema events: the job as the API returns it (docs/webhooks.md
 lists every type's shape). Built inside the transaction that raises the event, so they show
 the change as committed with it."""
 
@@ -6,30 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def connector_data(connector: Any) -> dict[str, Any]:
-    """The connector as `GET /connectors/{id}` returns it."""
-    from connectors.models import Connector
-    from connectors.serializers import ConnectorSerializer
-    from syncs.selectors import connectors_with_health
-
-    annotated = connectors_with_health(Connector.objects.filter(id=connector.id)).first()
-    if annotated is None:  # gone already
-        return {"id": str(connector.id), "name": connector.name, "type": connector.type}
-    return dict(ConnectorSerializer(annotated).data)
-
-
-def destination_data(destination: Any) -> dict[str, Any]:
-    from connectors.serializers import DestinationSerializer
-
-    return dict(DestinationSerializer(destination).data)
+from connectors.models import Connector
+from syncs.models import Job
+from syncs.serializers import JobSerializer
 
 
 def job_data(job_id: Any) -> dict[str, Any]:
     """The job as `GET /jobs/{id}` returns it."""
-    from syncs.models import Job
-    from syncs.serializers import JobSerializer
-
     job = Job.objects.prefetch_related("streams").get(id=job_id)
     return dict(JobSerializer(job).data)
 
@@ -37,8 +20,6 @@ def job_data(job_id: Any) -> dict[str, Any]:
 def sync_data(job_id: Any, *, retry_job_id: Any = None) -> dict[str, Any]:
     """`sync.*`: the job, the connector (id, name, type) and, for a failure that will be
     tried again, the retry's job id."""
-    from syncs.models import Job
-
     job = Job.objects.select_related("connector").get(id=job_id)
     connector = job.connector
     return {
@@ -48,8 +29,9 @@ def sync_data(job_id: Any, *, retry_job_id: Any = None) -> dict[str, Any]:
     }
 
 
-def schema_changes_data(connector: Any, job_id: Any, changes: list[Any]) -> dict[str, Any]:
-    """`schema.changed`: the changes one sync applied to its destination tables."""
+def schema_changes_data(connector: Connector, job_id: Any, changes: list[Any]) -> dict[str, Any]:
+    """`schema.changed`: the changes one sync applied to its destination tables (each with
+    stream, change, column, old_type, new_type, note)."""
     return {
         "connector": {"id": str(connector.id), "name": connector.name, "type": connector.type},
         "job_id": str(job_id),
