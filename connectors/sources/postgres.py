@@ -43,7 +43,7 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import ConnectorSpec, SpecField, with_defaults
 from connectors.framework.types import MAX_ARROW_DECIMAL_PRECISION, Column, schema_for
-from connectors.sources._keyset import (
+from connectors.sources.sql.keyset import (
     TieSafeBatcher,
     chunks,
     jsonable,
