@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from connectors.framework.base import ConfigError
 from connectors.framework.spec import ConfigIssue
+from connectors.sources.http_api.auth import AUTHS
 from connectors.sources.http_api.paginators import (
     DEFAULT_MAX_PAGES,
     PAGINATORS,
@@ -25,7 +26,6 @@ from connectors.sources.http_api.paginators import (
 from connectors.sources.http_api.records import Path
 from connectors.sources.http_api.urls import is_http_url
 
-AUTH_TYPES = ("none", "api_key", "bearer", "basic", "oauth2_client_credentials")
 # Column types a stream may declare (each value is coerced to it, see records.py).
 DECLARABLE_TYPES = (
     "string",
@@ -94,12 +94,6 @@ _STREAM_KEYS = {
 }
 _PARENT_KEYS = {"stream", "field", "include_as"}
 _INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value"}
-_AUTH_REQUIRED = {
-    "api_key": ("api_key_name", "api_key"),
-    "bearer": ("bearer_token",),
-    "basic": ("username",),
-    "oauth2_client_credentials": ("token_url", "client_id", "client_secret"),
-}
 
 
 class _Issues:
@@ -162,13 +156,11 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
 
 
 def _check_auth(config: dict[str, Any], issues: _Issues) -> None:
-    auth_type = config.get("auth_type") or "none"
-    for name in _AUTH_REQUIRED.get(auth_type, ()):
-        if not config.get(name):
-            issues.add((name,), f"Required when auth_type is '{auth_type}'.", "missing")
-    token_url = config.get("token_url")
-    if auth_type == "oauth2_client_credentials" and token_url and not is_http_url(str(token_url)):
-        issues.add(("token_url",), "Give an absolute http:// or https:// URL.", "url_scheme")
+    auth = AUTHS.get(config.get("auth_type") or "none")
+    if auth is None:  # refused by the spec's choices
+        return
+    for name, msg, kind in auth.config_issues(config):
+        issues.add((name,), msg, kind)
 
 
 def _check_headers(headers: Any, issues: _Issues) -> None:

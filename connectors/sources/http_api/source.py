@@ -67,8 +67,8 @@ from connectors.framework.base import (
     StreamNotFoundError,
 )
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
+from connectors.sources.http_api.auth import AUTHS
 from connectors.sources.http_api.definition import (
-    AUTH_TYPES,
     Definition,
     StreamDef,
     definition_issues,
@@ -126,7 +126,7 @@ class HttpApiSource(Source):
                 "enum",
                 "How requests authenticate.",
                 default="none",
-                choices=AUTH_TYPES,
+                choices=tuple(AUTHS),
             ),
             SpecField("api_key_name", "string", "api_key: the header or query parameter name."),
             SpecField(
