@@ -288,66 +288,61 @@ class CursorPaginator(SizedPaginator):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NextUrlPaginator(SizedPaginator):
+class LinkPaginator(SizedPaginator):
+    """A kind whose token is the next page's URL, as the API gives it (`link`)."""
+
+    token_is_url = True
+
+    def request_for(
+        self, token: Any, url: str, params: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        # The next URL carries every parameter the API wants for the next page.
+        return (url, self.sized(params)) if token is None else (token, {})
+
+    def next_token(
+        self,
+        token: Any,
+        response: requests.Response,
+        body: Any,
+        records: list[Any],
+        *,
+        base_url: str,
+        stream: str,
+        masker: Masker,
+    ) -> Any:
+        link = self.link(response, body)
+        return _following_url(link, response, base_url=base_url, stream=stream, masker=masker)
+
+    def link(self, response: requests.Response, body: Any) -> Any:
+        """The next page's URL as the response gives it (None or anything but text: none)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class NextUrlPaginator(LinkPaginator):
     """The next page's URL, read from the body."""
 
     kind = "next_url"
     keys = frozenset({"type", "page_size", "max_pages", "size_param", "next_url_path"})
     required = ("next_url_path",)
-    token_is_url = True
 
     next_url_path: Path = ()
 
-    def request_for(
-        self, token: Any, url: str, params: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        # The next URL carries every parameter the API wants for the next page.
-        return (url, self.sized(params)) if token is None else (token, {})
-
-    def next_token(
-        self,
-        token: Any,
-        response: requests.Response,
-        body: Any,
-        records: list[Any],
-        *,
-        base_url: str,
-        stream: str,
-        masker: Masker,
-    ) -> Any:
-        link = value_at(body, self.next_url_path)
-        return _following_url(link, response, base_url=base_url, stream=stream, masker=masker)
+    def link(self, response: requests.Response, body: Any) -> Any:
+        return value_at(body, self.next_url_path)
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinkHeaderPaginator(SizedPaginator):
+class LinkHeaderPaginator(LinkPaginator):
     """The next page's URL, from the response's Link header (RFC 8288) of relation `rel`."""
 
     kind = "link_header"
     keys = frozenset({"type", "page_size", "max_pages", "size_param", "rel"})
-    token_is_url = True
 
     rel: str = "next"
 
-    def request_for(
-        self, token: Any, url: str, params: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        # The next URL carries every parameter the API wants for the next page.
-        return (url, self.sized(params)) if token is None else (token, {})
-
-    def next_token(
-        self,
-        token: Any,
-        response: requests.Response,
-        body: Any,
-        records: list[Any],
-        *,
-        base_url: str,
-        stream: str,
-        masker: Masker,
-    ) -> Any:
-        link = (response.links.get(self.rel) or {}).get("url")
-        return _following_url(link, response, base_url=base_url, stream=stream, masker=masker)
+    def link(self, response: requests.Response, body: Any) -> Any:
+        return (response.links.get(self.rel) or {}).get("url")
 
 
 def _following_url(
