@@ -24,7 +24,8 @@ from connectors.framework.base import (
     TransientError,
     UnreachableError,
 )
-from connectors.sources.mysql import MySQLSource, _map_driver_error, _map_error
+from connectors.sources.mysql import MySQLSource
+from connectors.sources.mysql.errors import map_driver_error, map_error
 from tests.mariadb import HOST, PORT, config, mysql_connect, run, scratch
 
 
@@ -631,20 +632,20 @@ def test_killed_query_and_connection_are_retryable(seeded):
 def test_driver_errors_are_classified_by_code_before_the_panic_fallback():
     panic = type("PanicException", (BaseException,), {})
     lost = panic("cx writer failed: MySQLSourceError(IoError(CodecError { bytes remaining }))")
-    assert isinstance(_map_driver_error(lost, "s"), UnreachableError)
+    assert isinstance(map_driver_error(lost, "s"), UnreachableError)
     killed = panic("cx writer failed: ERROR 1317 (70100): Query execution was interrupted")
-    assert isinstance(_map_driver_error(killed, "s"), TransientError)
+    assert isinstance(map_driver_error(killed, "s"), TransientError)
     decode = panic("Couldn't convert the value `Date(..)` to a desired type")
-    assert type(_map_driver_error(decode, "s")) is ConnectorError
+    assert type(map_driver_error(decode, "s")) is ConnectorError
     # A host named like a TLS endpoint does not make a network error a TLS one.
     refused = RuntimeError("DriverError { Could not connect to mysql-tls.example: refused }")
-    error = _map_driver_error(refused, "s", ("mysql-tls.example",))
+    error = map_driver_error(refused, "s", ("mysql-tls.example",))
     assert isinstance(error, UnreachableError)
-    assert isinstance(_map_error(pymysql.InterfaceError(0, "")), TransientError)
-    blocked = _map_error(pymysql.OperationalError(1129, "Host 'x' is blocked"))
+    assert isinstance(map_error(pymysql.InterfaceError(0, "")), TransientError)
+    blocked = map_error(pymysql.OperationalError(1129, "Host 'x' is blocked"))
     assert isinstance(blocked, AuthenticationError) and "FLUSH HOSTS" in blocked.message
     assert isinstance(
-        _map_error(pymysql.OperationalError(1130, "Host 'x' is not allowed")), AuthenticationError
+        map_error(pymysql.OperationalError(1130, "Host 'x' is not allowed")), AuthenticationError
     )
 
 

@@ -26,7 +26,8 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import validate_config
 from connectors.framework.types import schema_for
-from connectors.sources.postgres import PostgresSource, _map_error
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.postgres.errors import map_error
 from tests.connectors.conftest import connect, pg_config
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -630,7 +631,7 @@ def test_auth_messages_are_told_apart_without_sqlstate() -> None:
         "Connection refused": "unreachable",
     }
     for message, kind in cases.items():
-        assert _map_error(psycopg.OperationalError(fatal.format(message))).kind == kind, message
+        assert map_error(psycopg.OperationalError(fatal.format(message))).kind == kind, message
 
 
 def test_unknown_database_is_a_config_error(scratch_database: str) -> None:

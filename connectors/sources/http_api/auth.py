@@ -1,26 +1,62 @@
-"""Authentication of API requests: nothing, an API key (header or query parameter), a bearer
-token, HTTP basic, or an OAuth2 access token obtained with the client-credentials grant and
-cached until shortly before it expires."""
+"""Authentication of API requests, one class per `auth_type`: nothing, an API key (header or
+query parameter), a bearer token, HTTP basic, or an OAuth2 access token obtained with the
+client-credentials grant and cached until shortly before it expires.
+
+The definition checks a config against its auth type's class (`config_issues`), and the
+requester builds it with `build_auth`. A new type is one class here and one entry in AUTHS.
+"""
 
 from __future__ import annotations
 
 import base64
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import requests
 
 from connectors.framework.base import AuthenticationError, ConnectorError
 from connectors.sources.http_api.masking import Masker
+from connectors.sources.http_api.urls import is_http_url
 
 # An access token is renewed this long before the expiry its endpoint announced.
 _EXPIRY_MARGIN_SECONDS = 30
 _DEFAULT_TOKEN_LIFETIME_SECONDS = 3600
 
 
-class Auth:
+# (token_url, form data, basic credentials or None) -> the token endpoint's response
+TokenPost = Callable[[str, dict[str, str], tuple[str, str] | None], requests.Response]
+
+
+class Auth(Protocol):
     """Adds credentials to a request; `renew` reports whether trying again can help a 401."""
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None: ...
+
+    def renew(self) -> bool: ...
+
+
+class BaseAuth:
+    """What every auth type shares: the config fields it needs, its own checks of the config,
+    and the defaults of the `Auth` protocol."""
+
+    kind: ClassVar[str]  # its `auth_type`
+    required: ClassVar[tuple[str, ...]] = ()  # config fields that must hold a value
+
+    @classmethod
+    def config_issues(cls, config: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """(field, message, issue type) of each problem of the config for this type."""
+        return [
+            (name, f"Required when auth_type is '{cls.kind}'.", "missing")
+            for name in cls.required
+            if not config.get(name)
+        ]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        """The auth of a checked config; `post` sends a token request, `masker` learns the
+        secrets obtained."""
+        raise NotImplementedError
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         return None
@@ -29,15 +65,32 @@ class Auth:
         return False
 
 
-class ApiKeyAuth(Auth):
+class NoAuth(BaseAuth):
+    kind = "none"
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        return cls()
+
+
+class ApiKeyAuth(BaseAuth):
+    kind = "api_key"
+    required = ("api_key_name", "api_key")
+
     def __init__(self, name: str, key: str, where: str) -> None:
         self.name, self.key, self.where = name, key, where
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        return cls(config["api_key_name"], config["api_key"], config.get("api_key_in") or "header")
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         (params if self.where == "query" else headers)[self.name] = self.key
 
 
-class HeaderAuth(Auth):
+class HeaderAuth(BaseAuth):
+    """An Authorization header of a fixed value."""
+
     def __init__(self, value: str) -> None:
         self.value = value
 
@@ -45,11 +98,29 @@ class HeaderAuth(Auth):
         headers["Authorization"] = self.value
 
 
-# (token_url, form data, basic credentials or None) -> the token endpoint's response
-TokenPost = Callable[[str, dict[str, str], tuple[str, str] | None], requests.Response]
+class BearerAuth(HeaderAuth):
+    kind = "bearer"
+    required = ("bearer_token",)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        return cls(f"Bearer {config['bearer_token']}")
 
 
-class OAuth2ClientCredentials(Auth):
+class BasicAuth(HeaderAuth):
+    kind = "basic"
+    required = ("username",)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        pair = f"{config['username']}:{config.get('password') or ''}".encode()
+        return cls(f"Basic {base64.b64encode(pair).decode('ascii')}")
+
+
+class OAuth2ClientCredentials(BaseAuth):
+    kind = "oauth2_client_credentials"
+    required = ("token_url", "client_id", "client_secret")
+
     def __init__(
         self,
         *,
@@ -71,6 +142,26 @@ class OAuth2ClientCredentials(Auth):
         self._token: str | None = None
         self._expires_at = 0.0
         self._renewed = False
+
+    @classmethod
+    def config_issues(cls, config: dict[str, Any]) -> list[tuple[str, str, str]]:
+        issues = super().config_issues(config)
+        token_url = config.get("token_url")
+        if token_url and not is_http_url(str(token_url)):
+            issues.append(("token_url", "Give an absolute http:// or https:// URL.", "url_scheme"))
+        return issues
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+        return cls(
+            token_url=config["token_url"],
+            client_id=config["client_id"],
+            client_secret=config["client_secret"],
+            scopes=config.get("scopes") or None,
+            client_auth=config.get("client_auth_method") or "basic",
+            post=post,
+            masker=masker,
+        )
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         headers["Authorization"] = f"Bearer {self.access_token()}"
@@ -133,25 +224,14 @@ def _oauth_error(response: requests.Response) -> str:
     return " ".join(str(reason).split())
 
 
+# Every type by its `auth_type`, in the order the spec lists them.
+AUTHS: dict[str, type[BaseAuth]] = {
+    cls.kind: cls for cls in (NoAuth, ApiKeyAuth, BearerAuth, BasicAuth, OAuth2ClientCredentials)
+}
+
+
 def build_auth(config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    """The auth the config names (none for a type it does not know)."""
     kind = config.get("auth_type") or "none"
-    if kind == "api_key":
-        return ApiKeyAuth(
-            config["api_key_name"], config["api_key"], config.get("api_key_in") or "header"
-        )
-    if kind == "bearer":
-        return HeaderAuth(f"Bearer {config['bearer_token']}")
-    if kind == "basic":
-        pair = f"{config['username']}:{config.get('password') or ''}".encode()
-        return HeaderAuth(f"Basic {base64.b64encode(pair).decode('ascii')}")
-    if kind == "oauth2_client_credentials":
-        return OAuth2ClientCredentials(
-            token_url=config["token_url"],
-            client_id=config["client_id"],
-            client_secret=config["client_secret"],
-            scopes=config.get("scopes") or None,
-            client_auth=config.get("client_auth_method") or "basic",
-            post=post,
-            masker=masker,
-        )
-    return Auth()
+    auth = AUTHS.get(kind, NoAuth) if isinstance(kind, str) else NoAuth
+    return auth.from_config(config, post, masker)

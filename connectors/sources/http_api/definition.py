@@ -16,9 +16,16 @@ from urllib.parse import urlsplit
 
 from connectors.framework.base import ConfigError
 from connectors.framework.spec import ConfigIssue
+from connectors.sources.http_api.auth import AUTHS
+from connectors.sources.http_api.paginators import (
+    DEFAULT_MAX_PAGES,
+    PAGINATORS,
+    NoPagination,
+    Paginator,
+)
+from connectors.sources.http_api.records import Path
+from connectors.sources.http_api.urls import is_http_url
 
-AUTH_TYPES = ("none", "api_key", "bearer", "basic", "oauth2_client_credentials")
-PAGINATOR_TYPES = ("none", "offset", "page_number", "cursor", "next_url", "link_header")
 # Column types a stream may declare (each value is coerced to it, see records.py).
 DECLARABLE_TYPES = (
     "string",
@@ -35,27 +42,6 @@ DECLARABLE_TYPES = (
 )
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
-# Pages one chain of requests (a stream, or one parent record's children) reads at most: the
-# last guard against an API whose paging never ends in a way no other check notices.
-DEFAULT_MAX_PAGES = 1_000_000
-
-Path = tuple[str | int, ...]  # a path into a JSON document: keys and list indexes
-
-
-@dataclass(frozen=True)
-class PaginatorDef:
-    type: str = "none"
-    page_size: int | None = None
-    limit_param: str = "limit"
-    offset_param: str = "offset"
-    page_param: str = "page"
-    size_param: str | None = None
-    start_page: int = 1
-    cursor_path: Path = ()
-    cursor_param: str = "cursor"
-    next_url_path: Path = ()
-    rel: str = "next"
-    max_pages: int = DEFAULT_MAX_PAGES
 
 
 @dataclass(frozen=True)
@@ -79,7 +65,7 @@ class StreamDef:
     params: dict[str, Any] = field(default_factory=dict)
     record_selector: Path = ()
     primary_key: tuple[str, ...] = ()
-    paginator: PaginatorDef = PaginatorDef()
+    paginator: Paginator = field(default_factory=NoPagination)
     parent: ParentDef | None = None
     incremental: IncrementalDef | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -106,23 +92,8 @@ _STREAM_KEYS = {
     "incremental",
     "columns",
 }
-_PAGINATOR_KEYS: dict[str, set[str]] = {
-    "none": {"type"},
-    "offset": {"type", "page_size", "max_pages", "limit_param", "offset_param"},
-    "page_number": {"type", "page_size", "max_pages", "page_param", "size_param", "start_page"},
-    "cursor": {"type", "page_size", "max_pages", "size_param", "cursor_path", "cursor_param"},
-    "next_url": {"type", "page_size", "max_pages", "size_param", "next_url_path"},
-    "link_header": {"type", "page_size", "max_pages", "size_param", "rel"},
-}
-_PAGINATOR_REQUIRED = {"cursor": ("cursor_path",), "next_url": ("next_url_path",)}
 _PARENT_KEYS = {"stream", "field", "include_as"}
 _INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value"}
-_AUTH_REQUIRED = {
-    "api_key": ("api_key_name", "api_key"),
-    "bearer": ("bearer_token",),
-    "basic": ("username",),
-    "oauth2_client_credentials": ("token_url", "client_id", "client_secret"),
-}
 
 
 class _Issues:
@@ -152,7 +123,7 @@ def parse_definition(config: dict[str, Any]) -> Definition:
 def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]]:
     issues = _Issues()
     base_url = config.get("base_url")
-    if not isinstance(base_url, str) or not _http_url(base_url):
+    if not isinstance(base_url, str) or not is_http_url(base_url):
         issues.add(("base_url",), "Give an absolute http:// or https:// URL.", "url_scheme")
     elif urlsplit(base_url).query or urlsplit(base_url).fragment:
         issues.add(("base_url",), "Put query parameters in a stream's params.", "url_parsing")
@@ -184,23 +155,12 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
     return Definition(base_url=str(base_url).rstrip("/"), streams=tuple(streams)), []
 
 
-def _http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def _check_auth(config: dict[str, Any], issues: _Issues) -> None:
-    auth_type = config.get("auth_type") or "none"
-    for name in _AUTH_REQUIRED.get(auth_type, ()):
-        if not config.get(name):
-            issues.add((name,), f"Required when auth_type is '{auth_type}'.", "missing")
-    token_url = config.get("token_url")
-    if auth_type == "oauth2_client_credentials" and token_url and not _http_url(str(token_url)):
-        issues.add(("token_url",), "Give an absolute http:// or https:// URL.", "url_scheme")
+    auth = AUTHS.get(config.get("auth_type") or "none")
+    if auth is None:  # refused by the spec's choices
+        return
+    for name, msg, kind in auth.config_issues(config):
+        issues.add((name,), msg, kind)
 
 
 def _check_headers(headers: Any, issues: _Issues) -> None:
@@ -312,7 +272,7 @@ def _parse_stream(
         params=dict(params),
         record_selector=selector or (),
         primary_key=tuple(primary_key),
-        paginator=paginator or PaginatorDef(),
+        paginator=paginator or NoPagination(),
         parent=parent,
         incremental=incremental,
         columns=columns,
@@ -321,27 +281,27 @@ def _parse_stream(
 
 def _parse_paginator(
     raw: Any, loc: tuple, config: dict[str, Any], issues: _Issues
-) -> PaginatorDef | None:
+) -> Paginator | None:
     if raw is None:
-        return PaginatorDef()
+        return NoPagination()
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, dict):
         issues.add(loc, "A paginator is an object with a type.", "dict_type")
         return None
     kind = raw.get("type", "none")
-    if kind not in PAGINATOR_TYPES:
-        issues.add((*loc, "type"), f"Input should be one of: {', '.join(PAGINATOR_TYPES)}", "enum")
+    paginator = PAGINATORS.get(kind) if isinstance(kind, str) else None
+    if paginator is None:
+        issues.add((*loc, "type"), f"Input should be one of: {', '.join(PAGINATORS)}", "enum")
         return None
-    _unknown_keys(raw, _PAGINATOR_KEYS[kind], loc, issues)
-    for key in _PAGINATOR_REQUIRED.get(kind, ()):
-        if raw.get(key) in (None, "", []):
-            issues.add((*loc, key), f"Required by the '{kind}' paginator.", "missing")
+    _unknown_keys(raw, set(paginator.keys), loc, issues)
+    for key, msg, issue_type in paginator.config_issues(raw):
+        issues.add((*loc, key), msg, issue_type)
     names = {}
     for key in ("limit_param", "offset_param", "page_param", "cursor_param", "rel"):
         if key in raw:
             names[key] = _text(raw, key, loc, issues, required=True)
-    size_param = raw.get("size_param", "per_page" if kind == "page_number" else None)
+    size_param = raw.get("size_param", paginator.default_size_param)
     if size_param is not None and (not isinstance(size_param, str) or not size_param):
         issues.add((*loc, "size_param"), "Give a parameter name, or null to send no page size.")
     page_size = _positive_int(raw, "page_size", loc, issues)
@@ -360,14 +320,15 @@ def _parse_paginator(
             else:
                 paths[key] = path
     default_size = config.get("page_size") if isinstance(config.get("page_size"), int) else 100
-    return PaginatorDef(
-        type=kind,
-        page_size=page_size or default_size,
-        size_param=size_param if isinstance(size_param, str) else None,
-        start_page=start_page if start_page is not None else 1,
-        max_pages=max_pages or DEFAULT_MAX_PAGES,
-        **{k: v for k, v in names.items() if v is not None},
-        **paths,
+    return paginator.from_values(
+        {
+            "page_size": page_size or default_size,
+            "size_param": size_param if isinstance(size_param, str) else None,
+            "start_page": start_page if start_page is not None else 1,
+            "max_pages": max_pages or DEFAULT_MAX_PAGES,
+            **{k: v for k, v in names.items() if v is not None},
+            **paths,
+        }
     )
 
 

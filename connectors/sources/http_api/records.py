@@ -43,7 +43,10 @@ _INT_BOUNDS = {
 }
 
 
-def value_at(document: Any, path: tuple[str | int, ...]) -> Any:
+Path = tuple[str | int, ...]  # a path into a JSON document: keys and list indexes
+
+
+def value_at(document: Any, path: Path) -> Any:
     """The value at `path` (keys of objects, indexes of lists), or None where it stops."""
     current = document
     for part in path:

@@ -67,15 +67,15 @@ from connectors.framework.base import (
     StreamNotFoundError,
 )
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api import paginators
+from connectors.sources.http_api.auth import AUTHS
 from connectors.sources.http_api.definition import (
-    AUTH_TYPES,
     Definition,
     StreamDef,
     definition_issues,
     parse_definition,
 )
 from connectors.sources.http_api.masking import Masker
+from connectors.sources.http_api.paginators import END
 from connectors.sources.http_api.records import infer_columns, select_records, to_record_batch
 from connectors.sources.http_api.requester import (
     DEFAULT_MAX_REQUEST_SECONDS,
@@ -126,7 +126,7 @@ class HttpApiSource(Source):
                 "enum",
                 "How requests authenticate.",
                 default="none",
-                choices=AUTH_TYPES,
+                choices=tuple(AUTHS),
             ),
             SpecField("api_key_name", "string", "api_key: the header or query parameter name."),
             SpecField(
@@ -424,11 +424,11 @@ class HttpApiSource(Source):
         """The stream's pages from `position` (None: the first page) on."""
         requester = requester or self.requester
         if stream.parent is None:
-            token = position["page"] if position else paginators.first_token(stream.paginator)
+            token = position["page"] if position else stream.paginator.first_token()
             for records, this, following, nbytes in self._requests(
                 stream, stream.path, token, extra_params, requester
             ):
-                after = None if following is paginators.END else {"page": following}
+                after = None if following is END else {"page": following}
                 yield _Page(records, {"page": this}, after, nbytes)
             return
         yield from self._child_pages(stream, position, extra_params, requester)
@@ -445,7 +445,7 @@ class HttpApiSource(Source):
         parent_stream = self.definition.stream(parent.stream)
         if parent_stream is None:  # refused when the definition was saved
             raise ConfigError(f"Stream '{stream.name}' names no defined parent.")
-        first = paginators.first_token(stream.paginator)
+        first = stream.paginator.first_token()
         start_index = position["index"] if position else 0
         start_token = position["page"] if position else first
         parent_position = position["parent"] if position else None
@@ -488,7 +488,7 @@ class HttpApiSource(Source):
                         if parent.include_as:
                             for record in child:
                                 record[parent.include_as] = value
-                        if following is not paginators.END:
+                        if following is not END:
                             after: dict[str, Any] | None = {**here, "page": following}
                         else:
                             after = following_parent
@@ -544,14 +544,13 @@ class HttpApiSource(Source):
         params = {**stream.params, **extra_params}
         paginator = stream.paginator
         masker = requester.masker
-        if isinstance(token, str) and paginator.type in ("next_url", "link_header"):
+        if isinstance(token, str) and paginator.token_is_url:
             token = masker.without_secrets(token)  # a state stored before secrets were left out
-        numbered = paginator.type in ("offset", "page_number")
         requested: set[int] = set()
         previous_body: bytes | None = None
         distinct = 0  # pages of the chain with distinct non-empty bodies
         while True:
-            page_url, page_params = paginators.request_for(paginator, token, url, params)
+            page_url, page_params = paginator.request_for(token, url, params)
             key = requester.request_key(page_url, page_params)
             # A chain may be a million pages long: 64 bits of a hash per request (a false
             # repeat has odds of about 1 in 10^7 for such a chain).
@@ -569,23 +568,22 @@ class HttpApiSource(Source):
             content = response.content
             body = _json_body(content, response, where, stream.name)
             records = select_records(body, stream.record_selector, where=where, stream=stream.name)
-            if numbered and records:
+            if paginator.numbered and records:
                 digest = hashlib.sha256(content).digest()
                 if digest == previous_body:
-                    if paginator.type == "page_number" and distinct >= 2:
+                    if paginator.clamps_past_last and distinct >= 2:
                         # The API serves its last page again for any number past it.
-                        yield [], token, paginators.END, len(content)
+                        yield [], token, END, len(content)
                         return
                     raise ConnectorError(
                         f"{where} answered the same body as the page before: the API ignores "
-                        f"the '{paginator.type}' paginator's parameters (paging would never "
+                        f"the '{paginator.kind}' paginator's parameters (paging would never "
                         "end).",
                         stream=stream.name,
                     )
                 previous_body = digest
                 distinct += 1
-            following = paginators.next_token(
-                paginator,
+            following = paginator.next_token(
                 token,
                 response,
                 body,
@@ -594,7 +592,7 @@ class HttpApiSource(Source):
                 stream=stream.name,
                 masker=masker,
             )
-            if past_max and (records or following is not paginators.END):
+            if past_max and (records or following is not END):
                 raise ConnectorError(
                     f"{where}: page {len(requested)} is past the paginator's max_pages "
                     f"({paginator.max_pages}): raise max_pages if the API has that many "
@@ -602,7 +600,7 @@ class HttpApiSource(Source):
                     stream=stream.name,
                 )
             yield records, token, following, len(content)
-            if following is paginators.END:
+            if following is END:
                 return
             token = following
 

@@ -82,6 +82,12 @@ def resume_values(
     return values
 
 
+def is_tie_safe(request: ReadRequest, state_key: str | None, key_names: list[str]) -> bool:
+    """Whether the read's batches must not split a group of equal cursor values: an
+    incremental read ordered by its cursor alone, which `TieSafeBatcher` delivers."""
+    return state_key == "cursor" and len(key_names) == 1 and not primary_key(request)
+
+
 def jsonable(value: Any) -> Any:
     """A state value as JSON can hold it (and the source can parse back)."""
     if isinstance(value, datetime | date | time):
@@ -102,9 +108,34 @@ def chunks(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBa
 
 
 class KeysetPlan(Protocol):
-    key_indices: tuple[int, ...]
+    """What batching needs of a read plan: where the order columns are in a batch, whether
+    ties must stay together (`is_tie_safe`), and the state reached after a batch."""
+
+    @property
+    def key_indices(self) -> tuple[int, ...]: ...
+
+    @property
+    def tie_safe(self) -> bool: ...
 
     def state_after(self, batch: pa.RecordBatch) -> dict[str, Any] | None: ...
+
+
+def keyset_batches(
+    plan: KeysetPlan,
+    internal: Iterable[pa.RecordBatch],
+    batch_rows: int,
+    start: dict[str, Any] | None,
+    deliver: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+) -> Iterator[Batch]:
+    """The read's batches, each with the state reached after it, from `internal` batches in
+    the read's order (`start` is the state the read resumed from). `deliver` shapes the rows
+    a batch carries out, as for `TieSafeBatcher`."""
+    if plan.tie_safe:
+        yield from TieSafeBatcher(plan, batch_rows, start, deliver=deliver).batches(internal)
+        return
+    for batch in internal:
+        records = deliver(batch) if deliver is not None else batch
+        yield Batch(records, plan.state_after(batch), bytes_read=records.nbytes)
 
 
 class TieSafeBatcher:

@@ -1,0 +1,128 @@
+"""The MySQL and MariaDB source: its contract (check, discover, read) over the catalog, the
+read plan and the row reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+
+from connectors.framework.base import (
+    Batch,
+    CheckResult,
+    ReadRequest,
+    Source,
+    Stream,
+    StreamNotFoundError,
+)
+from connectors.framework.spec import with_defaults
+from connectors.sources.mysql.catalog import (
+    check_databases,
+    load_relations,
+    require_databases,
+    uses_tls,
+)
+from connectors.sources.mysql.errors import map_error
+from connectors.sources.mysql.read_plan import ReadPlan
+from connectors.sources.mysql.reader import PageReader, ServerFlavor, rebatch
+from connectors.sources.mysql.settings import SESSION_SQL, SPEC, Settings
+from connectors.sources.sql.catalog import stream_gone
+from connectors.sources.sql.check import report_check
+from connectors.sources.sql.keyset import keyset_batches
+
+
+class MySQLSource(Source):
+    """Tables and views of the configured databases of a MySQL or MariaDB server."""
+
+    spec = SPEC
+
+    def __init__(self, config: dict[str, Any], **options: Any) -> None:
+        super().__init__(config, **options)  # hostaddr and whatever else Source takes
+        self._settings: Settings | None = None
+
+    # --- contract --------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        """Connect, then verify every configured database exists, may be used, and holds
+        something readable. Every failure is reported, never raised."""
+
+        def probe() -> str:
+            settings = self.settings
+            settings.require_row_reader_tls()
+            with self._catalog_connection() as conn:
+                return check_databases(conn, settings.databases)
+
+        return report_check(
+            probe,
+            driver_errors=(pymysql.Error, OSError),
+            map_error=lambda exc: map_error(exc, hosts=self.settings.hosts),
+        )
+
+    def discover(self) -> list[Stream]:
+        """Every table and view of the configured databases the user can see."""
+        try:
+            with self._catalog_connection() as conn:
+                require_databases(conn, self.settings.databases)
+                relations = load_relations(conn, self.settings.databases)
+        except pymysql.Error as exc:
+            raise map_error(exc, hosts=self.settings.hosts) from exc
+        return [relation.stream() for relation in relations]
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        """Stream `request.stream` as Arrow batches of at most `request.batch_rows` rows.
+
+        * incremental (cursor C, key K, possibly empty): rows ordered by (C, K...), resumed
+          strictly after the state's `{"cursor": [C, K...]}` (each column listed once). Rows
+          whose cursor is NULL (or a zero date, read as NULL) are never read incrementally.
+          Without a key, a batch never ends inside a group of equal cursor values unless the
+          group is larger than a batch; such a group's batches keep the previous state, so an
+          interrupted read may repeat rows but never skips one.
+        * full_refresh with a key: ordered by K, state `{"after": [K...]}` for resuming.
+          Without a key the rows come unordered and every state is None.
+
+        The request's primary key defaults to the stream's, which is also the tie-break. Ordered
+        reads come in keyset pages (see the package docstring); the unordered one streams.
+        """
+        plan, flavor = self._plan(request)
+        pieces = PageReader(self.settings).pieces(plan, flavor, request.batch_rows)
+        internal = rebatch(pieces, request.batch_rows)
+        yield from keyset_batches(
+            plan, internal, request.batch_rows, request.state, deliver=plan.visible
+        )
+
+    # --- connections -----------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_config(
+                with_defaults(self.spec, self.config), self.hostaddr
+            )
+        return self._settings
+
+    def _catalog_connection(self) -> pymysql.connections.Connection:
+        return self.settings.connect(SESSION_SQL)
+
+    # --- reading ---------------------------------------------------------------------------
+    def _plan(self, request: ReadRequest) -> tuple[ReadPlan, ServerFlavor]:
+        """The read's SQL, from the live catalog (which also fails fast, with an exact error
+        code, on a bad password or a dropped table), and what the session needs to know of the
+        server (TLS in use, MariaDB or MySQL)."""
+        name = request.stream.name
+        database, _, table = name.partition(".")
+        if database not in self.settings.databases or not table:
+            raise StreamNotFoundError(
+                f"Stream '{name}' is not in the configured databases.", stream=name
+            )
+        self.settings.require_row_reader_tls()
+        try:
+            with self._catalog_connection() as conn:
+                relations = load_relations(conn, (database,), only=table)
+                flavor = ServerFlavor(
+                    tls=uses_tls(conn),
+                    mariadb="mariadb" in (conn.get_server_info() or "").lower(),
+                )
+        except pymysql.Error as exc:
+            raise map_error(exc, stream=name, hosts=self.settings.hosts) from exc
+        if not relations:
+            raise stream_gone(name)
+        return ReadPlan.build(relations[0], request), flavor
