@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -239,10 +239,14 @@ def failed_runs_in_a_row(*, connector_id: Any, until: datetime | None = None) ->
     ]
     if last_success is not None:
         receipts = receipts.filter(finished_at__gt=last_success)
-    last_attempts = (
-        receipts.order_by("run_id", "-finished_at", "-id").distinct("run_id").values("id")
+    # A run's last attempt is the one no later attempt of the same run follows (by
+    # finished_at, then id). Said with NOT EXISTS rather than DISTINCT ON, which only
+    # PostgreSQL has.
+    later_attempt = receipts.filter(run_id=OuterRef("run_id")).filter(
+        Q(finished_at__gt=OuterRef("finished_at"))
+        | Q(finished_at=OuterRef("finished_at"), id__gt=OuterRef("id"))
     )
-    return SyncReceipt.objects.filter(id__in=last_attempts, status=JobStatus.FAILED).count()
+    return receipts.filter(status=JobStatus.FAILED).exclude(Exists(later_attempt)).count()
 
 
 def _sync_succeeded(
@@ -354,11 +358,7 @@ def alerts_check_freshness(*, now: datetime | None = None) -> int:
     successful sync (or, never synced, their creation) is older than the policy's
     `freshness_minutes`. Returns how many notifications fired."""
     now = now or timezone.now()
-    policies = list(
-        policies_watching(condition=Condition.DATA_STALE)
-        .filter(freshness_minutes__isnull=False)
-        .select_related("webhook_endpoint")
-    )
+    policies = policies_watching(condition=Condition.DATA_STALE)
     if not policies:
         return 0
     group_ids = {p.group_id for p in policies if p.scope == PolicyScope.GROUP and p.group_id}
