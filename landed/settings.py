@@ -159,6 +159,10 @@ if not REDIS_URL:
         "processed_folder": str(_broker_dir / "processed"),
         # Broadcast (pidbox) messages, kept under the data directory too, not the cwd.
         "control_folder": str(_broker_dir / "control"),
+        # How long a worker sleeps when it found no message. Kombu's default (1 s) adds up to
+        # a second to every hop (event, dispatch, delivery) and to a worker's stop: it notices
+        # a shutdown only between polls. Listing the folder ten times a second costs ~0.2% CPU.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

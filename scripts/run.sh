@@ -39,36 +39,63 @@ python manage.py collectstatic --no-input -v 0
 if [ -n "${REDIS_URL:-}" ]; then broker="Redis"; else broker="files in $LANDED_DATA_DIR/broker"; fi
 mkdir -p "$LANDED_DATA_DIR/broker/processed" "$LANDED_DATA_DIR/broker/control"
 
+# Every process is started in a process group of its own (job control on while they start),
+# so that one left behind can be killed with its children; a terminal's Ctrl-C then reaches
+# this script alone, which stops them all as below.
 pids=()
+stop_signals=()
+start() {
+  local stop_signal="$1"
+  shift
+  set -m
+  "$@" &
+  set +m
+  pids+=($!)
+  stop_signals+=("$stop_signal")
+}
+
 stop_all() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  local i
+  for i in "${!pids[@]}"; do kill -"${stop_signals[$i]}" "${pids[$i]}" 2>/dev/null || true; done
+  # Bounded: whatever still runs after STOP_TIMEOUT_SECONDS is killed (a worker that stopped
+  # consuming but hangs on its way out); a process group left behind (a pool process whose
+  # parent is gone) goes with it.
+  local waits=$((${STOP_TIMEOUT_SECONDS:-8} * 10)) alive pid
+  for ((i = 0; i < waits; i++)); do
+    alive=false
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=true; done
+    [ "$alive" = true ] || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop_all INT TERM EXIT
 
 if [ "${RUN_WORKERS:-true}" = "true" ]; then
+  # The workers stop at SIGQUIT, Celery's cold shutdown: the tasks they are running are
+  # stopped and taken up again after the next start (every task is idempotent and
+  # acknowledged late; a sync resumes from its checkpoint). SIGTERM's warm shutdown waits for
+  # them: a sync for as long as it takes, a webhook delivery up to its 10 s timeout, so
+  # Ctrl-C took 15 s and more.
   # Syncs on workers of their own.
-  celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
-    --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}" &
-  pids+=($!)
+  start QUIT celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
+    --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}"
   # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
   # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of
   # their own, as compose.yaml does); a long sync never delays them.
-  celery -A landed worker --queues default,webhooks \
+  start QUIT celery -A landed worker --queues default,webhooks \
     --concurrency "${LIGHT_WORKER_CONCURRENCY:-2}" \
-    --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}" &
-  pids+=($!)
-  celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
-    --schedule "$LANDED_DATA_DIR/celerybeat-schedule" &
-  pids+=($!)
+    --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}"
+  start TERM celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
+    --schedule "$LANDED_DATA_DIR/celerybeat-schedule"
   workers_note="; sync worker and scheduler (broker: $broker)"
 else
   workers_note=""
 fi
 
 echo "Landed API on http://$HOST:$PORT  (database: $db; cache: $cache$workers_note). Ctrl-C stops it."
-gunicorn --config python:landed.gunicorn_conf landed.wsgi &
-pids+=($!)
+start TERM gunicorn --config python:landed.gunicorn_conf landed.wsgi
 # Stop everything as soon as any of the processes exits.
 wait -n "${pids[@]}"

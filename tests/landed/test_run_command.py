@@ -9,14 +9,19 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
+import redis
 import requests
 
+from tests.e2e.conftest import Api
 from tests.ratelimit_windows import wait_for_fresh_window
+from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a-long-and-unusual-passphrase"
@@ -41,10 +46,66 @@ def base_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
+# Ctrl-C stops every process `make run` started within this many seconds, in both modes.
+STOP_WITHIN_SECONDS = 10.0
+
+
+@dataclass
+class Server:
+    """A started `make run` (or `scripts/run.sh`, or a bare gunicorn) and its log."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, *, whole_group: bool = True, within: float = STOP_WITHIN_SECONDS) -> float:
+        """Ctrl-C: SIGINT to the process group, as a terminal sends it (or, `whole_group`
+        false, to the started process alone, as a process manager would). Returns the seconds
+        until every process running under it had exited; fails (after killing them) if one
+        was still running `within` seconds after the signal."""
+        if self.process.poll() is not None:
+            return 0.0
+        started = psutil.Process(self.process.pid)
+        everything = [started, *started.children(recursive=True)]
+        began = time.monotonic()
+        if whole_group:
+            os.killpg(self.process.pid, signal.SIGINT)
+        else:
+            os.kill(self.process.pid, signal.SIGINT)
+        left = still_running(everything)
+        while left and time.monotonic() - began < within:
+            time.sleep(0.1)
+            left = still_running(left)
+        took = time.monotonic() - began
+        if left:
+            names = [" ".join(p.cmdline()[1:4]) for p in left if p.is_running()]
+            for process in left:
+                with suppress(psutil.NoSuchProcess):
+                    process.kill()
+            self.process.wait(timeout=10)
+            pytest.fail(f"Ctrl-C left {names} running after {within:.0f} s")
+        self.process.wait(timeout=10)
+        return took
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those not exited yet; a zombie (exited, its parent has not collected it) has exited."""
+    running = []
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
+
+
 @contextmanager
-def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    """Start `command` in its own process group, wait until it listens, and stop it with
-    Ctrl-C (SIGINT to the group) as a terminal would."""
+def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
+    """Start `command` in its own session, wait until it listens, and stop it with Ctrl-C
+    (unless the test did); every process it started must be gone within
+    STOP_WITHIN_SECONDS."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
@@ -54,7 +115,7 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -65,16 +126,26 @@ def running(command: list[str], env: dict[str, str], port: int, log: Path) -> It
             time.sleep(0.3)
         else:
             pytest.fail(f"server did not answer within 90 s:\n{log.read_text()}")
-        yield url
+        yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                pytest.fail("Ctrl-C did not stop the server within 30 s")
+        server.stop()
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """`serving`, for tests that need only the URL."""
+    with serving(command, env, port, log) as server:
+        yield server.url
+
+
+def hold_a_delivery_in_flight(api: Api, receiver: Receiver, destination_id: str) -> None:
+    """Leave a worker in the middle of a webhook delivery: the receiver (one of the account's
+    endpoints points at it) stops answering and a new connector raises an event to it."""
+    receiver.delay = 60  # the delivery lasts until its own timeout (10 s) unless stopped
+    seen = len(receiver.received)
+    connector = {"name": "in-flight", "type": "sample", "config": {"size": 1}}
+    api.ok("POST", "/connectors", 201, json={**connector, "destination_id": destination_id})
+    receiver.wait_for(lambda received: len(received) > seen, timeout=30)
 
 
 def port_is_closed(port: int) -> bool:
@@ -166,6 +237,44 @@ def test_make_run_on_postgresql_and_redis_shares_limits_across_processes(
     output = log.read_text()
     assert output.count("Booting worker") == 2, output
     assert "database: postgres (DATABASE_URL)" in output
+
+
+def test_ctrl_c_on_postgresql_and_redis_stops_every_process_with_a_delivery_in_flight(
+    tmp_path, scratch_database
+):
+    # The test Redis database, emptied: no message of an earlier test for these workers.
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    port = free_port()
+    env = base_env(
+        tmp_path,
+        port,
+        DATABASE_URL=scratch_database,
+        REDIS_URL=os.environ["REDIS_URL"],
+        CACHE_KEY_PREFIX=f"run-test-{uuid.uuid4().hex[:8]}",
+    )
+    with (
+        Receiver() as receiver,
+        serving(["scripts/run.sh"], env, port, tmp_path / "run.log") as server,
+    ):
+        signup = requests.post(
+            f"{server.url}/auth/signup",
+            json={"email": "ctrl-c@example.com", "password": PASSWORD},
+            timeout=10,
+        )
+        assert signup.status_code == 201, signup.text
+        api = Api(server.url, signup.json()["access_token"])
+        api.ok("POST", "/webhooks", 201, json={"url": receiver.url})
+        destination = api.ok(
+            "POST",
+            "/destinations",
+            201,
+            json={"name": "local", "type": "duckdb", "config": {"path": "landed.duckdb"}},
+        )
+        hold_a_delivery_in_flight(api, receiver, destination["id"])
+
+        # SIGINT to the script alone: it stops the processes it started, each of them included.
+        server.stop(whole_group=False)
+    assert "database: postgres (DATABASE_URL)" in server.output()
 
 
 def test_health_is_503_when_the_database_is_unreachable(tmp_path):

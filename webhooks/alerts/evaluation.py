@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -87,32 +87,21 @@ def policy_fire(
             firing.suppressed = 0
             firing.save(update_fields=["last_notified_at", "suppressed"])
         connector_ref = connector or _connector_ref(connector_id)
-        notification = Notification.objects.create(
-            account_id=policy.account_id,
+        notification, _ = _notify(
             policy=policy,
-            connector_id=connector_id,
-            kind=condition,
-            title=title[:300],
+            condition=condition,
+            title=title,
             message=message,
-            data={
-                "condition": condition,
-                "connector": (
-                    {"id": connector_ref["id"], "name": connector_ref["name"]}
-                    if connector_ref
-                    else {"id": str(connector_id), "name": None}
-                ),
-                "policy_id": str(policy.id),
-                "policy_name": policy.name,
-                **data,
-                # Firings within the cooldown since the previous notification.
-                "suppressed_since_last": suppressed,
-            },
-            in_app=policy.notify_in_app,
-            email_recipients=list(policy.email_recipients or []),
-            created_at=now,
-        )
-        channels.notification_deliver(
-            policy=policy, notification=notification, condition=condition, connector=connector_ref
+            connector_id=connector_id,
+            connector_data=(
+                {"id": connector_ref["id"], "name": connector_ref["name"]}
+                if connector_ref
+                else {"id": str(connector_id), "name": None}
+            ),
+            # Firings within the cooldown since the previous notification.
+            data={**data, "suppressed_since_last": suppressed},
+            connector=connector_ref,
+            now=now,
         )
     logger.info(
         "webhooks.alert_fired policy=%s connector=%s condition=%s notification=%s",
@@ -122,6 +111,86 @@ def policy_fire(
         notification.id,
     )
     return notification
+
+
+def _notify(
+    *,
+    policy: NotificationPolicy,
+    condition: str,
+    title: str,
+    message: str,
+    connector_id: Any | None,
+    connector_data: dict[str, Any] | None,
+    data: dict[str, Any],
+    connector: dict[str, Any] | None,
+    now: datetime,
+) -> tuple[Notification, Event | None]:
+    """The notification of a firing (or a test), sent through the policy's channels in the
+    caller's transaction; with the webhook event it raised, if any."""
+    notification = Notification.objects.create(
+        account_id=policy.account_id,
+        policy=policy,
+        connector_id=connector_id,
+        kind=condition,
+        title=title[:300],
+        message=message,
+        data={
+            "condition": condition,
+            "connector": connector_data,
+            "policy_id": str(policy.id),
+            "policy_name": policy.name,
+            **data,
+        },
+        in_app=policy.notify_in_app,
+        email_recipients=list(policy.email_recipients or []),
+        created_at=now,
+    )
+    event = channels.notification_deliver(
+        policy=policy, notification=notification, condition=condition, connector=connector
+    )
+    return notification, event
+
+
+def policy_fire_test(*, policy: NotificationPolicy) -> tuple[Notification, Event | None]:
+    """A test notification of `policy` now, whatever its cooldown, made the way a firing is:
+    the policy is looked up with the selector that picks the policies an event triggers (so a
+    test cannot succeed where evaluation cannot run), and notified by the same code. The
+    message says when the policy would not fire (disabled, or covering no connector yet)."""
+    now = timezone.now()
+    applying = policies_applying(
+        account_id=policy.account_id,
+        connector_id=_a_connector_covered(policy),
+        conditions=list(policy.conditions or []),
+    )
+    message = (
+        "This is a test of the notification policy's channels. Nothing happened to your connectors."
+    )
+    if not policy.enabled:
+        message += " The policy is disabled: it notifies nothing until it is enabled."
+    elif policy.id not in {p.id for p in applying}:
+        message += " The policy covers no connector yet: it notifies nothing until it does."
+    with transaction.atomic():
+        return _notify(
+            policy=policy,
+            condition="test",
+            title=f"Test notification: {policy.name}",
+            message=message,
+            connector_id=None,
+            connector_data=None,
+            data={},
+            connector=None,
+            now=now,
+        )
+
+
+def _a_connector_covered(policy: NotificationPolicy) -> Any | None:
+    """The id of one of the connectors the policy's scope covers, if any."""
+    connectors = Connector.objects.filter(account_id=policy.account_id)
+    if policy.scope == PolicyScope.CONNECTOR:
+        connectors = connectors.filter(id=policy.connector_id)
+    elif policy.scope == PolicyScope.GROUP:
+        connectors = connectors.filter(alert_groups__id=policy.group_id)
+    return connectors.order_by("name", "id").values_list("id", flat=True).first()
 
 
 def _connector_ref(connector_id: Any) -> dict[str, Any] | None:
@@ -239,10 +308,14 @@ def failed_runs_in_a_row(*, connector_id: Any, until: datetime | None = None) ->
     ]
     if last_success is not None:
         receipts = receipts.filter(finished_at__gt=last_success)
-    last_attempts = (
-        receipts.order_by("run_id", "-finished_at", "-id").distinct("run_id").values("id")
+    # A run's last attempt is the one no later attempt of the same run follows (by
+    # finished_at, then id). Said with NOT EXISTS rather than DISTINCT ON, which only
+    # PostgreSQL has.
+    later_attempt = receipts.filter(run_id=OuterRef("run_id")).filter(
+        Q(finished_at__gt=OuterRef("finished_at"))
+        | Q(finished_at=OuterRef("finished_at"), id__gt=OuterRef("id"))
     )
-    return SyncReceipt.objects.filter(id__in=last_attempts, status=JobStatus.FAILED).count()
+    return receipts.filter(status=JobStatus.FAILED).exclude(Exists(later_attempt)).count()
 
 
 def _sync_succeeded(
@@ -354,11 +427,7 @@ def alerts_check_freshness(*, now: datetime | None = None) -> int:
     successful sync (or, never synced, their creation) is older than the policy's
     `freshness_minutes`. Returns how many notifications fired."""
     now = now or timezone.now()
-    policies = list(
-        policies_watching(condition=Condition.DATA_STALE)
-        .filter(freshness_minutes__isnull=False)
-        .select_related("webhook_endpoint")
-    )
+    policies = policies_watching(condition=Condition.DATA_STALE)
     if not policies:
         return 0
     group_ids = {p.group_id for p in policies if p.scope == PolicyScope.GROUP and p.group_id}

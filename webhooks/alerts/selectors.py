@@ -3,6 +3,7 @@ to a connector (the one scope rule, shared by evaluation and the resolve preview
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -54,7 +55,10 @@ def policy_get(*, account: Account, policy_id: Any) -> NotificationPolicy:
     return policy
 
 
-def _scope_matches(connector_id: Any) -> Q:
+def _scope_matches(connector_id: Any | None) -> Q:
+    """Policies that cover the connector; with None, those that cover every connector."""
+    if connector_id is None:
+        return Q(scope=PolicyScope.ALL)
     return (
         Q(scope=PolicyScope.ALL)
         | Q(scope=PolicyScope.CONNECTOR, connector_id=connector_id)
@@ -62,25 +66,33 @@ def _scope_matches(connector_id: Any) -> Q:
     )
 
 
-def policies_applying(
-    *, account_id: Any, connector_id: Any, conditions: list[str]
+def _watching(
+    policies: Iterable[NotificationPolicy], conditions: list[str]
 ) -> list[NotificationPolicy]:
-    """The account's enabled policies that cover the connector and watch any of
-    `conditions`, in one query."""
+    """The policies that watch any of `conditions`.
+
+    Matched here rather than in SQL: JSON containment (`conditions__contains`) exists on
+    PostgreSQL only, and the embedded default runs on SQLite. An account has a handful of
+    policies, so reading them all costs less than the query it replaces."""
+    wanted = set(conditions)
+    return [p for p in policies if wanted.intersection(p.conditions or [])]
+
+
+def policies_applying(
+    *, account_id: Any, connector_id: Any | None, conditions: list[str]
+) -> list[NotificationPolicy]:
+    """The account's enabled policies that cover the connector (None: every connector) and
+    watch any of `conditions`, in one query."""
     if not conditions:
         return []
-    watches = Q()
-    for condition in conditions:
-        watches |= Q(conditions__contains=[condition])
     policies = (
         NotificationPolicy.objects.filter(account_id=account_id, enabled=True)
-        .filter(watches)
         .filter(_scope_matches(connector_id))
         .select_related("webhook_endpoint")
         .distinct()
         .order_by("created_at", "id")
     )
-    return list(policies)
+    return _watching(policies, conditions)
 
 
 def policies_resolve(*, account: Account, connector_id: Any) -> dict[str, Any]:
@@ -111,11 +123,15 @@ def policies_resolve(*, account: Account, connector_id: Any) -> dict[str, Any]:
     return {"connector_id": connector.id, "policies": applies, "disabled": disabled}
 
 
-def policies_watching(*, condition: Condition | str) -> QuerySet[NotificationPolicy]:
+def policies_watching(*, condition: Condition | str) -> list[NotificationPolicy]:
     """Enabled policies of every account that watch `condition`."""
-    return NotificationPolicy.objects.filter(
-        enabled=True, conditions__contains=[str(condition)]
-    ).order_by("created_at", "id")
+    policies = NotificationPolicy.objects.filter(enabled=True)
+    if condition == Condition.DATA_STALE:
+        # Narrowed in SQL: `freshness_minutes` is set exactly when `data_stale` is watched
+        # (policy_validate), so the freshness check reads only those policies.
+        policies = policies.filter(freshness_minutes__isnull=False)
+    policies = policies.select_related("webhook_endpoint").order_by("created_at", "id")
+    return _watching(policies.iterator(), [str(condition)])
 
 
 # --- Notifications ---------------------------------------------------------------------------

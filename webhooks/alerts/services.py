@@ -13,7 +13,7 @@ from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import ConflictError, RequestValidationError
 from landed.api.validation import invalid
-from webhooks.alerts import channels
+from webhooks.alerts import channels, evaluation
 from webhooks.alerts.models import (
     AlertGroup,
     Condition,
@@ -250,33 +250,11 @@ def policy_delete(*, policy: NotificationPolicy) -> None:
 
 def policy_test(*, policy: NotificationPolicy) -> dict[str, Any]:
     """A test notification through every channel of the policy now, whatever its cooldown:
-    the in-app row, the email (sent here, not by a worker), the webhook event."""
-    now = timezone.now()
-    title = f"Test notification: {policy.name}"
-    message = (
-        "This is a test of the notification policy's channels. Nothing happened to your connectors."
-    )
-    recipients = list(policy.email_recipients or [])
-    with transaction.atomic():
-        notification = Notification.objects.create(
-            account_id=policy.account_id,
-            policy=policy,
-            kind="test",
-            title=title,
-            message=message,
-            data={
-                "condition": "test",
-                "connector": None,
-                "policy_id": str(policy.id),
-                "policy_name": policy.name,
-            },
-            in_app=policy.notify_in_app,
-            email_recipients=recipients,
-            created_at=now,
-        )
-        event = channels.alert_webhook_raise(
-            policy=policy, notification=notification, condition="test", connector=None
-        )
+    the in-app row, the webhook event and the email, made by alert evaluation's own code (a
+    test fails where evaluation would). The email is also sent here, not only by a worker, so
+    that the answer says whether it went out."""
+    notification, event = evaluation.policy_fire_test(policy=policy)
+    recipients = list(notification.email_recipients)
     emailed: list[str] = []
     email_error = None
     if recipients:

@@ -247,7 +247,9 @@ class PolicyTestView(LandedAPIView):
         summary="Send a test notification through every channel of a policy",
         description="Now, whatever the cooldown: an in-app notification (kind `test`), the "
         "email to its recipients (sent before the response), an `alert.triggered` event to "
-        "its webhook endpoint.",
+        "its webhook endpoint. Made by the code that makes real alerts: where alerts cannot "
+        "be evaluated, the test fails too. The message says when the policy would notify "
+        "nothing (disabled, or covering no connector yet).",
         request=None,
         responses={200: serializers.PolicyTestResultSerializer, **error_responses(401, 404)},
     )
