@@ -45,6 +45,7 @@ def set_status(account, status: str, **fields) -> BillingAccount:
 
 
 def test_the_connector_limit_is_402_with_how_to_raise_it(client, destination, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_quota"  # quotas come with billing (no Stripe call)
     settings.BILLING_FREE_CONNECTOR_LIMIT = 2
     assert create_connector(client, destination, "one").status_code == 201
     second = create_connector(client, destination, "two")
