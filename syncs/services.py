@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.rules import inactive_account_ids_q
 from connectors.models import Connector
 from landed.api.errors import ConflictError
 from syncs.models import (
@@ -25,6 +24,7 @@ from syncs.models import (
     SyncReceipt,
 )
 from syncs.receipts import receipt_write
+from syncs.schedule import connectors_due
 from syncs.streams import job_streams_settle
 
 logger = logging.getLogger("syncs")
@@ -55,6 +55,8 @@ def sync_trigger(
     now = timezone.now()
     job = Job(
         connector=connector,
+        # The connector's last trigger time too: its next scheduled sync counts from here.
+        created_at=now,
         trigger=trigger,
         full_resync=full_resync,
         run_after=now + timedelta(seconds=delay_seconds),
@@ -266,26 +268,30 @@ def jobs_requeue_pending() -> int:
 
 
 def syncs_trigger_due() -> list[uuid.UUID]:
-    """Trigger every unpaused connector whose frequency has elapsed since its last trigger
-    (not those of accounts whose subscription is inactive)."""
+    """Trigger every connector whose next sync is due: the rule of syncs/schedule.py, which
+    the connectors' `next_sync_at` shows."""
     now = timezone.now()
-    due = (
-        Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False)
-        .exclude(jobs__status__in=ACTIVE_STATUSES)
-        # An account whose subscription is inactive: its schedules pause until it is active.
-        .exclude(inactive_account_ids_q())
-    )
     triggered = []
-    for connector in due.only("id", "sync_frequency_minutes", "last_triggered_at"):
-        last = connector.last_triggered_at
-        if last and last + timedelta(minutes=connector.sync_frequency_minutes) > now:
-            continue
-        try:
-            job = sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
-        except ConflictError:
-            continue
-        triggered.append(job.id)
+    for connector in connectors_due(now=now).only("id", "account_id", "paused"):
+        job = sync_trigger_scheduled(connector=connector, now=now)
+        if job is not None:
+            triggered.append(job.id)
     return triggered
+
+
+def sync_trigger_scheduled(*, connector: Connector, now: datetime) -> Job | None:
+    """The scheduled sync of `connector` if it is still due at `now`; None when a sync was
+    triggered since the scheduler looked (a user's, or another scheduler's) or it was paused."""
+    try:
+        with transaction.atomic():
+            # Claim the due time with an update conditional on the rule: a manual sync that
+            # started, or even finished, since the scheduler's query is not followed by another.
+            claimed = connectors_due(now=now).filter(pk=connector.pk).update(last_triggered_at=now)
+            if not claimed:
+                return None
+            return sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
+    except ConflictError:
+        return None
 
 
 def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:

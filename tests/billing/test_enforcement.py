@@ -112,6 +112,7 @@ def test_scheduled_syncs_pause_while_inactive_and_resume_when_stripe_says_active
     theirs = make_connector(UserFactory().account, "theirs")
     for connector in (mine, theirs):
         connector.sync_frequency_minutes = 60
+        connector.created_at = timezone.now() - timedelta(minutes=61)  # due: an hour has passed
         connector.save()
     set_status(account, "unpaid", stripe_subscription_id="sub_1")
 
