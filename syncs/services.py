@@ -50,8 +50,16 @@ def sync_trigger(
     retry_of: Job | None = None,
     delay_seconds: float = 0,
 ) -> Job:
-    """Create a pending job and enqueue it. 409 while a sync of the connector is pending or
-    running (a database constraint decides, so two racing triggers cannot both win)."""
+    """Create a pending job and enqueue it. 409 while the connector is paused (no sync at all,
+    retries included, until it is resumed), and while a sync of it is pending or running (a
+    database constraint decides, so two racing triggers cannot both win)."""
+    if connector.paused:
+        raise ConflictError(
+            "The connector is paused.",
+            f'Resume it first: PATCH /connectors/{connector.id} with {{"paused": false}}. '
+            "(A paused connector is not synced at all; to sync only on demand, set "
+            "sync_frequency_minutes to null instead of pausing.)",
+        )
     now = timezone.now()
     job = Job(
         connector=connector,
@@ -220,7 +228,8 @@ def _schedule_retry(job: Job) -> Job | None:
             delay_seconds=retry_delay_seconds(failed.attempt),
         )
     except ConflictError:
-        # Someone triggered a sync meanwhile; it resumes the connector's streams anyway.
+        # Someone triggered a sync meanwhile (it resumes the connector's streams anyway), or
+        # the connector was paused: nothing syncs it until it is resumed.
         return None
 
 
