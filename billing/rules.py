@@ -4,9 +4,10 @@ limit, and the SQL filter that leaves inactive accounts' connectors out of sched
 Where they go (the lead wires them):
 - `require_active(account)` before anything that makes a sync happen or adds work: creating
   a connector, triggering a sync (API and scheduler), testing credentials.
-- `connector_quota_check(account)` in the transaction that creates the connector.
-- `Connector.objects.exclude(inactive_account_ids_q())` in the scheduler's query of due
-  connectors, so an inactive account's schedules pause without touching their rows.
+- `connector_quota_check(account)` in the transaction that creates the connector (a no-op
+  when billing is not configured: no Stripe, no quota).
+- `inactive_account_ids_q()` in the scheduler's rule of due connectors (syncs/schedule.py),
+  so an inactive account's schedules pause without touching their rows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from django.db.models import Q
 
 from billing.models import INACTIVE_STATUSES, LIVE_STATUSES, BillingAccount, SubscriptionStatus
 from billing.plans import plans_paid
-from billing.selectors import billing_account_get, billing_is_active, billing_plan, grace_cutoff
+from billing.selectors import (
+    billing_account_get,
+    billing_is_active,
+    billing_plan,
+    connector_quotas_apply,
+    grace_cutoff,
+)
 from billing.services import billing_account_for
 from connectors.models import Connector
 from landed.accounts.models import Account
@@ -68,15 +75,17 @@ def inactive_account_ids_q(*, field: str = "account_id", now: datetime | None = 
 
 
 def connector_quota_check(account: Account | Any) -> None:
-    """402 "Connector limit reached" when the account has as many connectors as its plan
-    allows. Call it inside the transaction that creates the connector: it locks the account's
-    billing row until that transaction ends, so two concurrent creates cannot both pass at
-    limit - 1 (the second waits and counts the first's connector)."""
+    """402 "Connector limit reached" when billing is on and the account has as many
+    connectors as its plan allows. Call it inside the transaction that creates the connector:
+    it locks the account's billing row until that transaction ends, so two concurrent creates
+    cannot both pass at limit - 1 (the second waits and counts the first's connector)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(
             "connector_quota_check must run inside the transaction that creates the connector "
             "(transaction.atomic()), or its lock protects nothing."
         )
+    if not connector_quotas_apply():
+        return
     billing = billing_account_for(account)
     billing = BillingAccount.objects.select_for_update().get(pk=billing.pk)
     plan = billing_plan(billing)
@@ -90,11 +99,23 @@ def connector_quota_check(account: Account | Any) -> None:
 
 
 def _upgrade_hint(billing: BillingAccount, limit: int) -> str:
+    """The way to more connectors that this server offers: the portal for a subscriber (plans
+    change there; a second checkout is refused), a checkout for anyone else, the operator when
+    no configured plan allows more."""
+    larger = ", ".join(
+        f"{p.name} ({p.connector_limit})" for p in plans_paid() if p.connector_limit > limit
+    )
+    if not larger:
+        return (
+            "No plan on this server allows more connectors: ask its operator to raise the "
+            "limit, or delete a connector."
+        )
     if billing.subscription_status in LIVE_STATUSES:
         return (
-            "Change to a larger plan in the billing portal (POST /billing/portal returns its "
-            "URL), or delete a connector."
+            f"Change to a larger plan ({larger}) in the billing portal (POST /billing/portal "
+            "returns its URL), or delete a connector."
         )
-    larger = [f"{p.name} ({p.connector_limit})" for p in plans_paid() if p.connector_limit > limit]
-    offer = f" Plans with more connectors: {', '.join(larger)}." if larger else ""
-    return 'Upgrade with POST /billing/checkout {"plan": "<name>"}, or delete a connector.' + offer
+    return (
+        f'Upgrade with POST /billing/checkout {{"plan": "<name>"}} (plans with more '
+        f"connectors: {larger}), or delete a connector."
+    )

@@ -29,6 +29,9 @@ def document_billing_rules(result: dict[str, Any], generator: Any, **kwargs: Any
                 responses["403"] = error_schema(inactive)
             if operation.get("operationId") == "connectors_create" and "402" not in responses:
                 responses["402"] = error_schema(
-                    "Payment required: the plan's connector limit is reached."
+                    "Payment required: the account has as many connectors as its plan allows. "
+                    "Only where billing is configured (STRIPE_SECRET_KEY): a server without it "
+                    "has no quota. `detail` names the way to raise the limit that the server "
+                    "offers: a checkout, the billing portal for a subscriber, or its operator."
                 )
     return result

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from billing.models import INACTIVE_STATUSES, BillingAccount, SubscriptionStatus
 from billing.plans import Plan, plan_free, plan_get
+from billing.stripe_api import stripe_configured
 from connectors.models import Connector
 from landed.accounts.models import Account
 from syncs.models import SyncReceipt
@@ -96,6 +97,12 @@ def billing_is_active(billing: BillingAccount | None, *, now: datetime | None = 
     return True
 
 
+def connector_quotas_apply() -> bool:
+    """Quotas come with billing: a server without Stripe (a self-hosted install) sells nothing,
+    so it offers no way to raise a limit, and has none."""
+    return stripe_configured()
+
+
 def billing_account_get(*, account: Account | Any) -> BillingAccount | None:
     """The account's billing row, or None (never created: free, never subscribed)."""
     account_id = getattr(account, "id", account)
@@ -127,8 +134,8 @@ def estimate(*, plan: Plan, rows: int) -> dict[str, Any]:
 
 
 def billing_usage(*, account: Account, now: datetime | None = None) -> dict[str, Any]:
-    """GET /billing/usage: connectors against the limit, rows this period, plan, subscription
-    and the estimated bill."""
+    """GET /billing/usage: connectors against the limit (None: no limit, billing is off), rows
+    this period, plan, subscription and the estimated bill."""
     now = now or timezone.now()
     billing = billing_account_get(account=account)
     plan = billing_plan(billing)
@@ -142,7 +149,7 @@ def billing_usage(*, account: Account, now: datetime | None = None) -> dict[str,
         "period_start": period.start,
         "period_end": period.end,
         "connector_count": Connector.objects.filter(account=account).count(),
-        "connector_limit": plan.connector_limit,
+        "connector_limit": plan.connector_limit if connector_quotas_apply() else None,
         "rows_synced": rows,
         "estimate": estimate(plan=plan, rows=rows),
     }

@@ -43,7 +43,11 @@ class UsageSerializer(serializers.Serializer):
     )
     period_end = Timestamp()
     connector_count = serializers.IntegerField()
-    connector_limit = serializers.IntegerField()
+    connector_limit = serializers.IntegerField(
+        allow_null=True,
+        help_text="The connectors the account may have; null: no limit (billing is not "
+        "configured on this server).",
+    )
     rows_synced = serializers.IntegerField(
         help_text="Rows written by syncs that finished in the period."
     )

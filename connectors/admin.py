@@ -255,8 +255,10 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
             return _nowrap("paused")
         if obj.sync_frequency_minutes is None:
             return _nowrap("manual only")
-        at = sync_selectors.connector_next_sync_at(connector=obj)
-        if at is None or at <= timezone.now():
+        at = obj.next_sync_at
+        if at is None:
+            return _nowrap("subscription inactive")
+        if at <= timezone.now():
             return _nowrap("due now")
         return format_html(
             '<span class="nowrap" title="{}">in {}</span>',

@@ -13,13 +13,13 @@ from connectors.framework.spec import with_defaults
 from connectors.models import Connector, Destination
 from landed.accounts.models import Account
 from landed.api.errors import NotFoundError
+from syncs.schedule import connectors_with_next_sync
 from syncs.selectors import connectors_with_health
 
 
 def connector_list(*, account: Account) -> QuerySet[Connector]:
-    return connectors_with_health(Connector.objects.filter(account=account)).order_by(
-        "-created_at", "id"
-    )
+    connectors = connectors_with_health(Connector.objects.filter(account=account))
+    return connectors_with_next_sync(connectors).order_by("-created_at", "id")
 
 
 def connector_get(*, account: Account, connector_id: Any) -> Connector:

@@ -110,6 +110,16 @@ class ConnectorSerializer(serializers.Serializer):
         read_only=True, help_text="healthy, failing, paused, syncing or never_synced."
     )
     last_synced_at = Timestamp(allow_null=True, help_text="End of the last successful sync.")
+    # Computed with the connector by the selector that loads it (syncs/schedule.py).
+    next_sync_at = Timestamp(
+        read_only=True,
+        allow_null=True,
+        help_text="When the scheduler next syncs it: one sync_frequency_minutes after the last "
+        "sync was triggered (manual, scheduled or retry), or after its creation if it was "
+        "never synced. In the past: at the scheduler's next tick, or as soon as the sync "
+        "in progress ends. null without a schedule, while paused, or while the subscription "
+        "is inactive.",
+    )
     created_at = Timestamp()
     updated_at = Timestamp()
 

@@ -34,6 +34,7 @@ from syncs.models import (
     StreamSchema,
     SyncReceipt,
 )
+from syncs.schedule import connectors_with_next_sync
 
 HEALTH_STATES = ("healthy", "failing", "paused", "syncing", "never_synced")
 
@@ -102,30 +103,18 @@ def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]
 def connectors_with_activity(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
     """`connectors_with_health`, and what the operators' pages show beside it, in the same
     query: the last receipt's status and end (`last_result`, `last_result_at`: a cancelled
-    sync too) and the pending or running job (`active_job_id`, `active_job_status`)."""
+    sync too), the pending or running job (`active_job_id`, `active_job_status`) and, by the
+    scheduler's own rule, `next_sync_at`."""
     last = SyncReceipt.objects.filter(connector=OuterRef("pk")).order_by("-finished_at")
     active = Job.objects.filter(connector=OuterRef("pk"), status__in=ACTIVE_STATUSES).order_by(
         "-created_at"
     )
-    return connectors_with_health(queryset).annotate(
+    return connectors_with_next_sync(connectors_with_health(queryset)).annotate(
         last_result=Subquery(last.values("status")[:1]),
         last_result_at=Subquery(last.values("finished_at")[:1]),
         active_job_id=Subquery(active.values("id")[:1]),
         active_job_status=Subquery(active.values("status")[:1]),
     )
-
-
-def connector_next_sync_at(*, connector: Connector) -> datetime | None:
-    """When the schedule starts the connector's next sync, by the rule of
-    `services.syncs_trigger_due`: its frequency after its last trigger (manual ones too), or
-    at the scheduler's next tick if that time has passed or it never ran. None when it is
-    paused or has no schedule. (A sync still running when that time comes delays it until it
-    ends; an account whose subscription is inactive waits until it is active again.)"""
-    if connector.paused or connector.sync_frequency_minutes is None:
-        return None
-    if connector.last_triggered_at is None:
-        return timezone.now()
-    return connector.last_triggered_at + timedelta(minutes=connector.sync_frequency_minutes)
 
 
 def connector_summary(*, account: Account, days: int = 14) -> dict[str, Any]:

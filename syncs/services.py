@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.rules import inactive_account_ids_q
 from connectors import services as connector_services
 from connectors.framework.selection import StreamSelection
 from connectors.models import Connector
@@ -31,6 +30,7 @@ from syncs.models import (
 )
 from syncs.payloads import sync_data
 from syncs.receipts import receipt_write
+from syncs.schedule import connectors_due
 from syncs.selectors import job_active_for
 from syncs.streams import job_streams_settle
 from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
@@ -53,11 +53,21 @@ def sync_trigger(
     retry_of: Job | None = None,
     delay_seconds: float = 0,
 ) -> Job:
-    """Create a pending job and enqueue it. 409 while a sync of the connector is pending or
-    running (a database constraint decides, so two racing triggers cannot both win)."""
+    """Create a pending job and enqueue it. 409 while the connector is paused (no sync at all,
+    retries included, until it is resumed), and while a sync of it is pending or running (a
+    database constraint decides, so two racing triggers cannot both win)."""
+    if connector.paused:
+        raise ConflictError(
+            "The connector is paused.",
+            f'Resume it first: PATCH /connectors/{connector.id} with {{"paused": false}}. '
+            "(A paused connector is not synced at all; to sync only on demand, set "
+            "sync_frequency_minutes to null instead of pausing.)",
+        )
     now = timezone.now()
     job = Job(
         connector=connector,
+        # The connector's last trigger time too: its next scheduled sync counts from here.
+        created_at=now,
         trigger=trigger,
         full_resync=full_resync,
         run_after=now + timedelta(seconds=delay_seconds),
@@ -263,7 +273,8 @@ def _schedule_retry(job: Job) -> Job | None:
             delay_seconds=retry_delay_seconds(failed.attempt),
         )
     except ConflictError:
-        # Someone triggered a sync meanwhile; it resumes the connector's streams anyway.
+        # Someone triggered a sync meanwhile (it resumes the connector's streams anyway), or
+        # the connector was paused: nothing syncs it until it is resumed.
         return None
 
 
@@ -311,26 +322,30 @@ def jobs_requeue_pending() -> int:
 
 
 def syncs_trigger_due() -> list[uuid.UUID]:
-    """Trigger every unpaused connector whose frequency has elapsed since its last trigger
-    (not those of accounts whose subscription is inactive)."""
+    """Trigger every connector whose next sync is due: the rule of syncs/schedule.py, which
+    the connectors' `next_sync_at` shows."""
     now = timezone.now()
-    due = (
-        Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False)
-        .exclude(jobs__status__in=ACTIVE_STATUSES)
-        # An account whose subscription is inactive: its schedules pause until it is active.
-        .exclude(inactive_account_ids_q())
-    )
     triggered = []
-    for connector in due.only("id", "sync_frequency_minutes", "last_triggered_at"):
-        last = connector.last_triggered_at
-        if last and last + timedelta(minutes=connector.sync_frequency_minutes) > now:
-            continue
-        try:
-            job = sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
-        except ConflictError:
-            continue
-        triggered.append(job.id)
+    for connector in connectors_due(now=now).only("id", "account_id", "paused"):
+        job = sync_trigger_scheduled(connector=connector, now=now)
+        if job is not None:
+            triggered.append(job.id)
     return triggered
+
+
+def sync_trigger_scheduled(*, connector: Connector, now: datetime) -> Job | None:
+    """The scheduled sync of `connector` if it is still due at `now`; None when a sync was
+    triggered since the scheduler looked (a user's, or another scheduler's) or it was paused."""
+    try:
+        with transaction.atomic():
+            # Claim the due time with an update conditional on the rule: a manual sync that
+            # started, or even finished, since the scheduler's query is not followed by another.
+            claimed = connectors_due(now=now).filter(pk=connector.pk).update(last_triggered_at=now)
+            if not claimed:
+                return None
+            return sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
+    except ConflictError:
+        return None
 
 
 def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:

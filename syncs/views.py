@@ -4,7 +4,7 @@ two connector endpoints that are syncs' operations: the sync trigger and the hea
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,12 +13,18 @@ from connectors.selectors import connector_get
 from landed.api import ratelimit
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import error_responses
+from landed.api.serializers import ErrorSerializer
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
 from syncs import selectors, serializers, services
 from syncs.stats import sync_stats
 
 TAGS = ["jobs"]
+
+
+def _conflict(description: str) -> OpenApiResponse:
+    """A 409 described for its operation (the shared description is about duplicates)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 class JobListView(LandedAPIView):
@@ -90,9 +96,18 @@ class JobRetryView(LandedAPIView):
         summary="Retry a failed or cancelled job",
         description="202 with a new attempt linked to this one (`retry_of`), resuming from "
         "the last committed checkpoint. 409 when the job has not failed or been cancelled, "
-        "was already retried, or another sync of the connector is active.",
+        "was already retried, another sync of the connector is active, or the connector is "
+        'paused (resume it first: `PATCH /connectors/{id}` with `{"paused": false}`).',
         request=None,
-        responses={202: serializers.JobSerializer, **error_responses(401, 404, 409)},
+        responses={
+            202: serializers.JobSerializer,
+            **error_responses(401, 404),
+            409: _conflict(
+                "Conflict: the job has not failed or been cancelled, was already retried, "
+                "another sync of the connector is pending or running, or the connector is "
+                "paused."
+            ),
+        },
     )
     def post(self, request: Request, job_id: Any) -> Response:
         job = selectors.job_get(account=request.user.account, job_id=job_id)
@@ -113,10 +128,20 @@ class ConnectorSyncView(LandedAPIView):
         operation_id="connectors_sync",
         tags=CONNECTOR_TAGS,
         summary="Trigger a sync",
-        description="202 with the new job; 409 while a sync of the connector is pending or "
-        "running.",
+        description="202 with the new job. 409 while a sync of the connector is pending or "
+        "running (`detail.job_id` names it), and while the connector is paused: a paused "
+        "connector is not synced at all until `PATCH /connectors/{id}` with "
+        '`{"paused": false}` resumes it (to sync only on demand, set '
+        "`sync_frequency_minutes` to null instead of pausing).",
         request=serializers.SyncInputSerializer,
-        responses={202: serializers.JobSerializer, **error_responses(400, 401, 404, 409, 415, 422)},
+        responses={
+            202: serializers.JobSerializer,
+            **error_responses(400, 401, 404, 415, 422),
+            409: _conflict(
+                "Conflict: a sync of the connector is pending or running, or the connector "
+                "is paused."
+            ),
+        },
     )
     def post(self, request: Request, connector_id: Any) -> Response:
         connector = connector_get(account=request.user.account, connector_id=connector_id)

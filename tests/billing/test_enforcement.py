@@ -45,6 +45,7 @@ def set_status(account, status: str, **fields) -> BillingAccount:
 
 
 def test_the_connector_limit_is_402_with_how_to_raise_it(client, destination, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_quota"  # quotas come with billing (no Stripe call)
     settings.BILLING_FREE_CONNECTOR_LIMIT = 2
     assert create_connector(client, destination, "one").status_code == 201
     second = create_connector(client, destination, "two")
@@ -111,6 +112,7 @@ def test_scheduled_syncs_pause_while_inactive_and_resume_when_stripe_says_active
     theirs = make_connector(UserFactory().account, "theirs")
     for connector in (mine, theirs):
         connector.sync_frequency_minutes = 60
+        connector.created_at = timezone.now() - timedelta(minutes=61)  # due: an hour has passed
         connector.save()
     set_status(account, "unpaid", stripe_subscription_id="sub_1")
 

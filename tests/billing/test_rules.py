@@ -25,6 +25,12 @@ from tests.billing.conftest import make_connector
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _billing_on(settings) -> None:
+    # Quotas apply only where billing is configured; nothing here calls Stripe.
+    settings.STRIPE_SECRET_KEY = "sk_test_rules"
+
+
 def test_the_free_plan_allows_three_connectors(account):
     for _ in range(2):
         make_connector(account)

@@ -17,6 +17,12 @@ from tests.billing.conftest import make_connector, receipt
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _billing_on(settings) -> None:
+    # Quotas apply only where billing is configured; nothing here calls Stripe.
+    settings.STRIPE_SECRET_KEY = "sk_test_usage"
+
+
 def test_free_account_counts_its_rows_of_the_calendar_month(client, account):
     month = calendar_month(timezone.now())
     other = AccountFactory()

@@ -59,6 +59,7 @@ EXPECTED_OUTPUT = [
     ("$API/auth/logout", r"\b20[04]\s*$"),
     ("$API/connectors/$CONN/sync", r"(?m)^succeeded$"),
     ("from demo.orders", r"\b3000\b"),
+    ('["next_sync_at"]', r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"),
     ("$API/syncs/stats", r'"items"'),
     ("$API/alerts/policies", r'"unread":\s*\d'),
     ("$API/billing/usage", r'"plan"'),

@@ -126,6 +126,8 @@ def test_reaper_settles_a_silent_job_that_was_being_cancelled(
 
 def test_scheduler_triggers_due_connectors_only(connector, django_capture_on_commit_callbacks):
     connector.sync_frequency_minutes = 60
+    # Never synced: due an interval after its creation (tests/syncs/test_schedule.py).
+    connector.created_at = timezone.now() - timedelta(minutes=61)
     connector.save()
     with django_capture_on_commit_callbacks():
         first = services.syncs_trigger_due()
