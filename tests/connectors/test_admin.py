@@ -226,12 +226,19 @@ def test_the_list_shows_health_and_activity(operator: Client) -> None:
     running = sync_services.sync_trigger(connector=syncing)
     make_connector(account, destination, name="src-paused", paused=True)
     make_connector(account, destination, name="src-new")
-    make_connector(account, destination, name="src-scheduled", sync_frequency_minutes=5)
+    scheduled = make_connector(account, destination, name="src-scheduled", sync_frequency_minutes=5)
+    # Never triggered, created longer than an interval ago: due at the scheduler's next tick.
+    Connector.objects.filter(id=scheduled.id).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    make_connector(account, destination, name="src-fresh", sync_frequency_minutes=5)
 
     html = operator.get(CONNECTORS).content.decode()
     for header in ("Health", "Last result", "Last synced", "Syncing now", "Next sync"):
         assert f">{header}</" in html, header
-    names = [f"src-{n}" for n in ("healthy", "failing", "syncing", "paused", "new", "scheduled")]
+    names = [
+        f"src-{n}" for n in ("healthy", "failing", "syncing", "paused", "new", "scheduled", "fresh")
+    ]
     rows = {name: _row(html, name) for name in names}
     assert "healthy" in rows["src-healthy"] and "succeeded" in rows["src-healthy"]
     assert "failing" in rows["src-failing"] and ">failed<" in rows["src-failing"]
@@ -239,7 +246,9 @@ def test_the_list_shows_health_and_activity(operator: Client) -> None:
     assert f'title="{running.id}">{str(running.id)[:8]}<' in rows["src-syncing"]
     assert ">paused<" in rows["src-paused"]
     assert "never synced" in rows["src-new"] and "manual only" in rows["src-new"]
-    assert "due now" in rows["src-scheduled"]  # never triggered: at the scheduler's next tick
+    assert "due now" in rows["src-scheduled"]
+    # A new connector's first scheduled sync is one interval after its creation.
+    assert "in 4 min" in rows["src-fresh"] or "in 5 min" in rows["src-fresh"], rows["src-fresh"]
     # Times to the second.
     next_sync = timezone.localtime(Connector.objects.get(id=healthy.id).last_triggered_at)
     next_sync += timedelta(minutes=60)
