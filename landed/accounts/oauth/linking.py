@@ -53,7 +53,8 @@ def _sign_in(identity: ProviderIdentity) -> User:
         return linked.user
 
     email = normalize_email(identity.email)
-    if not email or not identity.email_verified:
+    # (An address longer than any user's may be is no address Landed can use.)
+    if not email or not identity.email_verified or len(email) > 254:
         raise OAuthFlowError(
             EMAIL_UNVERIFIED,
             "No verified email",

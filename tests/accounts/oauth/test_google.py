@@ -453,3 +453,16 @@ def test_the_provider_is_called_on_loopback_only(google):
     assert google.url.startswith("http://127.0.0.1:")
     discovery = requests.get(google.discovery_url, timeout=5).json()
     assert discovery["token_endpoint"].startswith(google.url)
+
+
+def test_a_next_path_too_long_once_resolved_is_422_not_500(browser, google):
+    response = browser.get("/auth/oauth/google", {"next": "/" + "a" * 1999})
+
+    assert response.status_code == 422
+
+
+def test_an_email_longer_than_a_user_may_have_is_refused_not_500(browser, google):
+    google.user = {**google.user, "email": "a" * 250 + "@example.com"}
+
+    assert landing(sign_in(browser, google))[1]["error"] == "email_unverified"
+    assert not User.objects.exists()
