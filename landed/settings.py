@@ -373,6 +373,40 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 AUTH_CODE_TTL_SECONDS = env.int("AUTH_CODE_TTL_SECONDS", default=60)
 JWT_REFRESH_MAX_AGE_SECONDS = env.int("JWT_REFRESH_MAX_AGE_SECONDS", default=7 * 24 * 3600)
 
+# --- Sign in with Google and GitHub (docs/auth.md) -----------------------------------------
+# Each provider answers 503 until its client id and secret are set. The endpoint URLs default
+# to the real providers'; the tests point them at a local server.
+GOOGLE_OAUTH_CLIENT_ID = env.str("GOOGLE_OAUTH_CLIENT_ID", default="")
+GOOGLE_OAUTH_CLIENT_SECRET = env.str("GOOGLE_OAUTH_CLIENT_SECRET", default="")
+GOOGLE_OAUTH_DISCOVERY_URL = env.str(
+    "GOOGLE_OAUTH_DISCOVERY_URL",
+    default="https://accounts.google.com/.well-known/openid-configuration",
+)
+# Says whom an access token was issued to (POST /auth/oauth/exchange checks it is us).
+GOOGLE_OAUTH_TOKENINFO_URL = env.str(
+    "GOOGLE_OAUTH_TOKENINFO_URL", default="https://oauth2.googleapis.com/tokeninfo"
+)
+GITHUB_OAUTH_CLIENT_ID = env.str("GITHUB_OAUTH_CLIENT_ID", default="")
+GITHUB_OAUTH_CLIENT_SECRET = env.str("GITHUB_OAUTH_CLIENT_SECRET", default="")
+GITHUB_OAUTH_BASE_URL = env.str("GITHUB_OAUTH_BASE_URL", default="https://github.com")
+GITHUB_API_BASE_URL = env.str("GITHUB_API_BASE_URL", default="https://api.github.com")
+# The public origin of this API, to which the providers send the browser back
+# (`<base>/auth/oauth/<provider>/callback`, registered at the provider). Empty: the origin the
+# request came to. One per provider, or one for both.
+OAUTH_REDIRECT_BASE_URL = env.str("OAUTH_REDIRECT_BASE_URL", default="")
+GOOGLE_OAUTH_REDIRECT_BASE_URL = env.str("GOOGLE_OAUTH_REDIRECT_BASE_URL", default="")
+GITHUB_OAUTH_REDIRECT_BASE_URL = env.str("GITHUB_OAUTH_REDIRECT_BASE_URL", default="")
+# Where the browser lands after a sign-in, with `?code=` (for POST /auth/exchange-code) or
+# `?error=`; and the URLs a `next` parameter may name instead (default: any page of the
+# frontend's origin).
+OAUTH_FRONTEND_URL = env.str("OAUTH_FRONTEND_URL", default="http://localhost:3000/auth/callback")
+OAUTH_ALLOWED_REDIRECT_URLS = env.list("OAUTH_ALLOWED_REDIRECT_URLS", default=[])
+OAUTH_STATE_TTL_SECONDS = env.int("OAUTH_STATE_TTL_SECONDS", default=600)
+OAUTH_HTTP_TIMEOUT_SECONDS = env.float("OAUTH_HTTP_TIMEOUT_SECONDS", default=10.0)
+# Google's discovery document and signing keys are cached this long (a key id not in the
+# cached keys fetches them again).
+OAUTH_METADATA_CACHE_SECONDS = env.int("OAUTH_METADATA_CACHE_SECONDS", default=3600)
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_LIFETIME_SECONDS", default=3600)),
     "ALGORITHM": "HS256",

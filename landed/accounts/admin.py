@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from landed.accounts import services
-from landed.accounts.models import Account, ApiKey, LoginThrottle, User
+from landed.accounts.models import Account, ApiKey, LoginThrottle, SocialIdentity, User
 from landed.admin_mixins import ReadOnlyAdminMixin, admin_site_url
 from landed.api import ratelimit
 from landed.api.errors import NotAuthenticatedError, RateLimitedError
@@ -56,13 +56,41 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     return admin.site.login(request)
 
 
+def sign_in_methods(user: User) -> str:
+    """ "Password", the linked providers, or both: how a user can sign in."""
+    methods = ["Password"] if user.has_usable_password() else []
+    methods += sorted({i.get_provider_display() for i in user.social_identities.all()})
+    return ", ".join(methods) or "none"
+
+
 class UserInline(admin.TabularInline):
     model = User
-    fields = ("email", "is_active", "is_staff", "last_login", "date_joined")
+    fields = ("email", "sign_in", "is_active", "is_staff", "last_login", "date_joined")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("social_identities")
+
+    @admin.display(description="sign-in")
+    def sign_in(self, obj: User) -> str:
+        return sign_in_methods(obj)
+
+
+class SocialIdentityInline(admin.TabularInline):
+    """The provider accounts linked to a user. An operator may unlink one (delete); linking
+    happens only by signing in with the provider."""
+
+    model = SocialIdentity
+    fields = ("provider", "subject", "email", "created_at", "last_login_at")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "linked sign-ins (Google, GitHub)"
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -100,8 +128,22 @@ class AccountAdmin(admin.ModelAdmin):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ("-date_joined",)
-    list_display = ("email", "account", "is_active", "is_staff", "last_login", "date_joined")
-    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    list_display = (
+        "email",
+        "account",
+        "sign_in",
+        "is_active",
+        "is_staff",
+        "last_login",
+        "date_joined",
+    )
+    list_filter = (
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "social_identities__provider",
+        "date_joined",
+    )
     search_fields = ("email", "account__name", "id")
     list_select_related = ("account",)
     autocomplete_fields = ("account",)
@@ -115,6 +157,14 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "account", "password1", "password2")}),
     )
     filter_horizontal = ("groups",)
+    inlines = [SocialIdentityInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("social_identities")
+
+    @admin.display(description="sign-in")
+    def sign_in(self, obj: User) -> str:
+        return sign_in_methods(obj)
 
 
 @admin.register(ApiKey)

@@ -144,3 +144,59 @@ class AuthCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for {self.user_id}"
+
+
+class SocialIdentity(models.Model):
+    """A provider's account (Google, GitHub) linked to a user. The provider's stable user id
+    (`subject`) decides who signs in, never the email: an identity stays with the user it first
+    signed in to, whatever email the provider reports later."""
+
+    class Provider(models.TextChoices):
+        GOOGLE = "google", "Google"
+        GITHUB = "github", "GitHub"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="social_identities")
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    subject = models.CharField(max_length=255, help_text="The provider's id of the account.")
+    email = models.EmailField(
+        max_length=254, blank=True, help_text="The email the provider reported last."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "created_at"]
+        verbose_name = "linked sign-in"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "subject"], name="accounts_socialidentity_provider_subject"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.email or self.subject}"
+
+
+class OAuthState(models.Model):
+    """One sign-in with a provider, from the redirect to its consent screen to the callback:
+    what the callback needs that must not travel through the browser (the PKCE verifier, the
+    OpenID Connect nonce). The `state` itself and the browser's cookie are kept as hashes."""
+
+    state_hash = models.CharField(max_length=64, unique=True)
+    browser_hash = models.CharField(max_length=64)
+    provider = models.CharField(max_length=20, choices=SocialIdentity.Provider.choices)
+    code_verifier = models.CharField(max_length=128)
+    nonce = models.CharField(max_length=64, blank=True)
+    redirect_uri = models.CharField(max_length=2000, help_text="The callback URL sent.")
+    redirect_to = models.CharField(max_length=2000, help_text="Where the browser goes after.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth sign-in attempt"
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} sign-in at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from landed.accounts import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("me", views.MeView.as_view(), name="auth-me"),
     path("api-keys", views.ApiKeysView.as_view(), name="auth-api-keys"),
     path("exchange-code", views.ExchangeCodeView.as_view(), name="auth-exchange-code"),
+    path("oauth/", include("landed.accounts.oauth.urls")),
 ]

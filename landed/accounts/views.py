@@ -19,12 +19,14 @@ from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
 
-def _session_response(user: User, status_code: int = status.HTTP_200_OK) -> Response:
+def session_response(user: User, status_code: int = status.HTTP_200_OK) -> Response:
+    """The answer of every sign-in (password, OAuth, code exchange): the customer and a JWT."""
     payload = {"user": user, **access_token_for(user)}
     return Response(serializers.SessionSerializer(payload).data, status=status_code)
 
 
-def _start_session(request: Request, user: User) -> None:
+def start_session(request: Request, user: User) -> None:
+    """The one way a sign-in starts a session (password or OAuth)."""
     # Sets the landed_session cookie (and rotates the CSRF token, sent as the csrftoken cookie).
     login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
 
@@ -47,8 +49,8 @@ class SignupView(LandedAPIView):
         user = services.account_signup(
             email=data["email"], password=data["password"], name=data.get("name")
         )
-        _start_session(request, user)
-        return _session_response(user, status.HTTP_201_CREATED)
+        start_session(request, user)
+        return session_response(user, status.HTTP_201_CREATED)
 
 
 class LoginView(LandedAPIView):
@@ -73,8 +75,8 @@ class LoginView(LandedAPIView):
         user = services.user_login(
             request=request._request, email=data["email"], password=data["password"]
         )
-        _start_session(request, user)
-        return _session_response(user)
+        start_session(request, user)
+        return session_response(user)
 
 
 class LogoutView(LandedAPIView):
@@ -129,7 +131,7 @@ class MeView(LandedAPIView):
         responses={200: serializers.SessionSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        return _session_response(request.user)
+        return session_response(request.user)
 
 
 class ApiKeysView(LandedAPIView):
@@ -193,4 +195,4 @@ class ExchangeCodeView(LandedAPIView):
     def post(self, request: Request) -> Response:
         data = parse_body(serializers.ExchangeCodeInputSerializer, request).validated_data
         user = services.auth_code_exchange(code=data["code"])
-        return _session_response(user)
+        return session_response(user)
