@@ -172,7 +172,8 @@ class Platform:
             try:
                 requests.get(f"{self.url}/health", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or still importing on a busy machine: ask again.
                 time.sleep(0.2)
         raise SystemExit("the API did not start; see api.log")
 
