@@ -246,8 +246,11 @@ def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> Non
 
 def retry_delay_seconds(attempt: int) -> float:
     """Exponential backoff after `attempt` failed attempts, capped."""
-    delay = settings.SYNC_RETRY_BACKOFF_SECONDS * (2 ** max(attempt - 1, 0))
-    return min(delay, settings.SYNC_RETRY_BACKOFF_MAX_SECONDS)
+    base: float = settings.SYNC_RETRY_BACKOFF_SECONDS
+    cap: float = settings.SYNC_RETRY_BACKOFF_MAX_SECONDS
+    # 2.0, not 2: int ** int is typed Any (a negative power is a float); the product is the
+    # same float either way.
+    return min(base * 2.0 ** max(attempt - 1, 0), cap)
 
 
 def _schedule_retry(job: Job) -> Job | None:
@@ -322,8 +325,10 @@ def syncs_trigger_due() -> list[uuid.UUID]:
     )
     triggered = []
     for connector in due.only("id", "sync_frequency_minutes", "last_triggered_at"):
-        last = connector.last_triggered_at
-        if last and last + timedelta(minutes=connector.sync_frequency_minutes) > now:
+        last, minutes = connector.last_triggered_at, connector.sync_frequency_minutes
+        # The query keeps only connectors with a frequency (sync_frequency_minutes__isnull).
+        assert minutes is not None
+        if last and last + timedelta(minutes=minutes) > now:
             continue
         try:
             job = sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
