@@ -15,7 +15,7 @@ from billing.rules import connector_quota_check
 from connectors import configs, payloads
 from connectors.checks import run_check
 from connectors.framework import registry, selection
-from connectors.framework.base import ConnectorError, Source, Stream
+from connectors.framework.base import ConfigError, ConnectorError, Source, Stream
 from connectors.framework.base import Destination as DestinationImpl
 from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.models import Connector, Destination
@@ -319,7 +319,21 @@ def connector_discover(*, connector: Connector) -> list[Stream]:
 
 
 def connector_streams(*, connector: Connector) -> list[selection.StreamSelection]:
-    return selection.resolve(connector_discover(connector=connector), connector.streams)
+    return _resolve(connector_discover(connector=connector), connector.streams)
+
+
+def _resolve(
+    discovered: list[Stream], saved: list[dict[str, Any]]
+) -> list[selection.StreamSelection]:
+    """`selection.resolve`, with a saved entry it cannot read (a mode the API never accepted)
+    as a 400 naming the stream: sending that stream's settings again repairs it."""
+    try:
+        return selection.resolve(discovered, saved)
+    except ConfigError as exc:
+        raise BadRequestError(
+            "The saved stream settings cannot be read.",
+            {"type": exc.kind, "message": exc.message, "stream": exc.stream},
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -361,11 +375,11 @@ def connector_streams_check(
             "cursor_field": entry.get("cursor_field"),
             "primary_key": list(entry.get("primary_key") or []),
         }
-    was_disabled = {
-        s.stream.name for s in selection.resolve(discovered, connector.streams) if not s.enabled
-    }
+    # Read from the saved entries as they are (not resolved), so that an entry that cannot be
+    # resolved is repaired by sending its stream again.
+    was_disabled = {entry["name"] for entry in connector.streams if not entry.get("enabled", True)}
     streams = list(saved.values())
-    resolved = selection.resolve(discovered, streams)
+    resolved = _resolve(discovered, streams)
     return StreamsChange(
         streams=streams,
         resolved=resolved,

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connectors.framework.base import LoadMode, SyncMode
 from connectors.framework.base import SchemaChange as AppliedSchemaChange
 from connectors.models import Connector
 from syncs.models import Backfill, BackfillReason, BackfillStatus, Job, StreamSchema
@@ -23,7 +24,7 @@ from syncs.models import Backfill, BackfillReason, BackfillStatus, Job, StreamSc
 logger = logging.getLogger("syncs")
 
 
-def backfill_wanted(*, sync_mode: str, load_mode: str) -> bool:
+def backfill_wanted(*, sync_mode: SyncMode, load_mode: LoadMode) -> bool:
     """Whether a stream so loaded needs a full re-read to catch up (see the module's doc)."""
     return sync_mode == "incremental" and load_mode == "merge"
 

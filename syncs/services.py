@@ -256,8 +256,11 @@ def _raise_sync_event(job: Job, status: str, *, retry_job_id: Any = None) -> Non
 
 def retry_delay_seconds(attempt: int) -> float:
     """Exponential backoff after `attempt` failed attempts, capped."""
-    delay = settings.SYNC_RETRY_BACKOFF_SECONDS * (2 ** max(attempt - 1, 0))
-    return min(delay, settings.SYNC_RETRY_BACKOFF_MAX_SECONDS)
+    base: float = settings.SYNC_RETRY_BACKOFF_SECONDS
+    cap: float = settings.SYNC_RETRY_BACKOFF_MAX_SECONDS
+    # 2.0, not 2: int ** int is typed Any (a negative power is a float); the product is the
+    # same float either way.
+    return min(base * 2.0 ** max(attempt - 1, 0), cap)
 
 
 def _schedule_retry(job: Job) -> Job | None:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.framework import selection
+from connectors.framework.base import LoadMode, SyncMode
 from connectors.framework.base import SchemaChange as AppliedSchemaChange
 from connectors.models import Connector
 from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamSchema, StreamState
@@ -40,10 +41,10 @@ class StreamModes(Protocol):
     """How a stream is read and loaded (the engine's stream settings have these)."""
 
     @property
-    def sync_mode(self) -> str: ...
+    def sync_mode(self) -> SyncMode: ...
 
     @property
-    def load_mode(self) -> str: ...
+    def load_mode(self) -> LoadMode: ...
 
 
 # --- The job's streams ------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def job_streams_create(*, job: Job, streams: Mapping[str, StreamModes]) -> None:
     )
 
 
-def job_stream_record_load(*, job: Job, stream: str, load_mode: str, backfill: bool) -> None:
+def job_stream_record_load(*, job: Job, stream: str, load_mode: LoadMode, backfill: bool) -> None:
     """How this job loads the stream where that differs from its settings: the load mode its
     plan chose instead (an append that must replace its table once), or a backfill."""
     JobStream.objects.filter(job=job, name=stream).update(load_mode=load_mode, backfill=backfill)
@@ -121,7 +122,7 @@ def stream_states_save(*, connector_id: Any, states: Mapping[str, dict[str, Any]
 
 
 def stream_schema_record(
-    *, job: Job, chosen: selection.StreamSelection, table: str, load_mode: str
+    *, job: Job, chosen: selection.StreamSelection, table: str, load_mode: LoadMode
 ) -> None:
     """The stream's fields as `job` loaded them into `table` (what the schema page shows)."""
     StreamSchema.objects.update_or_create(

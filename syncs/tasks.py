@@ -36,7 +36,7 @@ def run_sync(job_id: str) -> None:
     wait = (job.run_after - timezone.now()).total_seconds()
     if wait > 0:
         # Delivered before its backoff was over (a re-enqueued message): come back then.
-        run_sync.apply_async(args=[job_id], countdown=wait)
+        run_sync.apply_async(args=(job_id,), countdown=wait)
         return
     run_sync_job(job_id)
 

@@ -19,8 +19,8 @@ from connectors.framework.types import Column
 
 SyncMode = Literal["full_refresh", "incremental"]
 LoadMode = Literal["append", "overwrite", "merge"]
-SYNC_MODES: tuple[str, ...] = ("full_refresh", "incremental")
-LOAD_MODES: tuple[str, ...] = ("append", "overwrite", "merge")
+SYNC_MODES: tuple[SyncMode, ...] = ("full_refresh", "incremental")
+LOAD_MODES: tuple[LoadMode, ...] = ("append", "overwrite", "merge")
 
 # Rows per batch a source aims at; the actual batch is bounded by rows or by bytes.
 DEFAULT_BATCH_ROWS = 100_000

@@ -2,24 +2,34 @@
 
 A saved entry is `{name, enabled, sync_mode, load_mode, cursor_field, primary_key}`; a
 discovered stream with no entry is enabled with defaults: incremental + merge where the stream
-has a cursor and a key, full refresh + overwrite otherwise.
+has a cursor and a key, full refresh + overwrite otherwise. Saved entries are plain JSON from
+the database: `resolve` is where their modes become the framework's `SyncMode`/`LoadMode`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from connectors.framework.base import Stream
+from connectors.framework.base import (
+    LOAD_MODES,
+    SYNC_MODES,
+    ConfigError,
+    LoadMode,
+    Stream,
+    SyncMode,
+)
+
+_Mode = TypeVar("_Mode", bound=str)
 
 
 @dataclass(frozen=True)
 class StreamSelection:
     stream: Stream
     enabled: bool
-    sync_mode: str
-    load_mode: str
+    sync_mode: SyncMode
+    load_mode: LoadMode
     cursor_field: str | None
     primary_key: tuple[str, ...]
     saved: bool  # False: defaults, the user saved nothing for this stream
@@ -52,7 +62,8 @@ def default_selection(stream: Stream) -> StreamSelection:
 
 def resolve(streams: list[Stream], saved: list[dict[str, Any]]) -> list[StreamSelection]:
     """Each discovered stream with its saved settings (or defaults). Saved entries for streams
-    that no longer exist are ignored here (and reported by `validate`)."""
+    that no longer exist are ignored here (and reported by `validate`); a saved mode that is
+    not one of the framework's is a ConfigError naming the stream."""
     by_name = {entry["name"]: entry for entry in saved}
     selections = []
     for stream in streams:
@@ -64,14 +75,32 @@ def resolve(streams: list[Stream], saved: list[dict[str, Any]]) -> list[StreamSe
             StreamSelection(
                 stream=stream,
                 enabled=entry.get("enabled", True),
-                sync_mode=entry.get("sync_mode") or "full_refresh",
-                load_mode=entry.get("load_mode") or "append",
+                sync_mode=_saved_mode(entry, "sync_mode", SYNC_MODES, default="full_refresh"),
+                load_mode=_saved_mode(entry, "load_mode", LOAD_MODES, default="append"),
                 cursor_field=entry.get("cursor_field"),
                 primary_key=tuple(entry.get("primary_key") or stream.primary_key),
                 saved=True,
             )
         )
     return selections
+
+
+def _saved_mode(
+    entry: dict[str, Any], field: str, modes: tuple[_Mode, ...], *, default: _Mode
+) -> _Mode:
+    """The saved `field` of `entry` as one of `modes` (`default` when it is unset). The API
+    accepts only these modes, but the entry is data from the database (written by an older
+    version, or by hand): a value the framework does not know stops the sync (and the streams
+    page) with a message saying how to repair it, rather than being read as some other mode."""
+    value = entry.get(field) or default
+    for mode in modes:
+        if value == mode:
+            return mode
+    raise ConfigError(
+        f"Stream '{entry['name']}' has an unknown {field} '{value}' saved; save the stream's "
+        f"settings again (one of: {', '.join(modes)}).",
+        stream=entry["name"],
+    )
 
 
 def validate(streams: list[Stream], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -33,9 +33,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util import connection as urllib3_connection
 
 from landed.security.addresses import forbidden, resolve
+
+if TYPE_CHECKING:
+    # The protocol urllib3 types its pools' connections with (it is not exported).
+    from urllib3._base_connection import BaseHTTPConnection
 
 USER_AGENT = "Landed (+https://github.com/landed)"
 
@@ -124,22 +129,25 @@ def _resolve_until(host: str, port: int, deadline: float | None) -> list[str]:
     lookup runs on in a daemon thread until the resolver gives up by itself."""
     if deadline is None:
         return resolve(host, port)
-    outcome: dict[str, Any] = {}
+    # What the lookup thread ends with: the addresses, or the error it raised.
+    outcome: list[list[str] | BaseException] = []
 
     def lookup() -> None:
         try:
-            outcome["addresses"] = resolve(host, port)
+            outcome.append(resolve(host, port))
         except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
+            outcome.append(exc)
 
     thread = threading.Thread(target=lookup, name="outbound-resolve", daemon=True)
     thread.start()
     thread.join(max(deadline - time.monotonic(), 0.0))
     if thread.is_alive():
         raise TimeoutError(f"resolving {host} took too long")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["addresses"]
+    # The thread has ended, and `lookup` appends on either way out.
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _timeout_until(timeout: Any, deadline: float | None) -> Any:
@@ -201,11 +209,15 @@ class CheckedSession(requests.Session):
         self.trust_env = False
         self.default_timeout = timeout
         self.headers["User-Agent"] = USER_AGENT
-        adapter = _adapter_class(bool(allow_private_networks), refusal)()
+        # A class is hashable; mypy's check of lru_cache's Hashable arguments says not
+        # (python/mypy#11470).
+        adapter = _adapter_class(bool(allow_private_networks), refusal)()  # type: ignore[arg-type]
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
         kwargs["allow_redirects"] = False
         return super().request(method, url, *args, **kwargs)
@@ -293,32 +305,33 @@ CURRENT_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
 )
 
 
-def _watched(pool_class: type) -> type:
-    if getattr(pool_class, "_watched", False):
+class _WatchedPoolMixin(HTTPConnectionPool):
+    """Tells the current request's watchdog the connection the request is sent on."""
+
+    def _make_request(
+        self, conn: BaseHTTPConnection, *args: Any, **kwargs: Any
+    ) -> BaseHTTPResponse:
+        watch = CURRENT_WATCH.get()
+        if watch is not None:
+            watch.conn = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+def _watched(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    if issubclass(pool_class, _WatchedPoolMixin):
         return pool_class
-
-    class WatchedPool(pool_class):  # type: ignore[misc,valid-type]
-        _watched = True
-
-        def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-            watch = CURRENT_WATCH.get()
-            if watch is not None:
-                watch.conn = conn
-            return super()._make_request(conn, *args, **kwargs)
-
-    WatchedPool.__name__ = WatchedPool.__qualname__ = f"Watched{pool_class.__name__}"
-    return WatchedPool
+    # Built with type(): the base is only known at run time.
+    return type(f"Watched{pool_class.__name__}", (_WatchedPoolMixin, pool_class), {})
 
 
 def watch_connections(session: requests.Session) -> None:
     """Make the session's connection pools tell the current request's watchdog which
     connection it is sent on (urllib3's `_make_request` gets it, connected or not)."""
     for adapter in session.adapters.values():
-        manager = getattr(adapter, "poolmanager", None)
-        classes = getattr(manager, "pool_classes_by_scheme", None)
-        if classes:
+        if isinstance(adapter, HTTPAdapter):
+            manager = adapter.poolmanager
             manager.pool_classes_by_scheme = {
-                scheme: _watched(cls) for scheme, cls in classes.items()
+                scheme: _watched(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
             }
 
 

@@ -49,12 +49,16 @@ def decrypt_secrets(token: str) -> dict[str, Any]:
     if not token:
         return {}
     try:
-        return json.loads(fernet().decrypt(token.encode()))
+        plain = fernet().decrypt(token.encode())
     except InvalidToken as exc:
         raise SecretDecryptionError(
             "Stored credentials cannot be decrypted: is ENCRYPTION_KEYS missing the key they "
             "were encrypted with?"
         ) from exc
+    # A token that decrypts was made by `encrypt_secrets` (only the keys' holders can make
+    # one), which encrypts a dict.
+    values: dict[str, Any] = json.loads(plain)
+    return values
 
 
 def rotate_token(token: str) -> str:

@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.framework.base import SavedState
+from connectors.framework.base import LoadMode, SavedState, SyncMode
 from connectors.framework.selection import StreamSelection
 
 
 @dataclass(frozen=True)
 class StreamSettings:
-    sync_mode: str
-    load_mode: str
+    sync_mode: SyncMode
+    load_mode: LoadMode
     cursor_field: str | None
     primary_key: tuple[str, ...]
 
@@ -47,19 +47,19 @@ class StreamPlan:
     live: dict[str, Any] | None  # the state the live table matches, carried while staging
     # The mode this load writes with: the settings' own, or the override below. Decided
     # here, once; everything after the plan reads it from the plan.
-    effective_load_mode: str
+    effective_load_mode: LoadMode
     # Set when this load must replace the table instead of the stream's own mode: an
     # incremental append whose cursor or key changed re-reads everything.
-    load_mode: str | None = None
+    load_mode: LoadMode | None = None
     # A backfill reads from the start again; until it completes, its states carry the
     # position the stream had reached before it, where a stream that gives the backfill up
     # (switched to append, say) goes on from.
     backfill: bool = False
     before_backfill: Any = None
 
-    def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
+    def state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict[str, Any]:
         """The state to commit with a batch that reached `source`."""
-        state = {
+        state: dict[str, Any] = {
             "source": source,
             "cursor_field": settings.cursor_field,
             "primary_key": list(settings.primary_key),
@@ -72,7 +72,9 @@ class StreamPlan:
             state["before_backfill"] = self.before_backfill
         return state
 
-    def final_state(self, settings: StreamSettings, connector_id: str, source: Any) -> dict:
+    def final_state(
+        self, settings: StreamSettings, connector_id: str, source: Any
+    ) -> dict[str, Any]:
         """The state committed when the stream completes: the live table now matches it."""
         state = self.state(settings, connector_id, source)
         state.pop("live", None)
@@ -98,6 +100,27 @@ def _same_settings(state: dict[str, Any], settings: StreamSettings) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _EarlierAttempt:
+    """What an earlier attempt of this same sync committed for the stream."""
+
+    load_id: str
+    state: dict[str, Any]
+    complete: bool
+
+
+def _earlier_attempt(
+    saved: SavedState | None, *, run_id: str, connector_id: str
+) -> _EarlierAttempt | None:
+    """The stream's saved state if an earlier attempt of this sync (run `run_id`, load id
+    `run_id` or `run_id.<attempt>`) committed it for this connector; None otherwise."""
+    if saved is None or not saved.state or saved.state.get("connector_id") != connector_id:
+        return None
+    if saved.run_id is None or saved.run_id.split(".")[0] != run_id:
+        return None
+    return _EarlierAttempt(load_id=saved.run_id, state=saved.state, complete=saved.complete)
+
+
 def plan_stream(
     *,
     saved: SavedState | None,
@@ -111,14 +134,11 @@ def plan_stream(
     """`backfill`: read an incremental stream from the start again, keeping its load mode
     (merge), instead of from the live table's cursor."""
     live = live_state(saved, connector_id)
-    ours = (
-        saved is not None and bool(saved.state) and saved.state.get("connector_id") == connector_id
-    )
-    same_run = ours and (saved.run_id or "").split(".")[0] == run_id
-    if same_run and saved.complete:
+    earlier = _earlier_attempt(saved, run_id=run_id, connector_id=connector_id)
+    if earlier is not None and earlier.complete:
         return StreamPlan(
             skip=True,
-            load_id=saved.run_id,
+            load_id=earlier.load_id,
             source_state=None,
             live=None,
             effective_load_mode=settings.load_mode,
@@ -129,21 +149,28 @@ def plan_stream(
     # that; an append would load every row twice, so this load replaces the table instead.
     incremental = settings.sync_mode == "incremental" and not full_resync and not backfill
     position_lost = incremental and live is not None and not _same_position(live, settings)
-    override = "overwrite" if position_lost and settings.load_mode == "append" else None
+    override: LoadMode | None = (
+        "overwrite" if position_lost and settings.load_mode == "append" else None
+    )
     effective = replace(settings, load_mode=override) if override else settings
 
     # Where the stream stood before a backfill that has not completed (an interrupted one
     # left its position in the live state).
-    unfinished_backfill = live is not None and "before_backfill" in live
-    before_backfill = live["before_backfill"] if unfinished_backfill else (live or {}).get("source")
+    reached = live or {}
+    unfinished_backfill = "before_backfill" in reached
+    before_backfill = reached["before_backfill"] if unfinished_backfill else reached.get("source")
 
-    if same_run and _same_settings(saved.state, effective) and saved.state.get("source"):
+    if (
+        earlier is not None
+        and _same_settings(earlier.state, effective)
+        and earlier.state.get("source")
+    ):
         # An earlier attempt of this sync committed batches: go on after the last one.
-        carried = saved.state.get("live") if effective.load_mode == "overwrite" else None
+        carried = earlier.state.get("live") if effective.load_mode == "overwrite" else None
         return StreamPlan(
             skip=False,
-            load_id=saved.run_id,
-            source_state=saved.state["source"],
+            load_id=earlier.load_id,
+            source_state=earlier.state["source"],
             live=carried,
             effective_load_mode=effective.load_mode,
             load_mode=override,
@@ -153,7 +180,7 @@ def plan_stream(
 
     # A new load. Within a sync that already began this stream, it gets a load id of its
     # own, so that nothing staged by the abandoned attempt is kept.
-    load_id = f"{run_id}.{attempt}" if same_run else run_id
+    load_id = f"{run_id}.{attempt}" if earlier is not None else run_id
     start = None
     if incremental and live is not None and not position_lost:
         # A backfill given up goes on from where the stream was before it.

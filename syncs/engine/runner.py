@@ -20,6 +20,7 @@ from connectors.framework.base import (
     ConfigError,
     ConnectorError,
     Loader,
+    LoadMode,
     ReadRequest,
     SavedState,
     SchemaChange,
@@ -155,7 +156,7 @@ class _PlannedStream:
         return self.chosen.stream.name
 
     @property
-    def load_mode(self) -> str:
+    def load_mode(self) -> LoadMode:
         return self.plan.effective_load_mode
 
     @property

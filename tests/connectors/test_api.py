@@ -333,6 +333,42 @@ def test_streams_are_discovered_and_selection_validated(client, destination):
     assert events["enabled"] is False and events["saved"] is True
 
 
+def test_saved_stream_settings_with_an_unknown_mode_are_a_400_until_sent_again(client, destination):
+    connector = create_connector(client, destination)
+    # Written around the API (by an older version, or by hand): a mode it never accepts.
+    Connector.objects.filter(id=connector["id"]).update(
+        streams=[
+            {"name": "orders", "enabled": True, "sync_mode": "full_refresh", "load_mode": "upsert"}
+        ]
+    )
+    response = client.get(f"/connectors/{connector['id']}/streams")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"] == "The saved stream settings cannot be read."
+    assert body["detail"]["type"] == "config_error"
+    assert body["detail"]["stream"] == "orders"
+    assert "unknown load_mode 'upsert'" in body["detail"]["message"]
+
+    repaired = client.put(
+        f"/connectors/{connector['id']}/streams",
+        {
+            "streams": [
+                {
+                    "name": "orders",
+                    "enabled": True,
+                    "sync_mode": "full_refresh",
+                    "load_mode": "overwrite",
+                }
+            ]
+        },
+        format="json",
+    )
+    assert repaired.status_code == 200, repaired.content
+    streams = client.get(f"/connectors/{connector['id']}/streams").json()["streams"]
+    orders = next(s for s in streams if s["name"] == "orders")
+    assert orders["load_mode"] == "overwrite"
+
+
 def test_sync_trigger_is_202_then_409(client, destination, django_capture_on_commit_callbacks):
     connector = create_connector(client, destination)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

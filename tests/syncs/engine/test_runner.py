@@ -7,6 +7,7 @@ import pytest
 from connectors import services as connector_services
 from connectors.destinations.duckdb import DuckDBStreamLoader
 from connectors.framework.base import ConnectorError
+from connectors.models import Connector
 from syncs import services
 from syncs.engine.runner import run_sync_job
 from syncs.models import Job, JobStatus
@@ -88,6 +89,29 @@ def test_a_failed_full_resync_does_not_move_the_incremental_cursor(
     with django_capture_on_commit_callbacks(execute=False):
         assert sync(connector).status == JobStatus.SUCCEEDED
     assert counts(path, "customers") == (50, 50)
+
+
+def test_a_saved_mode_the_engine_does_not_know_fails_the_sync_without_a_retry(
+    setup, django_capture_on_commit_callbacks
+):
+    connector, path = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    # Written around the API (by an older version, or by hand): not read as some other mode.
+    streams = [
+        {**entry, "load_mode": "upsert"} if entry["name"] == "customers" else entry
+        for entry in connector.streams
+    ]
+    Connector.objects.filter(id=connector.id).update(streams=streams)
+    connector.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        job = sync(connector)
+    assert job.status == JobStatus.FAILED
+    assert job.error["type"] == "config_error"
+    assert job.error["stream"] == "customers"
+    assert job.error["retryable"] is False
+    assert "unknown load_mode 'upsert'" in job.error["message"]
+    assert not Job.objects.filter(retry_of=job).exists()
+    assert not path.exists()
 
 
 def test_tables_keep_their_names_when_other_streams_are_enabled(
