@@ -25,6 +25,7 @@ from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     Job,
+    JobStage,
     JobStatus,
     JobTrigger,
     SyncReceipt,
@@ -192,6 +193,7 @@ def job_claim(*, job_id: Any, worker: str | None = None) -> Job | None:
     with transaction.atomic():
         claimed = Job.objects.filter(id=job_id, status=JobStatus.PENDING).update(
             status=JobStatus.RUNNING,
+            stage=JobStage.PREPARING,
             started_at=now,
             heartbeat_at=now,
             worker=worker or socket.gethostname(),
@@ -218,7 +220,7 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
         status, error = JobStatus.CANCELLED, None
     with transaction.atomic():
         updated = Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
-            status=status, finished_at=now, heartbeat_at=now, error=error
+            status=status, finished_at=now, heartbeat_at=now, error=error, stage=""
         )
         if not updated:
             return None
@@ -331,15 +333,6 @@ def syncs_trigger_due() -> list[uuid.UUID]:
             continue
         triggered.append(job.id)
     return triggered
-
-
-def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:
-    """Write a running job's progress; False when the job is gone or no longer running."""
-    return bool(
-        Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
-            heartbeat_at=timezone.now(), **fields
-        )
-    )
 
 
 def job_cancel_requested(*, job_id: Any) -> bool:
