@@ -54,6 +54,12 @@ def job_list(
     return jobs.order_by("-created_at", "id")
 
 
+def job_find(*, job_id: Any) -> Job | None:
+    """Any account's job with its streams, read at one moment (for operators' tools)."""
+    with snapshot():
+        return Job.objects.filter(id=job_id).prefetch_related("streams").first()
+
+
 def job_get(*, account: Account, job_id: Any) -> Job:
     """The job with its streams, read at one moment: its counts are their sums."""
     with snapshot():
