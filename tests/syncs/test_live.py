@@ -158,3 +158,17 @@ def test_a_running_job_shows_its_streams_figures_and_a_finished_one_its_averages
     data = JobSerializer(Job.objects.prefetch_related("streams").get(id=job.id)).data
     assert (data["stage"], data["eta_seconds"], data["percent"]) == (None, None, 66.7)
     assert data["streams"][1]["stage"] is None
+
+
+@pytest.mark.django_db
+def test_the_openapi_description_documents_the_live_fields(api, settings):
+    settings.EXPOSE_API_DOCS = True
+    components = api.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("Job", "JobStream"):
+        properties = components[name]["properties"]
+        for field in ("estimated_rows", "percent", "eta_seconds", "rows_per_second", "stage"):
+            assert properties[field].get("nullable") is True, (name, field)
+            assert properties[field].get("description"), (name, field)
+        stage = properties["stage"]
+        assert "swapping" in stage["description"]
+        assert {"rows_read", "rows_written"} <= set(components[name]["required"])
