@@ -68,7 +68,6 @@ class RecentRate:
 class StreamFigures:
     """What percent and time left need of one stream of a job."""
 
-    running: bool
     succeeded: bool
     estimated_rows: int | None
     rows_written: int

@@ -185,7 +185,6 @@ class JobStream(models.Model):
     @property
     def figures(self) -> live.StreamFigures:
         return live.StreamFigures(
-            running=self.status == JobStatus.RUNNING,
             succeeded=self.status == JobStatus.SUCCEEDED,
             estimated_rows=self.estimated_rows,
             rows_written=self.rows_written,

@@ -104,15 +104,6 @@ class Progress:
             counts.bytes_written += bytes_written
             self._changed.add(stream)
 
-    def counts(self, stream: str) -> StreamCounts:
-        with self._lock:
-            return StreamCounts(**self._counts.get(stream, StreamCounts()).fields())
-
-    @property
-    def totals(self) -> StreamCounts:
-        with self._lock:
-            return self._sum()
-
     def start_stream(self, stream: str) -> None:
         """The stream began (syncs.streams.job_stream_start wrote its start)."""
         with self._lock:

@@ -73,10 +73,8 @@ def test_updates_without_time_passing_wait_for_the_next():
 
 
 # --- Percent and time left -------------------------------------------------------------------
-def figures(written: int, estimated: int | None, *, running=True, succeeded=False):
-    return StreamFigures(
-        running=running, succeeded=succeeded, estimated_rows=estimated, rows_written=written
-    )
+def figures(written: int, estimated: int | None, *, succeeded=False):
+    return StreamFigures(succeeded=succeeded, estimated_rows=estimated, rows_written=written)
 
 
 def test_percent_and_eta_of_a_stream():
@@ -91,18 +89,18 @@ def test_percent_and_eta_of_a_stream():
     assert percent(1200, None) is None
     # Nothing to read: done.
     assert percent(0, stream_remaining_rows(figures(0, 0))) == 100.0
-    assert stream_remaining_rows(figures(1200, 1000, running=False, succeeded=True)) == 0
+    assert stream_remaining_rows(figures(1200, 1000, succeeded=True)) == 0
 
 
 def test_a_jobs_figures_cover_every_stream_and_wait_for_every_estimate():
-    done = figures(300, 280, running=False, succeeded=True)  # finished beyond its estimate
+    done = figures(300, 280, succeeded=True)  # finished beyond its estimate
     running = figures(100, 400)
-    pending = figures(0, 300, running=False)
+    pending = figures(0, 300)
     streams = [done, running, pending]
     assert job_estimated_rows(streams) == 980
     assert job_remaining_rows(streams) == 600
     assert job_percent(streams) == pytest.approx(100 * 400 / 1000)
-    assert job_percent([done, running, figures(0, None, running=False)]) is None
+    assert job_percent([done, running, figures(0, None)]) is None
     assert job_estimated_rows([]) is None and job_percent([]) is None
 
 
