@@ -82,7 +82,6 @@ def follow(celery: Processes, job_id: str, *, terminal: bool) -> Iterator[dict]:
         if terminal:
             result["code"] = process.wait(timeout=30)
             reader.join(timeout=5)
-            os.close(leader)
         else:
             result["output"], _ = process.communicate(timeout=30)
             result["code"] = process.returncode
@@ -90,6 +89,8 @@ def follow(celery: Processes, job_id: str, *, terminal: bool) -> Iterator[dict]:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if terminal:
+            os.close(leader)
 
 
 def check_response(job: dict) -> None:
