@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
+from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
 _M = TypeVar("_M", bound=Model)
@@ -24,3 +27,20 @@ def delete_in_batches(queryset: QuerySet[_M], model: type[_M]) -> int:
         # have no other manager).
         rows = model._default_manager.filter(pk__in=ids)
         deleted += rows.delete()[1].get(model._meta.label, 0)
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """Reads that all see the database at one moment: a transaction that is REPEATABLE READ
+    on PostgreSQL (whose default, READ COMMITTED, gives each statement a moment of its own,
+    so that a row and its children read by two queries can disagree). On SQLite any
+    transaction reads one moment (Landed's begin IMMEDIATE: a read holds writers off for its
+    few milliseconds). Inside a transaction already begun, its own isolation stands."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from connectors.models import Connector, Destination
 from landed.accounts.models import Account
+from syncs import live
 
 
 class JobStatus(models.TextChoices):
@@ -21,6 +22,17 @@ class JobStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobStage(models.TextChoices):
+    """What a running job, or stream, is doing (docs/syncs.md, "Live progress")."""
+
+    PREPARING = "preparing"  # discovering, planning; creating or evolving the stream's table
+    READING = "reading"  # waiting for the source's first rows
+    LOADING = "loading"  # batches inserted as they come
+    MERGING = "merging"  # batches upserted by key as they come
+    SWAPPING = "swapping"  # an overwrite's staging table swapped in
+    FINISHING = "finishing"  # the final state committed, the job's records settled
 
 
 class JobTrigger(models.TextChoices):
@@ -53,10 +65,17 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True, default="")
     current_stream = models.CharField(max_length=300, blank=True, default="")
+    # While running; blank otherwise.
+    stage = models.CharField(max_length=16, choices=JobStage, blank=True, default="")
+    # Rows the source yielded, and rows the destination committed (in flight between the two:
+    # the batches read ahead; after a failure: the batch that did not commit). The sums of
+    # the streams' counts, written with them.
     rows_read = models.BigIntegerField(default=0)
     rows_written = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     bytes_written = models.BigIntegerField(default=0)
+    # Rows written per second over the last seconds, as the worker last measured it.
+    recent_rows_per_second = models.FloatField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True, default="")
     # {"type", "message", "stream", "retryable"} for a failed job.
@@ -96,10 +115,41 @@ class Job(models.Model):
 
     @property
     def rows_per_second(self) -> float | None:
+        """While running, the recent rate (not the average since the start, which lags
+        behind a stream's pace); once finished, the average over the run."""
+        if self.status == JobStatus.RUNNING:
+            return live.rounded_rate(self.recent_rows_per_second)
         duration = self.duration_seconds
         if not duration:
             return None
         return round(self.rows_written / duration, 1)
+
+    @property
+    def live_stage(self) -> str | None:
+        return (self.stage or None) if self.status == JobStatus.RUNNING else None
+
+    @property
+    def estimated_rows(self) -> int | None:
+        """The sum of the streams' estimates; None while one of them is unknown."""
+        return live.job_estimated_rows(self._stream_figures())
+
+    @property
+    def percent(self) -> float | None:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100.0
+        return live.job_percent(self._stream_figures())
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.status != JobStatus.RUNNING:
+            return None
+        return live.eta_seconds(
+            live.job_remaining_rows(self._stream_figures()), self.recent_rows_per_second
+        )
+
+    def _stream_figures(self) -> list[live.StreamFigures]:
+        # The streams as prefetched with the job (selectors.job_get), read in one snapshot.
+        return [stream.figures for stream in self.streams.all()]
 
 
 class JobStream(models.Model):
@@ -116,6 +166,11 @@ class JobStream(models.Model):
     rows_written = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     bytes_written = models.BigIntegerField(default=0)
+    # The rows the source expected this job to read of the stream (Source.estimate_rows);
+    # null when it could not tell.
+    estimated_rows = models.BigIntegerField(null=True, blank=True)
+    stage = models.CharField(max_length=16, choices=JobStage, blank=True, default="")
+    recent_rows_per_second = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
@@ -126,6 +181,42 @@ class JobStream(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def figures(self) -> live.StreamFigures:
+        return live.StreamFigures(
+            succeeded=self.status == JobStatus.SUCCEEDED,
+            estimated_rows=self.estimated_rows,
+            rows_written=self.rows_written,
+        )
+
+    @property
+    def live_stage(self) -> str | None:
+        return (self.stage or None) if self.status == JobStatus.RUNNING else None
+
+    @property
+    def percent(self) -> float | None:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100.0
+        return live.percent(self.rows_written, live.stream_remaining_rows(self.figures))
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.status != JobStatus.RUNNING:
+            return None
+        return live.eta_seconds(
+            live.stream_remaining_rows(self.figures), self.recent_rows_per_second
+        )
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """While running, the recent rate; once finished, the average over its load."""
+        if self.status == JobStatus.RUNNING:
+            return live.rounded_rate(self.recent_rows_per_second)
+        if not (self.started_at and self.finished_at):
+            return None
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return round(self.rows_written / seconds, 1) if seconds > 0 else None
 
 
 class StreamState(models.Model):

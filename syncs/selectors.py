@@ -24,6 +24,7 @@ from django.utils import timezone
 from connectors.models import Connector
 from landed.accounts.models import Account
 from landed.api.errors import NotFoundError
+from landed.db import snapshot
 from syncs.models import (
     ACTIVE_STATUSES,
     Backfill,
@@ -54,12 +55,20 @@ def job_list(
     return jobs.order_by("-created_at", "id")
 
 
+def job_find(*, job_id: Any) -> Job | None:
+    """Any account's job with its streams, read at one moment (for operators' tools)."""
+    with snapshot():
+        return Job.objects.filter(id=job_id).prefetch_related("streams").first()
+
+
 def job_get(*, account: Account, job_id: Any) -> Job:
-    job = (
-        Job.objects.filter(id=job_id, connector__account=account)
-        .prefetch_related("streams")
-        .first()
-    )
+    """The job with its streams, read at one moment: its counts are their sums."""
+    with snapshot():
+        job = (
+            Job.objects.filter(id=job_id, connector__account=account)
+            .prefetch_related("streams")
+            .first()
+        )
     if job is None:
         raise NotFoundError("Job not found")
     return job

@@ -16,10 +16,28 @@ from syncs.models import (
     FINISHED_STATUSES,
     BackfillReason,
     BackfillStatus,
+    JobStage,
     JobStatus,
     JobTrigger,
 )
 from syncs.stats import DEFAULT_DAYS, GRANULARITIES, MAX_DAYS
+
+# The live figures a job and each of its streams show (docs/syncs.md, "Live progress").
+ROWS_READ_HELP = "Rows the source yielded."
+ROWS_WRITTEN_HELP = "Rows the destination committed."
+STAGE_HELP = (
+    "While running: preparing, reading (waiting for the source's first rows), loading or "
+    "merging (batches inserted or upserted), swapping (an overwrite's new table swapped in), "
+    "finishing. Null otherwise."
+)
+PERCENT_HELP = (
+    "Rows written out of those expected (written + the estimate's remainder), 0-100; 100 "
+    "once succeeded. Null while an estimate is unknown or exceeded."
+)
+ETA_HELP = (
+    "While running, seconds left at the recent rate. Null when unknown (no estimate, or "
+    "no rows moving yet)."
+)
 
 
 class JobStreamSerializer(serializers.Serializer):
@@ -27,10 +45,25 @@ class JobStreamSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=JobStatus.choices)
     sync_mode = serializers.CharField()
     load_mode = serializers.CharField()
-    rows_read = serializers.IntegerField()
-    rows_written = serializers.IntegerField()
+    stage = serializers.ChoiceField(
+        choices=JobStage.choices, source="live_stage", allow_null=True, help_text=STAGE_HELP
+    )
+    rows_read = serializers.IntegerField(help_text=ROWS_READ_HELP)
+    rows_written = serializers.IntegerField(help_text=ROWS_WRITTEN_HELP)
     bytes_read = serializers.IntegerField()
     bytes_written = serializers.IntegerField()
+    estimated_rows = serializers.IntegerField(
+        allow_null=True,
+        help_text="The source's estimate of the rows this job reads of the stream (from its "
+        "statistics; exact for the sample source). Null when the source cannot tell.",
+    )
+    percent = serializers.FloatField(allow_null=True, help_text=PERCENT_HELP)
+    eta_seconds = serializers.FloatField(allow_null=True, help_text=ETA_HELP)
+    rows_per_second = serializers.FloatField(
+        allow_null=True,
+        help_text="Rows written per second: while running, over the last seconds; once "
+        "finished, the average over the stream's load.",
+    )
     started_at = Timestamp(allow_null=True)
     finished_at = Timestamp(allow_null=True)
     error = serializers.CharField(allow_blank=True)
@@ -58,12 +91,35 @@ class JobSerializer(serializers.Serializer):
     finished_at = Timestamp(allow_null=True)
     heartbeat_at = Timestamp(allow_null=True)
     duration_seconds = serializers.FloatField(allow_null=True)
-    current_stream = serializers.CharField(allow_blank=True)
-    rows_read = serializers.IntegerField()
-    rows_written = serializers.IntegerField()
+    current_stream = serializers.CharField(
+        allow_blank=True, help_text="The stream being loaded, from the moment it starts."
+    )
+    stage = serializers.ChoiceField(
+        choices=JobStage.choices,
+        source="live_stage",
+        allow_null=True,
+        help_text="The current stream's stage (preparing also while the job discovers and "
+        "plans; finishing after the last stream). Null unless running.",
+    )
+    rows_read = serializers.IntegerField(help_text=f"{ROWS_READ_HELP} The sum of the streams'.")
+    rows_written = serializers.IntegerField(
+        help_text=f"{ROWS_WRITTEN_HELP} The sum of the streams'."
+    )
     bytes_read = serializers.IntegerField()
     bytes_written = serializers.IntegerField()
-    rows_per_second = serializers.FloatField(allow_null=True)
+    estimated_rows = serializers.IntegerField(
+        allow_null=True,
+        help_text="The sum of the streams' estimates; null while one is unknown.",
+    )
+    percent = serializers.FloatField(
+        allow_null=True, help_text=f"Over all the job's streams. {PERCENT_HELP}"
+    )
+    eta_seconds = serializers.FloatField(allow_null=True, help_text=ETA_HELP)
+    rows_per_second = serializers.FloatField(
+        allow_null=True,
+        help_text="Rows written per second: while running, over the last seconds (across "
+        "streams); once finished, the average over the run.",
+    )
     cancel_requested_at = Timestamp(allow_null=True)
     cancel_reason = serializers.CharField(allow_blank=True)
     error = JobErrorSerializer(allow_null=True)

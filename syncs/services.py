@@ -24,6 +24,7 @@ from syncs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     Job,
+    JobStage,
     JobStatus,
     JobTrigger,
     SyncReceipt,
@@ -202,6 +203,7 @@ def job_claim(*, job_id: Any, worker: str | None = None) -> Job | None:
     with transaction.atomic():
         claimed = Job.objects.filter(id=job_id, status=JobStatus.PENDING).update(
             status=JobStatus.RUNNING,
+            stage=JobStage.PREPARING,
             started_at=now,
             heartbeat_at=now,
             worker=worker or socket.gethostname(),
@@ -228,7 +230,7 @@ def job_finish(*, job: Job, status: str, error: dict[str, Any] | None = None) ->
         status, error = JobStatus.CANCELLED, None
     with transaction.atomic():
         updated = Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
-            status=status, finished_at=now, heartbeat_at=now, error=error
+            status=status, finished_at=now, heartbeat_at=now, error=error, stage=""
         )
         if not updated:
             return None
@@ -349,15 +351,6 @@ def sync_trigger_scheduled(*, connector: Connector, now: datetime) -> Job | None
             return sync_trigger(connector=connector, trigger=JobTrigger.SCHEDULE)
     except ConflictError:
         return None
-
-
-def job_record_progress(*, job_id: Any, fields: dict[str, Any]) -> bool:
-    """Write a running job's progress; False when the job is gone or no longer running."""
-    return bool(
-        Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
-            heartbeat_at=timezone.now(), **fields
-        )
-    )
 
 
 def job_cancel_requested(*, job_id: Any) -> bool:

@@ -1,7 +1,7 @@
 """What a sync records about the streams it loads: each stream's progress in its job
-(`JobStream`), the mirror of its state (`StreamState`), its schema as loaded (`StreamSchema`),
-the schema changes it applied (`SchemaChange`, with their `schema.changed` event), and the
-connector's table names.
+(`JobStream`, written with the job's own figures), the mirror of its state (`StreamState`),
+its schema as loaded (`StreamSchema`), the schema changes it applied (`SchemaChange`, with
+their `schema.changed` event), and the connector's table names.
 
 The sync engine writes these rows only through the functions here, each one statement (or
 one transaction) at the moment the engine calls it: the engine decides when, this module
@@ -22,7 +22,15 @@ from connectors.framework import selection
 from connectors.framework.base import LoadMode, SyncMode
 from connectors.framework.base import SchemaChange as AppliedSchemaChange
 from connectors.models import Connector
-from syncs.models import Job, JobStatus, JobStream, SchemaChange, StreamSchema, StreamState
+from syncs.models import (
+    Job,
+    JobStage,
+    JobStatus,
+    JobStream,
+    SchemaChange,
+    StreamSchema,
+    StreamState,
+)
 from syncs.payloads import schema_changes_data
 from webhooks.events import EventType, event_raise
 
@@ -35,6 +43,41 @@ class StreamCounts:
     rows_written: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+
+    def add(self, other: StreamCounts) -> None:
+        self.rows_read += other.rows_read
+        self.rows_written += other.rows_written
+        self.bytes_read += other.bytes_read
+        self.bytes_written += other.bytes_written
+
+    def fields(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "bytes_read": self.bytes_read,
+            "bytes_written": self.bytes_written,
+        }
+
+
+@dataclass(frozen=True)
+class StreamProgress:
+    """A stream's live figures as the engine last measured them."""
+
+    counts: StreamCounts
+    stage: str
+    rows_per_second: float | None
+    # Written when not None (an estimate arrives once).
+    estimated_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """The job's live figures; its counts are the sums of its streams'."""
+
+    totals: StreamCounts
+    current_stream: str
+    stage: str
+    rows_per_second: float | None
 
 
 class StreamModes(Protocol):
@@ -66,38 +109,59 @@ def job_stream_record_load(*, job: Job, stream: str, load_mode: LoadMode, backfi
 
 
 def job_stream_start(*, job: Job, stream: str) -> None:
-    JobStream.objects.filter(job=job, name=stream).update(
-        status=JobStatus.RUNNING, started_at=timezone.now()
-    )
+    """The stream begins (preparing its table): running, and the job's current stream, in
+    one transaction, so that the job names the stream from its first moment."""
+    with transaction.atomic():
+        JobStream.objects.filter(job=job, name=stream).update(
+            status=JobStatus.RUNNING, started_at=timezone.now(), stage=JobStage.PREPARING
+        )
+        Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
+            current_stream=stream, stage=JobStage.PREPARING
+        )
 
 
 def job_stream_succeed(*, job: Job, stream: str) -> None:
     """The stream is loaded whole (by this job, or by an earlier attempt of its sync)."""
     JobStream.objects.filter(job=job, name=stream).update(
-        status=JobStatus.SUCCEEDED, finished_at=timezone.now()
+        status=JobStatus.SUCCEEDED, finished_at=timezone.now(), stage=""
     )
 
 
-def job_stream_fail(*, job: Job, stream: str, error: str, counts: StreamCounts) -> None:
-    """The stream failed (the job goes on with the others), with what it had moved."""
+def job_stream_fail(*, job: Job, stream: str, error: str) -> None:
+    """The stream failed (the job goes on with the others). What it had moved is written
+    with the job's progress (`job_progress_record`), before this."""
     JobStream.objects.filter(job=job, name=stream).update(
-        status=JobStatus.FAILED,
-        finished_at=timezone.now(),
-        error=error,
-        rows_read=counts.rows_read,
-        rows_written=counts.rows_written,
-        bytes_read=counts.bytes_read,
-        bytes_written=counts.bytes_written,
+        status=JobStatus.FAILED, finished_at=timezone.now(), error=error, stage=""
     )
 
 
-def job_stream_record_counts(*, job: Job, stream: str, counts: StreamCounts) -> None:
-    JobStream.objects.filter(job=job, name=stream).update(
-        rows_read=counts.rows_read,
-        rows_written=counts.rows_written,
-        bytes_read=counts.bytes_read,
-        bytes_written=counts.bytes_written,
-    )
+def job_progress_record(
+    *, job_id: Any, job: JobProgress, streams: Mapping[str, StreamProgress]
+) -> bool:
+    """Write a running job's live figures and those of its streams that changed, in one
+    transaction: a reader (in a snapshot, selectors.job_get) never sees a job whose counts
+    disagree with the sums of its streams'. The job's heartbeat too. False, with nothing
+    written, when the job is gone or no longer running."""
+    with transaction.atomic():
+        alive = Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
+            heartbeat_at=timezone.now(),
+            current_stream=job.current_stream,
+            stage=job.stage,
+            recent_rows_per_second=job.rows_per_second,
+            **job.totals.fields(),
+        )
+        if not alive:
+            return False
+        for name, progress in streams.items():
+            fields: dict[str, Any] = {
+                "stage": progress.stage,
+                "recent_rows_per_second": progress.rows_per_second,
+                **progress.counts.fields(),
+            }
+            if progress.estimated_rows is not None:
+                fields["estimated_rows"] = progress.estimated_rows
+            JobStream.objects.filter(job_id=job_id, name=name).update(**fields)
+    return True
 
 
 def job_streams_settle(*, job_id: Any, status: str) -> None:
@@ -105,7 +169,7 @@ def job_streams_settle(*, job_id: Any, status: str) -> None:
     reached are marked cancelled (not run)."""
     now = timezone.now()
     JobStream.objects.filter(job_id=job_id, status=JobStatus.RUNNING).update(
-        status=status, finished_at=now
+        status=status, finished_at=now, stage=""
     )
     JobStream.objects.filter(job_id=job_id, status=JobStatus.PENDING).update(
         status=JobStatus.CANCELLED

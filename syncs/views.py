@@ -16,6 +16,7 @@ from landed.api.schema import error_responses
 from landed.api.serializers import ErrorSerializer
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
+from landed.db import snapshot
 from syncs import selectors, serializers, services
 from syncs.stats import sync_stats
 
@@ -42,7 +43,10 @@ class JobListView(LandedAPIView):
             connector_id=query.get("connector_id"),
             status=query.get("status"),
         )
-        return Response(paginate(request, jobs, serializers.JobSerializer))
+        # The jobs and their streams read at one moment: each job's counts are their sums.
+        with snapshot():
+            page = paginate(request, jobs, serializers.JobSerializer)
+        return Response(page)
 
 
 class JobDetailView(LandedAPIView):
@@ -53,7 +57,9 @@ class JobDetailView(LandedAPIView):
         tags=TAGS,
         summary="Live status and progress of a job",
         description="Poll while `status` is pending or running; progress is at most about "
-        "two seconds old.",
+        "two seconds old. Counts, stages, rates, percent and time left are read at one "
+        "moment: the job's counts are the sums of its streams' (docs/syncs.md, Live "
+        "progress).",
         responses={200: serializers.JobSerializer, **error_responses(401, 404)},
     )
     def get(self, request: Request, job_id: Any) -> Response:

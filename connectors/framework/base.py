@@ -7,7 +7,7 @@ Both are handed plain config dicts (secrets already decrypted) and know nothing 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -222,6 +222,16 @@ class Source(ABC):
         """The stream's rows from `request.state` on, in bounded batches, in the order that
         makes each batch's state a valid resume point."""
 
+    def estimate_rows(self, request: ReadRequest) -> int | None:
+        """About how many rows `read(request)` will yield (from `request.state` on), for a
+        sync's percent and time left; None when the source cannot tell cheaply (the default).
+
+        Optional. It must cost next to nothing next to the read (statistics, a count the API
+        returns, arithmetic; never a scan), bound its own time (a statement timeout), and keep
+        to a connection of its own: the engine asks on a thread of its own, possibly while the
+        read runs, and goes on without an answer that fails or comes late."""
+        return None
+
 
 # --- Destination ---------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -276,11 +286,32 @@ class LoadResult:
     bytes: int
 
 
+# The stages of a stream's load a loader goes through, for live progress: `loading` (batches
+# inserted), `merging` (batches upserted by key), `swapping` (an overwrite's staging table
+# swapped in), `finishing` (the final state committed).
+LoadStage = Literal["loading", "merging", "swapping", "finishing"]
+LOAD_STAGES: tuple[str, ...] = ("loading", "merging", "swapping", "finishing")
+
+
 class StreamLoader(ABC):
     """Loads one stream's batches. Every `write` is one transaction holding the rows and the
-    stream's new state; `finish` completes the stream (the atomic swap of an overwrite)."""
+    stream's new state; `finish` completes the stream (the atomic swap of an overwrite).
+
+    Whoever drives the load may set `stage_listener`: the loader calls it with each stage it
+    enters (`report_stage`), before the stage's work, on the thread that drives it; so a
+    listener that records the stage shows it while the work runs. A repeated stage is not
+    reported again: a listener is called a few times per stream, not once per batch."""
 
     schema_changes: list[SchemaChange]
+    stage_listener: Callable[[LoadStage], None] | None = None
+    _reported_stage: LoadStage | None = None
+
+    def report_stage(self, stage: LoadStage) -> None:
+        if stage == self._reported_stage:
+            return
+        self._reported_stage = stage
+        if self.stage_listener is not None:
+            self.stage_listener(stage)
 
     @abstractmethod
     def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult: ...

@@ -292,14 +292,7 @@ class SampleSource(Source):
         State: incremental `{"cursor": [cursor value, id]}` (just `[id]` when the cursor is
         `id`), full refresh `{"after": [id]}`; a read resumes right after the state's row.
         """
-        generator = _GENERATORS.get(request.stream.name)
-        if generator is None:
-            raise StreamNotFoundError(
-                f"The sample source has no stream '{request.stream.name}'.",
-                stream=request.stream.name,
-            )
-        size, seed = self._size_and_seed()
-        count = size * generator.multiplier
+        generator, size, seed, count = self._stream(request)
         cursor = self._cursor(request)
         first = _first_id(request, cursor, seed, count, generator.salt)
         schema = schema_for(list(generator.stream.columns))
@@ -310,6 +303,23 @@ class SampleSource(Source):
                 generator.columns(ids, size, seed, count), schema=schema
             )
             yield Batch(records, _state(cursor, records), bytes_read=records.nbytes)
+
+    def estimate_rows(self, request: ReadRequest) -> int | None:
+        """Exact: the ids after the request's state."""
+        generator, _, seed, count = self._stream(request)
+        first = _first_id(request, self._cursor(request), seed, count, generator.salt)
+        return count - first + 1
+
+    def _stream(self, request: ReadRequest) -> tuple[_Generator, int, int, int]:
+        """The stream's generator, the size and seed, and the stream's row count."""
+        generator = _GENERATORS.get(request.stream.name)
+        if generator is None:
+            raise StreamNotFoundError(
+                f"The sample source has no stream '{request.stream.name}'.",
+                stream=request.stream.name,
+            )
+        size, seed = self._size_and_seed()
+        return generator, size, seed, size * generator.multiplier
 
     def _size_and_seed(self) -> tuple[int, int]:
         config = with_defaults(self.spec, self.config)

@@ -10,6 +10,7 @@ when, and records what happened through the `syncs` services (`syncs.services`,
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.conf import settings
 
 from connectors.framework import selection
 from connectors.framework.base import (
+    Batch,
     ConfigError,
     ConnectorError,
     Loader,
@@ -38,11 +40,11 @@ from syncs.backfills import (
     backfills_settle,
 )
 from syncs.engine import resume
+from syncs.engine.estimates import Estimates
 from syncs.engine.prefetch import Prefetched
 from syncs.engine.progress import Heartbeat, JobGone, Progress, SyncCancelled
-from syncs.models import BackfillStatus, Job, JobStatus
+from syncs.models import BackfillStatus, Job, JobStage, JobStatus
 from syncs.streams import (
-    StreamCounts,
     connector_tables_assign,
     job_stream_fail,
     job_stream_record_load,
@@ -54,6 +56,11 @@ from syncs.streams import (
 )
 
 logger = logging.getLogger("syncs.engine.runner")
+
+# How long a stream's read waits for the source's estimate of its rows (which is asked for
+# ahead, on a thread of its own, and is milliseconds as a rule): so that the stream's first
+# progress shows its total; a later answer is written when it comes.
+ESTIMATE_WAIT_SECONDS = 1.0
 
 
 class StreamsFailed(Exception):
@@ -194,17 +201,34 @@ class SyncRun:
         job_streams_create(job=self.job, streams=stream_settings)
         with destination.open_loader(self.connector.destination_schema) as loader:
             saved = loader.saved_states()
-            for chosen in selections:
-                name = chosen.stream.name
-                self.progress.flush()
-                planned = self._plan_stream(chosen, stream_settings[name], tables[name], saved)
-                self._stream(source, loader, planned)
-        self.progress.current = ""
+            # Every stream planned before any is read: the source is asked for the rows of
+            # each (in the background) while the first loads, so that the job has a total.
+            streams = [
+                self._plan_stream(s, stream_settings[s.stream.name], tables[s.stream.name], saved)
+                for s in selections
+            ]
+            for planned in streams:
+                if planned.plan.skip:
+                    self.progress.record_estimate(planned.name, 0)  # nothing left to read
+            estimates = Estimates(
+                source, [(p.name, self._read_request(p)) for p in streams if not p.plan.skip]
+            )
+            self.progress.take_estimates = estimates.take
+            estimates.start()
+            try:
+                for planned in streams:
+                    self.progress.flush()
+                    self._stream(source, loader, planned, estimates)
+            finally:
+                estimates.stop()
+        self.progress.set_job_stage(JobStage.FINISHING)
         self.progress.flush()
         if self.failures:
             raise StreamsFailed(self.failures, total=len(selections))
 
-    def _stream(self, source: Source, loader: Loader, planned: _PlannedStream) -> None:
+    def _stream(
+        self, source: Source, loader: Loader, planned: _PlannedStream, estimates: Estimates
+    ) -> None:
         if planned.plan.skip:
             # Loaded whole by an earlier attempt of this sync.
             job_stream_succeed(job=self.job, stream=planned.name)
@@ -215,6 +239,8 @@ class SyncRun:
             if not planned.replaces:
                 # Applied to the live table already (and not again by a retry).
                 self._record_applied(planned, writer.schema_changes)
+            estimates.wait(planned.name, ESTIMATE_WAIT_SECONDS)
+            self.progress.set_stage(planned.name, JobStage.READING)
             position = self._copy_batches(source, writer, planned)
             self._finish_stream(writer, planned, position)
         except ConnectorError as exc:
@@ -273,8 +299,8 @@ class SyncRun:
                 load_mode=planned.load_mode,
                 backfill=planned.plan.backfill,
             )
-        self.progress.current = planned.name
         job_stream_start(job=self.job, stream=planned.name)
+        self.progress.start_stream(planned.name)
 
     def _open_writer(self, loader: Loader, planned: _PlannedStream) -> StreamLoader:
         chosen = planned.chosen
@@ -288,7 +314,7 @@ class SyncRun:
                 "Appending a full refresh needs a primary key to resume exactly once; "
                 "name unique columns as primary_key, or use overwrite."
             )
-        return loader.open_stream(
+        writer = loader.open_stream(
             StreamLoad(
                 stream=planned.name,
                 table=planned.table,
@@ -298,6 +324,8 @@ class SyncRun:
                 primary_key=chosen.primary_key,
             )
         )
+        writer.stage_listener = lambda stage: self.progress.set_stage(planned.name, stage)
+        return writer
 
     def _record_applied(self, planned: _PlannedStream, changes: list[SchemaChange]) -> None:
         """What the writer did to the stream's table: its schema changes, the schema as now
@@ -311,26 +339,26 @@ class SyncRun:
                 connector=self.connector, stream=planned.name, changes=changes, job=self.job
             )
 
+    def _read_request(self, planned: _PlannedStream) -> ReadRequest:
+        chosen = planned.chosen
+        return ReadRequest(
+            stream=chosen.stream,
+            sync_mode=chosen.sync_mode,
+            cursor_field=chosen.cursor_field,
+            primary_key=chosen.primary_key,
+            state=planned.plan.source_state,
+            batch_rows=settings.SYNC_BATCH_ROWS,
+        )
+
     def _copy_batches(self, source: Source, writer: StreamLoader, planned: _PlannedStream) -> Any:
         """Read the stream and write it batch by batch, each with the state it reaches;
         returns the source position reached. The hot path: per batch, no query beyond the
         writer's own, and progress written at a bounded rate."""
         name, plan, stream_settings = planned.name, planned.plan, planned.settings
-        chosen = planned.chosen
-        request = ReadRequest(
-            stream=chosen.stream,
-            sync_mode=chosen.sync_mode,
-            cursor_field=chosen.cursor_field,
-            primary_key=chosen.primary_key,
-            state=plan.source_state,
-            batch_rows=settings.SYNC_BATCH_ROWS,
-        )
         position = plan.source_state
-        with Prefetched(source.read(request), name=f"read-{name}") as batches:
+        read = self._counted(name, source.read(self._read_request(planned)))
+        with Prefetched(read, name=f"read-{name}") as batches:
             for batch in batches:
-                self.progress.add(
-                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
-                )
                 # A batch with no state moved no resume point (a keyless read inside a
                 # run of equal cursor values): the last position stands.
                 position = batch.state if batch.state is not None else position
@@ -341,11 +369,26 @@ class SyncRun:
                 self.progress.maybe_flush()
         return position
 
+    def _counted(self, name: str, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """The source's batches, counted as read as the source yields them (on the
+        read-ahead thread, before they wait for the destination)."""
+        try:
+            for batch in batches:
+                self.progress.add(
+                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
+                )
+                yield batch
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
     def _finish_stream(self, writer: StreamLoader, planned: _PlannedStream, position: Any) -> None:
         """Commit the final state (an overwrite swaps its table in), then settle the stream's
         due backfills."""
         final = planned.plan.final_state(planned.settings, self.connector_id, position)
         writer.finish(final)
+        self.progress.set_stage(planned.name, JobStage.FINISHING)
         if planned.replaces:
             # An overwrite's changes take effect with the swap: recorded once, by the
             # attempt that made it.
@@ -367,9 +410,6 @@ class SyncRun:
         exc.stream = exc.stream or name
         logger.warning("syncs.stream_failed job=%s stream=%s error=%s", self.job.id, name, exc)
         self.failures.append(exc)
-        job_stream_fail(
-            job=self.job,
-            stream=name,
-            error=exc.message,
-            counts=self.progress.streams.get(name, StreamCounts()),
-        )
+        # What it moved first, with the job's totals; then its end.
+        self.progress.write()
+        job_stream_fail(job=self.job, stream=name, error=exc.message)

@@ -841,3 +841,41 @@ def test_double_keys_and_long_text_keys_resume_exactly(seeded):
             "DROP TABLE IF EXISTS k_long",
             "DROP TABLE IF EXISTS k_double",
         )
+
+
+# --- estimates -------------------------------------------------------------------------------
+def test_the_estimate_is_the_table_rows_or_the_optimizers_past_a_position(seeded):
+    run(
+        seeded,
+        "CREATE TABLE counted (id INT PRIMARY KEY, at DATETIME NOT NULL, KEY (at))",
+        "INSERT INTO counted SELECT seq, TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq MINUTE"
+        " FROM seq_1_to_5000",
+        "ANALYZE TABLE counted",
+    )
+    try:
+        src = source(seeded)
+        counted = stream_named(src, f"{seeded}.counted")
+        # information_schema.TABLES.TABLE_ROWS: InnoDB's estimate, from its statistics.
+        assert 2500 <= src.estimate_rows(ReadRequest(stream=counted)) <= 7500
+        # Past a key or a cursor value: the optimizer's range estimate (index dives).
+        resumed = src.estimate_rows(ReadRequest(stream=counted, state={"after": [4000]}))
+        assert 500 <= resumed <= 1500
+        incremental = {"sync_mode": "incremental", "cursor_field": "at"}
+        state = {"cursor": ["2026-01-03T18:40:00", 4000]}  # the 4,000th minute
+        after = src.estimate_rows(ReadRequest(stream=counted, state=state, **incremental))
+        assert 500 <= after <= 1500
+
+        # A view has no row count; past a cursor no index covers, the optimizer has none.
+        assert (
+            src.estimate_rows(ReadRequest(stream=stream_named(src, f"{seeded}.big_orders"))) is None
+        )
+        nokey = stream_named(src, f"{seeded}.nokey")
+        unindexed = ReadRequest(
+            stream=nokey,
+            sync_mode="incremental",
+            cursor_field="updated_at",
+            state={"cursor": ["2026-01-03"]},
+        )
+        assert src.estimate_rows(unindexed) is None
+    finally:
+        run(seeded, "DROP TABLE counted")

@@ -691,3 +691,41 @@ def test_schema_without_usage_or_tables_without_select(
     assert [(s.name, [c.name for c in s.columns]) for s in streams] == [("shared.visible", ["id"])]
     execute(scratch_database, "INSERT INTO shared.visible VALUES (1, 's')")
     assert rows(read(shared, streams[0])) == [{"id": 1}]
+
+
+# --- estimates -------------------------------------------------------------------------------
+def test_the_estimate_is_the_planners_from_the_start_or_after_a_cursor(
+    scratch_database: str,
+) -> None:
+    execute(
+        scratch_database,
+        "CREATE TABLE big (id int PRIMARY KEY, at timestamptz NOT NULL)",
+        "CREATE TABLE empty (id int PRIMARY KEY)",
+        "INSERT INTO big SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute'"
+        " FROM generate_series(1, 20000) g",
+        "ANALYZE big",
+        "CREATE VIEW big_view AS SELECT id, at FROM big WHERE id % 2 = 0",
+    )
+    src = source(scratch_database)
+    big = stream_named(src, "public.big")
+    assert src.estimate_rows(ReadRequest(stream=big)) == 20000  # pg_class.reltuples
+
+    incremental = {"sync_mode": "incremental", "cursor_field": "at"}
+    state = read(src, big, batch_rows=15000, **incremental)[0].state  # 5,000 rows left
+    estimate = src.estimate_rows(ReadRequest(stream=big, state=state, **incremental))
+    assert 4000 <= estimate <= 6000  # the column's histogram, no scan
+    resumed = src.estimate_rows(ReadRequest(stream=big, state={"after": [19000]}))
+    assert 500 <= resumed <= 1500
+
+    # Never analyzed and empty on disk: nothing to read (not the planner's guess of pages).
+    assert src.estimate_rows(ReadRequest(stream=stream_named(src, "public.empty"))) == 0
+    view = src.estimate_rows(ReadRequest(stream=stream_named(src, "public.big_view")))
+    assert 0 < view <= 20000  # the planner's guess at the view's filter
+
+
+def test_an_estimate_of_a_stream_gone_upstream_is_unknown(scratch_database: str) -> None:
+    execute(scratch_database, "CREATE TABLE t (id int PRIMARY KEY)")
+    src = source(scratch_database)
+    stream = stream_named(src, "public.t")
+    execute(scratch_database, "DROP TABLE t")
+    assert src.estimate_rows(ReadRequest(stream=stream)) is None

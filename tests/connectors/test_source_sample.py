@@ -179,3 +179,17 @@ def test_bad_requests() -> None:
         read(source, "orders", sync_mode="incremental", state={"cursor": ["x"]})
     with pytest.raises(ConfigError):
         read(SampleSource({"size": 0}), "orders")
+
+
+# --- estimates -------------------------------------------------------------------------------
+@pytest.mark.parametrize("stream", ["customers", "events"])
+def test_the_estimate_is_exact_from_the_start_and_from_a_state(stream: str) -> None:
+    source = SampleSource({"size": 37})
+    for kwargs in ({}, {"sync_mode": "incremental", "cursor_field": "updated_at"}):
+        request = ReadRequest(stream=STREAMS[stream], batch_rows=50, **kwargs)
+        batches = list(source.read(request))
+        assert source.estimate_rows(request) == 37 * MULTIPLIERS[stream]
+        for position, batch in enumerate(batches):
+            rest = ReadRequest(stream=STREAMS[stream], batch_rows=50, state=batch.state, **kwargs)
+            expected = sum(b.records.num_rows for b in batches[position + 1 :])
+            assert source.estimate_rows(rest) == expected

@@ -58,6 +58,8 @@ A destination (PostgreSQL, DuckDB; Snowflake, BigQuery, MySQL later) subclasses 
                          target that skips the staging table when no column needs converting).
     `_write_batch(batch, state)`  the batch's rows and state in one transaction (e.g. a cheaper
                          first attempt, rolled back whole if it fails).
+  Stages (for live progress, `StreamLoader.report_stage`): `write` reports `loading`, or
+  `merging` for an upsert; `finish` reports `swapping` for an overwrite, `finishing` otherwise.
 
 The hot path (`write`) builds a handful of statements per batch and does no per-row Python.
 """
@@ -398,6 +400,7 @@ class SqlStreamLoader(StreamLoader):
 
     def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult:
         self._check_open()
+        self.report_stage("merging" if self.load.load_mode == "merge" else "loading")
         batch = normalize_batch(records, self.load.stream, set(self.columns))
         self._write_batch(batch, state)
         return LoadResult(rows=records.num_rows, bytes=records.nbytes)
@@ -416,10 +419,12 @@ class SqlStreamLoader(StreamLoader):
         """Mark the stream complete; an overwrite swaps its staging table in, in the same
         transaction, so readers see the old table until the new one is whole."""
         self._check_open()
+        overwrite = self.load.load_mode == "overwrite"
+        self.report_stage("swapping" if overwrite else "finishing")
         loader = self.loader
         dialect = loader.dialect
         with loader.transaction(self.load.stream):
-            if self.load.load_mode == "overwrite":
+            if overwrite:
                 loader.execute(dialect.drop_table(loader.table(self.load.table), if_exists=True))
                 loader.execute(
                     dialect.rename_table(loader.table(self.write_table), self.load.table)

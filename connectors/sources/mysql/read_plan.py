@@ -118,6 +118,10 @@ class ReadPlan:
     def unordered_sql(self) -> str:
         return self._sql([])
 
+    def remaining_sql(self) -> str:
+        """Every row the read returns, from its resume position on, in no order (to EXPLAIN)."""
+        return self._sql([] if self.resume is None else [self._after(self.resume)])
+
     def page_sql(self, after: list[Any] | None, limit: int) -> str:
         """The next page: rows strictly after `after` (state values) in the read's order."""
         extra = [] if after is None else [self._after(after)]

@@ -41,9 +41,13 @@ class ServerFlavor:
 
     def statement_limit(self, settings: Settings) -> str:
         """The session setting that bounds each page on the server."""
+        return self.statement_limit_for(settings.read_timeout)
+
+    def statement_limit_for(self, seconds: int) -> str:
+        """The session setting that bounds each statement on the server to `seconds`."""
         if self.mariadb:
-            return f"SET SESSION max_statement_time = {settings.read_timeout}"
-        return f"SET SESSION max_execution_time = {settings.read_timeout * 1000}"
+            return f"SET SESSION max_statement_time = {int(seconds)}"
+        return f"SET SESSION max_execution_time = {int(seconds) * 1000}"
 
 
 class PageReader:

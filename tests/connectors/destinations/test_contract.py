@@ -143,6 +143,35 @@ def test_merge_into_an_appended_table_adds_a_unique_key(
     ]
 
 
+# --- Stages --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("append", [("loading", 0), ("finishing", 3)]),
+        ("merge", [("merging", 0), ("finishing", 3)]),
+        # Reported before the swap: readers still see the old copy.
+        ("overwrite", [("loading", 1), ("swapping", 1)]),
+    ],
+)
+def test_a_load_reports_each_stage_once_as_it_begins(
+    mode: str, expected: list[tuple[str, int]], dest: DestinationUnderTest, loader: Loader
+) -> None:
+    if mode == "overwrite":
+        old = loader.open_stream(load("staged", "overwrite", run_id="run-0"))
+        old.write(keyed([(100, "old")]), None)
+        old.finish(None)
+    stream = loader.open_stream(load("staged", mode))
+    seen: list[tuple[str, int]] = []
+    with dest.reader() as read:
+        count = f"SELECT count(*) FROM {NS}.staged"
+        stream.stage_listener = lambda stage: seen.append((stage, read(count)[0][0]))
+        for page in range(3):
+            stream.write(keyed([(page, "v")]), {"page": page})
+        stream.finish({"page": 2})
+        assert read(count) == [(3,)]
+    assert seen == expected
+
+
 # --- Overwrite -----------------------------------------------------------------------------
 def test_overwrite_swaps_atomically(dest: DestinationUnderTest, loader: Loader) -> None:
     first = loader.open_stream(load("ow", "overwrite", run_id="run-1"))
