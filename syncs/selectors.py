@@ -6,10 +6,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
+    F,
     OuterRef,
     Q,
     QuerySet,
@@ -18,6 +20,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -36,6 +39,10 @@ from syncs.models import (
 )
 
 HEALTH_STATES = ("healthy", "failing", "paused", "syncing", "never_synced")
+# Error types after which a connector's schedule stops until the user acts: syncing again
+# cannot help (the grant it reads with is gone), and every scheduled attempt would fail the
+# same way, raising the same alert.
+SCHEDULE_STOPPING_ERRORS = ("reauthorize_required",)
 
 
 def job_active_for(*, connector: Connector) -> Job | None:
@@ -96,6 +103,42 @@ def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]
             ),
             output_field=CharField(),
         ),
+    )
+
+
+def connectors_schedule_running(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
+    """`queryset` without the connectors whose schedule is stopped: their last sync to
+    succeed or fail failed with one of SCHEDULE_STOPPING_ERRORS, and the connector has not
+    changed since (a connector changes when its config is edited, or when the credentials it
+    names are authorized again). A manual sync is still allowed: when it succeeds, the
+    schedule runs again."""
+    last = SyncReceipt.objects.filter(
+        connector=OuterRef("pk"), status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
+    ).order_by("-finished_at")
+    return (
+        queryset.annotate(
+            last_error_type=Subquery(
+                last.annotate(error_type=KeyTextTransform("type", "error")).values("error_type")[
+                    :1
+                ],
+                output_field=CharField(),
+            ),
+            last_finished_at=Subquery(last.values("finished_at")[:1]),
+        )
+        # A Case rather than an exclude(): never synced, the subqueries are NULL, and NOT
+        # (NULL AND NULL) would leave the connector out too.
+        .annotate(
+            schedule_stopped=Case(
+                When(
+                    Q(last_error_type__in=SCHEDULE_STOPPING_ERRORS)
+                    & Q(updated_at__lte=F("last_finished_at")),
+                    then=Value(True),
+                ),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .filter(schedule_stopped=False)
     )
 
 

@@ -31,7 +31,7 @@ from syncs.models import (
 )
 from syncs.payloads import sync_data
 from syncs.receipts import receipt_write
-from syncs.selectors import job_active_for
+from syncs.selectors import connectors_schedule_running, job_active_for
 from syncs.streams import job_streams_settle
 from webhooks.events import SYNC_EVENT_BY_STATUS, EventType, event_raise
 
@@ -312,9 +312,10 @@ def jobs_requeue_pending() -> int:
 
 def syncs_trigger_due() -> list[uuid.UUID]:
     """Trigger every unpaused connector whose frequency has elapsed since its last trigger
-    (not those of accounts whose subscription is inactive)."""
+    (not those of accounts whose subscription is inactive, nor those whose schedule stopped
+    until the user authorizes their credentials again)."""
     now = timezone.now()
-    due = (
+    due = connectors_schedule_running(
         Connector.objects.filter(paused=False, sync_frequency_minutes__isnull=False)
         .exclude(jobs__status__in=ACTIVE_STATUSES)
         # An account whose subscription is inactive: its schedules pause until it is active.

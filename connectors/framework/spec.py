@@ -48,7 +48,7 @@ class ConnectorSpec:
     display_name: str
     description: str
     category: str  # "database", "sample", "api", "warehouse", "file"
-    auth_method: str  # "password", "none", "api_key", "oauth2", "file"
+    auth_method: str  # "password", "none", "api_key", "oauth2", "file", "github_app"
     fields: tuple[SpecField, ...]
     supports_incremental: bool = False
     # The stream schema is the same for every connector of this type (sample): served by
