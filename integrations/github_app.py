@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 
 import jwt
 import requests
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings
 
@@ -63,6 +64,10 @@ class InstallationNotFound(GitHubAppError):
 
 class InstallationSuspended(GitHubAppError):
     """The installation is suspended, or refused the App (403)."""
+
+
+class UserAuthorizationRefused(GitHubAppError):
+    """GitHub refused the code of the user's authorization (used, expired, or forged)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,74 @@ def access_token_create(installation_id: int) -> AccessToken:
         return AccessToken(token, datetime.fromisoformat(expires))
     except ValueError as exc:
         raise GitHubUnavailable("GitHub answered without a usable access token.") from exc
+
+
+def verifies_installer() -> bool:
+    """Whether the callback asks GitHub which installations the installing user can reach:
+    on when the App's client id and secret are set (docs/github.md)."""
+    return bool(settings.GITHUB_APP_CLIENT_ID and settings.GITHUB_APP_CLIENT_SECRET)
+
+
+# Installations a user can reach, read at most this many pages of 100 (GitHub's largest).
+_MAX_INSTALLATION_PAGES = 10
+
+
+def user_installation_ids(code: str) -> set[int]:
+    """The ids of the App's installations that the user who installed it can reach: the
+    `code` of the user's authorization (GitHub's "Request user authorization (OAuth) during
+    installation") exchanged for a user access token, then `GET /user/installations`. GitHub's
+    advice: the `installation_id` of the callback can be forged; what the user can reach
+    cannot."""
+    session = OAuth2Session(
+        settings.GITHUB_APP_CLIENT_ID,
+        settings.GITHUB_APP_CLIENT_SECRET,
+        token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method's name
+        default_timeout=settings.GITHUB_APP_TIMEOUT_SECONDS,
+    )
+    session.trust_env = False
+    headers = {
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+        "User-Agent": USER_AGENT,
+    }
+    try:
+        session.fetch_token(
+            f"{settings.GITHUB_WEB_URL.rstrip('/')}/login/oauth/access_token",
+            code=code,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        )
+        ids: set[int] = set()
+        url: str | None = f"{settings.GITHUB_API_URL.rstrip('/')}/user/installations?per_page=100"
+        for _ in range(_MAX_INSTALLATION_PAGES):
+            if url is None:
+                break
+            response = session.get(url, headers=headers, allow_redirects=False)
+            if response.status_code != 200:
+                message = _message(response)
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise GitHubUnavailable(f"GitHub answered {response.status_code}: {message}")
+                raise UserAuthorizationRefused(
+                    f"GitHub refused the user's token ({response.status_code}): {message}",
+                    status=response.status_code,
+                )
+            body = response.json()
+            installations = body.get("installations") if isinstance(body, dict) else None
+            ids |= {i["id"] for i in installations or [] if isinstance(i.get("id"), int)}
+            url = (response.links.get("next") or {}).get("url")
+        return ids
+    except OAuthError as exc:
+        raise UserAuthorizationRefused(
+            f"GitHub refused the authorization code ({exc.error})."
+        ) from exc
+    except requests.RequestException as exc:
+        logger.warning("integrations.github_unreachable user authorization: %s", exc)
+        raise GitHubUnavailable(
+            f"GitHub could not be reached ({type(exc).__name__}); try again later."
+        ) from exc
+    except ValueError as exc:  # a body that is not JSON
+        raise GitHubUnavailable("GitHub answered with a body that is not JSON.") from exc
+    finally:
+        session.close()
 
 
 def _call(method: str, path: str, *, expected: int) -> dict[str, Any]:

@@ -62,6 +62,11 @@ class CallbackQuerySerializer(serializers.Serializer):
     installation_id = QueryInteger(min_value=1, required=False)
     setup_action = QueryChoice(choices=["install", "update", "request"], required=False)
     state = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
+    code = serializers.CharField(
+        required=False,
+        max_length=512,
+        help_text="The installing user's authorization, when the App requests it.",
+    )
 
 
 class CallbackSerializer(serializers.Serializer):

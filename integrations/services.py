@@ -37,6 +37,7 @@ from landed.api.errors import (
     ApplicationError,
     BadRequestError,
     ConflictError,
+    ForbiddenError,
     NotConfiguredError,
     NotFoundError,
     UpstreamError,
@@ -47,8 +48,9 @@ logger = logging.getLogger("integrations")
 _STATE_SALT = "landed.integrations.github.install"
 
 
-class StateError(BadRequestError):
-    """The callback's `state` is missing, forged, or too old."""
+class CallbackError(BadRequestError):
+    """A callback GitHub did not send as it should: its state missing, forged or too old, the
+    user's authorization missing or refused. `code` is what the frontend is told."""
 
     def __init__(self, message: str, detail: str, *, code: str) -> None:
         super().__init__(message, detail)
@@ -78,7 +80,7 @@ def github_install_url(*, account: Account) -> str:
 
 def _state_account(state: str | None) -> Account:
     if not state:
-        raise StateError(
+        raise CallbackError(
             "Missing state",
             "Start the installation from GET /integrations/github/install.",
             code="invalid_state",
@@ -88,13 +90,13 @@ def _state_account(state: str | None) -> Account:
             state, salt=_STATE_SALT, max_age=settings.GITHUB_APP_STATE_MAX_AGE_SECONDS
         )
     except signing.SignatureExpired as exc:
-        raise StateError(
+        raise CallbackError(
             "Expired state",
             "The installation took too long; start it again from GET /integrations/github/install.",
             code="expired_state",
         ) from exc
     except signing.BadSignature as exc:
-        raise StateError(
+        raise CallbackError(
             "Invalid state",
             "The state was not issued by this server; start the installation from "
             "GET /integrations/github/install.",
@@ -103,7 +105,7 @@ def _state_account(state: str | None) -> Account:
     account_id = payload.get("account") if isinstance(payload, dict) else None
     account = Account.objects.filter(id=account_id).first() if account_id else None
     if account is None:
-        raise StateError(
+        raise CallbackError(
             "Invalid state", "The account the installation was for is gone.", code="invalid_state"
         )
     return account
@@ -120,10 +122,15 @@ class ConnectOutcome:
 
 
 def github_installation_connect(
-    *, state: str | None, installation_id: int | None, setup_action: str | None
+    *,
+    state: str | None,
+    installation_id: int | None,
+    setup_action: str | None,
+    code: str | None = None,
 ) -> ConnectOutcome:
-    """The install callback: the state checked, the installation confirmed by GitHub, then
-    stored (module docstring)."""
+    """The install callback: the state checked, the installing user's access to the
+    installation checked (when the App's client id and secret are set), the installation
+    confirmed by GitHub, then stored (module docstring)."""
     github_require_configured()
     account = _state_account(state)
     if setup_action == "request":
@@ -133,6 +140,8 @@ def github_installation_connect(
         raise BadRequestError(
             "Missing installation_id", "GitHub sends it back after the App is installed."
         )
+    if github_app.verifies_installer():
+        _check_installer(installation_id, code)
     details = _installation_details(installation_id)
     outcome = _installation_store(account, installation_id, details)
     logger.info(
@@ -143,6 +152,43 @@ def github_installation_connect(
         len(outcome.connectors),
     )
     return outcome
+
+
+def _check_installer(installation_id: int, code: str | None) -> None:
+    """The user who came back from GitHub can reach the installation (a forged
+    installation_id names someone else's)."""
+    if not code:
+        raise CallbackError(
+            "Missing code",
+            "GitHub sends a code when the App requests user authorization during installation "
+            "(the App's settings on GitHub); start again from GET /integrations/github/install.",
+            code="authorization_required",
+        )
+    try:
+        reachable = github_app.user_installation_ids(code)
+    except github_app.UserAuthorizationRefused as exc:
+        raise CallbackError(
+            "GitHub refused the authorization", exc.message, code="authorization_refused"
+        ) from exc
+    except github_app.GitHubAppError as exc:
+        raise UpstreamError(
+            "GitHub is unavailable", f"Could not check the installing user: {exc.message}"
+        ) from exc
+    if installation_id not in reachable:
+        logger.warning(
+            "integrations.github_installation_not_reachable installation=%s", installation_id
+        )
+        raise InstallationNotReachableError(installation_id)
+
+
+class InstallationNotReachableError(ForbiddenError):
+    def __init__(self, installation_id: int) -> None:
+        super().__init__(
+            "The installation is not yours",
+            f"The GitHub user who came back from GitHub cannot reach installation "
+            f"{installation_id}.",
+        )
+        self.code = "installation_not_reachable"
 
 
 def _installation_details(installation_id: int) -> dict[str, Any]:
@@ -311,6 +357,7 @@ def callback_error_code(error: ApplicationError) -> str:
         return str(code)
     return {
         400: "invalid_request",
+        403: "forbidden",
         409: "conflict",
         422: "invalid_request",
         502: "github_unavailable",

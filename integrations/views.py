@@ -68,18 +68,23 @@ class GitHubCallbackView(LandedAPIView):
         "an update, with `installation_id`, `setup_action` and the `state` of GET "
         "/integrations/github/install. The state is checked, then the installation with "
         "GitHub (as the App), then it is stored for the state's account (an update or a "
-        "second install of the same GitHub account updates it). A browser is redirected to "
+        "second install of the same GitHub account updates it). With the App's client id and "
+        "secret set (GITHUB_APP_CLIENT_ID, GITHUB_APP_CLIENT_SECRET), the `code` of the "
+        "installing user's authorization is required too, and the installation must be one "
+        "that user can reach (403 otherwise: an installation_id can be forged). A browser is "
+        "redirected to "
         "GITHUB_APP_FRONTEND_URL with `github=connected|updated|requested` and "
         "`installation_id`, or `github=error&error=<code>` (`invalid_state`, "
         "`expired_state`, `invalid_request`, `unknown_installation`, `installation_claimed`, "
+        "`authorization_required`, `authorization_refused`, `installation_not_reachable`, "
         "`github_unavailable`, `not_configured`); a client sending `Accept: "
-        "application/json` gets the outcome as JSON, or the error envelope (400, 409, 422, "
-        "502, 503).",
+        "application/json` gets the outcome as JSON, or the error envelope (400, 403, 409, "
+        "422, 502, 503).",
         parameters=[serializers.CallbackQuerySerializer],
         responses={
             200: serializers.CallbackSerializer,
             302: OpenApiResponse(description="To the frontend, with the outcome."),
-            **error_responses(400, 409, 422, 502, 503),
+            **error_responses(400, 403, 409, 422, 502, 503),
         },
         auth=[],
     )
@@ -91,6 +96,7 @@ class GitHubCallbackView(LandedAPIView):
                 state=query.get("state"),
                 installation_id=query.get("installation_id"),
                 setup_action=query.get("setup_action"),
+                code=query.get("code"),
             )
         except ApplicationError as error:
             if wants_json:

@@ -345,6 +345,11 @@ except (OSError, ValueError) as _billing_plans_error:
 GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="")
 GITHUB_APP_SLUG = env.str("GITHUB_APP_SLUG", default="")
 GITHUB_APP_PRIVATE_KEY_PATH = env.str("GITHUB_APP_PRIVATE_KEY_PATH", default="")
+# The App's client id and secret: with them, the install callback checks that the user who
+# installed the App can reach the installation it names (GitHub's advice: an installation_id
+# in a URL can be forged). Needs "Request user authorization (OAuth) during installation".
+GITHUB_APP_CLIENT_ID = env.str("GITHUB_APP_CLIENT_ID", default="")
+GITHUB_APP_CLIENT_SECRET = env.str("GITHUB_APP_CLIENT_SECRET", default="")
 # GitHub's REST API and web site (GitHub Enterprise Server: https://<host>/api/v3 and
 # https://<host>); the tests point them at a local server.
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com")

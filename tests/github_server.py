@@ -5,7 +5,12 @@ source reads, with `Link` paging and rate-limit headers.
 
 Routes:
   GET  /apps/{slug}/installations/new?state=     302 to `setup_url` with installation_id,
-                                                  setup_action=install and the state
+                                                  setup_action=install and the state (and a
+                                                  `code` with `user_authorization` on)
+  POST /login/oauth/access_token                  the code for a user token (client id and
+                                                  secret in the form); a used or unknown code
+                                                  is 200 {"error": "bad_verification_code"}
+  GET  /user/installations                        the installations the user can reach
   GET  /app/installations/{id}                    the installation (App JWT)
   POST /app/installations/{id}/access_tokens      201 {"token", "expires_at"} (App JWT); 404
                                                   once uninstalled, 403 while suspended
@@ -40,6 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 APP_ID = "424242"
 APP_SLUG = "landed-test"
+# The App's OAuth client, for the installing user's authorization.
+CLIENT_ID = "Iv1.landedtest"
+CLIENT_SECRET = "app-client-secret"
 
 
 def private_key_pem() -> bytes:
@@ -181,6 +189,11 @@ class FakeGitHub:
         self.hits: list[tuple[str, str]] = []
         self.rest_headers: list[dict[str, str]] = []  # of every REST request
         self.setup_url = ""  # the App's setup URL (Landed's callback)
+        # "Request user authorization (OAuth) during installation": the install page's redirect
+        # carries a code of the installing user.
+        self.user_authorization = False
+        self.user_codes: dict[str, set[int]] = {}  # code -> installations the user reaches
+        self.user_tokens: dict[str, set[int]] = {}
         self.rate_remaining = 5000
         self._limit_once: dict[str, str] | None = None
         self._failures: list[tuple[str, int]] = []
@@ -233,6 +246,13 @@ class FakeGitHub:
         """Answer the next request whose path starts with `path_prefix` with `status`."""
         self._failures.append((path_prefix, status))
 
+    def issue_code(self, *installation_ids: int) -> str:
+        """An authorization code of a user who can reach these installations."""
+        with self._lock:
+            code = f"code{len(self.user_codes) + 1}"
+            self.user_codes[code] = set(installation_ids)
+        return code
+
     def rest_hits(self, path_prefix: str) -> list[str]:
         return [p for m, p in self.hits if urlsplit(p).path.startswith(path_prefix)]
 
@@ -270,6 +290,10 @@ class FakeGitHub:
         if path.startswith("/app/"):
             status, body = self._app(handler, method, path)
             return self._reply(handler, status, body)
+        if path == "/login/oauth/access_token" and method == "POST":
+            return self._reply(handler, 200, self._user_token(handler))
+        if path == "/user/installations":
+            return self._user_installations(handler)
         if path.startswith(("/installation/", "/repos/")):
             return self._rest(handler, path, query)
         if path == "/frontend":
@@ -300,21 +324,48 @@ class FakeGitHub:
         """The user picks an account and repositories and installs: GitHub redirects to the
         App's setup URL. The test chose the installation beforehand (the last one added)."""
         installation_id = max(self.installations)
-        target = (
-            self.setup_url
-            + "?"
-            + urlencode(
-                {
-                    "installation_id": installation_id,
-                    "setup_action": "install",
-                    "state": query.get("state", ""),
-                }
-            )
-        )
+        params = {
+            "installation_id": installation_id,
+            "setup_action": "install",
+            "state": query.get("state", ""),
+        }
+        if self.user_authorization:
+            params["code"] = self.issue_code(installation_id)
+        target = f"{self.setup_url}?{urlencode(params)}"
         handler.send_response(302)
         handler.send_header("Location", target)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
+    # --- the installing user's authorization ---------------------------------------------------
+    def _user_token(self, handler: BaseHTTPRequestHandler) -> dict[str, Any]:
+        length = int(handler.headers.get("Content-Length") or 0)
+        form = {k: v[-1] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            return {"error": "incorrect_client_credentials"}
+        with self._lock:
+            reachable = self.user_codes.pop(form.get("code", ""), None)  # single use
+            if reachable is None:
+                return {
+                    "error": "bad_verification_code",
+                    "error_description": "The code passed is incorrect or expired.",
+                }
+            token = f"ghu_test{len(self.user_tokens) + 1:04d}"
+            self.user_tokens[token] = reachable
+        return {"access_token": token, "token_type": "bearer", "scope": ""}
+
+    def _user_installations(self, handler: BaseHTTPRequestHandler) -> None:
+        header = handler.headers.get("Authorization") or ""
+        reachable = self.user_tokens.get(header.split(" ", 1)[-1])
+        if reachable is None:
+            return self._reply(handler, 401, {"message": "Bad credentials"})
+        installations = [
+            {"id": i.id, "account": {"login": i.login}}
+            for i in self.installations.values()
+            if i.id in reachable
+        ]
+        body = {"total_count": len(installations), "installations": installations}
+        self._reply(handler, 200, body)
 
     # --- the App's endpoints -------------------------------------------------------------------
     def _app(

@@ -1,5 +1,6 @@
 """Connecting GitHub and syncing it, end to end: the install flow followed as a browser does
-(Landed's install URL -> GitHub's install page -> the callback -> the frontend), a `github`
+(Landed's install URL -> GitHub's install page -> the callback, with the installing user's
+authorization code -> the frontend), a `github`
 connector synced by a real worker into PostgreSQL, an incremental sync, then the App
 uninstalled: the sync fails with `reauthorize_required`, is not retried, raises `sync.failed`,
 and the schedule stops until GitHub is connected again, when it resumes by itself. GitHub is
@@ -19,7 +20,16 @@ from django.utils import timezone
 from connectors.models import Connector
 from syncs.models import Job
 from tests.e2e.conftest import Api
-from tests.github_server import APP_ID, APP_SLUG, FakeGitHub, Repo, at, running
+from tests.github_server import (
+    APP_ID,
+    APP_SLUG,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeGitHub,
+    Repo,
+    at,
+    running,
+)
 from tests.pg import connect
 from webhooks.models import Event
 
@@ -49,6 +59,11 @@ def github(settings, live_server, tmp_path) -> Iterator[FakeGitHub]:
         }
         for name, value in app.items():
             setattr(settings, name, value)
+        # The install page asks the user's authorization, and the callback checks that the
+        # user can reach the installation it names.
+        server.user_authorization = True
+        settings.GITHUB_APP_CLIENT_ID = CLIENT_ID
+        settings.GITHUB_APP_CLIENT_SECRET = CLIENT_SECRET
         server.worker_env = app  # type: ignore[attr-defined]
         yield server
 

@@ -19,6 +19,7 @@ from tests.clients import client_for
 from tests.connectors.factories import make_destination
 from tests.github_server import APP_ID, APP_SLUG, Repo
 from tests.integrations.conftest import callback, state_of
+from tests.ratelimit_windows import ip_with_fresh_window
 
 pytestmark = pytest.mark.django_db
 
@@ -260,7 +261,7 @@ def test_the_app_key_refused_by_github_is_502(client, github, settings, tmp_path
 def test_the_callback_is_rate_limited_as_sensitive(client, github, settings):
     settings.RATELIMIT_ENABLE = True
     settings.RATE_LIMIT_TIERS = {**settings.RATE_LIMIT_TIERS, "sensitive": ["2/m"]}
-    anonymous = APIClient()
+    anonymous = APIClient(REMOTE_ADDR=ip_with_fresh_window())  # no window edge inside the test
     statuses = [callback(anonymous, state="x").status_code for _ in range(3)]
     assert statuses == [400, 400, 429]
 
@@ -318,3 +319,64 @@ def test_the_app_jwt_follows_githubs_rules(github):
         token, github.public_key, algorithms=["RS256"], options={"verify_exp": False}
     )
     assert claims == {"iat": 1_000_000 - 60, "exp": 1_000_000 - 60 + 480, "iss": APP_ID}
+
+
+# --- the installing user's access, when the App's client is configured -------------------------
+@pytest.fixture
+def verifying(github, settings):
+    from tests.github_server import CLIENT_ID, CLIENT_SECRET
+
+    settings.GITHUB_APP_CLIENT_ID = CLIENT_ID
+    settings.GITHUB_APP_CLIENT_SECRET = CLIENT_SECRET
+    github.install(42, "victim", Repo("victim", "secrets", 3))
+    return github
+
+
+def test_the_installing_user_must_reach_the_installation(client, verifying):
+    code = verifying.issue_code(41)
+    response = callback(
+        client, installation_id=41, setup_action="install", state=state_of(client), code=code
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "connected"
+
+
+def test_a_forged_installation_id_is_refused(client, verifying):
+    # The user installed on their own account (41) and names the victim's installation.
+    response = callback(
+        client, installation_id=42, state=state_of(client), code=verifying.issue_code(41)
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "The installation is not yours"
+    response = callback(
+        client,
+        json=False,
+        installation_id=42,
+        state=state_of(client),
+        code=verifying.issue_code(41),
+    )
+    assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["installation_not_reachable"]
+    assert not GitHubInstallation.objects.exists()
+    assert verifying.jwt_claims == []  # refused before the App asked about it
+
+
+def test_a_missing_used_or_forged_code_is_refused(client, verifying):
+    response = callback(client, installation_id=41, state=state_of(client))
+    assert response.status_code == 400
+    assert response.json()["error"] == "Missing code"
+    code = verifying.issue_code(41)
+    assert (
+        callback(client, installation_id=41, state=state_of(client), code=code).status_code == 200
+    )
+    for bad in [code, "made-up"]:  # used already; never issued
+        response = callback(client, installation_id=41, state=state_of(client), code=bad)
+        assert response.status_code == 400
+        assert response.json()["error"] == "GitHub refused the authorization"
+        assert "bad_verification_code" in response.json()["detail"]
+
+
+def test_github_down_while_checking_the_user_is_502(client, verifying, settings, unused_port):
+    state = state_of(client)
+    settings.GITHUB_WEB_URL = f"http://127.0.0.1:{unused_port}"
+    response = callback(client, installation_id=41, state=state, code=verifying.issue_code(41))
+    assert response.status_code == 502
