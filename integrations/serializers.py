@@ -58,8 +58,12 @@ class InstallUrlSerializer(serializers.Serializer):
     )
 
 
+# GitHub's ids are far below it; a larger number would not fit the database's bigint.
+MAX_GITHUB_ID = 2**53
+
+
 class CallbackQuerySerializer(serializers.Serializer):
-    installation_id = QueryInteger(min_value=1, required=False)
+    installation_id = QueryInteger(min_value=1, max_value=MAX_GITHUB_ID, required=False)
     setup_action = QueryChoice(choices=["install", "update", "request"], required=False)
     state = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
     code = serializers.CharField(
@@ -81,7 +85,10 @@ class CallbackSerializer(serializers.Serializer):
 
 class DisconnectQuerySerializer(serializers.Serializer):
     installation_id = QueryInteger(
-        min_value=1, required=False, help_text="Only this installation (default: all)."
+        min_value=1,
+        max_value=MAX_GITHUB_ID,
+        required=False,
+        help_text="Only this installation (default: all).",
     )
     force = QueryChoice(
         choices=["true", "false"],

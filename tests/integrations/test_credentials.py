@@ -140,6 +140,7 @@ def test_github_connectors_name_an_installation_of_their_account(client, user, i
     for config, loc in [
         ({}, ["body", "config", "installation_id"]),
         ({"installation_id": 99}, ["body", "config", "installation_id"]),
+        ({"installation_id": 10**20}, ["body", "config", "installation_id"]),
         ({"installation_id": 41, "start_date": "soon"}, ["body", "config", "start_date"]),
         ({"installation_id": 41, "api_url": "http://x"}, ["body", "config", "api_url"]),
     ]:

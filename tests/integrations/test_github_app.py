@@ -203,7 +203,7 @@ def test_an_installation_github_does_not_know_is_refused(client, github):
     assert not GitHubInstallation.objects.exists()
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-3", ""])
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "", "99999999999999999999"])
 def test_a_bad_installation_id_is_422(client, github, value):
     response = callback(client, installation_id=value, state=state_of(client))
     assert response.status_code == 422
@@ -307,6 +307,8 @@ def test_disconnect_one_installation_and_the_errors(client, user, github):
     assert client.delete("/integrations/gitlab").status_code == 404
     assert client.delete("/integrations/github?installation_id=7").status_code == 404
     assert client.delete("/integrations/github?installation_id=x").status_code == 422
+    huge = "99999999999999999999"  # beyond a bigint: a 422, not a database error
+    assert client.delete(f"/integrations/github?installation_id={huge}").status_code == 422
     assert client.delete("/integrations/github?force=yes").status_code == 422
     response = client.delete("/integrations/github?installation_id=42")
     assert response.status_code == 200

@@ -270,6 +270,8 @@ class GitHubSource(Source):
                 "repositories are the ones read.",
                 required=True,
                 minimum=1,
+                # GitHub's ids are far below it (and it fits a bigint exactly as a float).
+                maximum=2**53,
             ),
             SpecField(
                 "start_date",
