@@ -207,8 +207,11 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Connector]:
-        # Health and activity in the rows' own query: one query for the whole page.
-        return sync_selectors.connectors_with_activity(super().get_queryset(request))
+        # Health, activity and the schedule's state in the rows' own query: one query for the
+        # whole page.
+        return sync_selectors.connectors_with_schedule_state(
+            sync_selectors.connectors_with_activity(super().get_queryset(request))
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -255,6 +258,9 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
             return _nowrap("paused")
         if obj.sync_frequency_minutes is None:
             return _nowrap("manual only")
+        if getattr(obj, "schedule_stopped", False):
+            # syncs.selectors.SCHEDULE_STOPPING_ERRORS: the user must authorize again.
+            return _nowrap("stopped: reauthorize")
         at = sync_selectors.connector_next_sync_at(connector=obj)
         if at is None or at <= timezone.now():
             return _nowrap("due now")

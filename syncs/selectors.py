@@ -106,40 +106,38 @@ def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]
     )
 
 
-def connectors_schedule_running(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
-    """`queryset` without the connectors whose schedule is stopped: their last sync to
-    succeed or fail failed with one of SCHEDULE_STOPPING_ERRORS, and the connector has not
-    changed since (a connector changes when its config is edited, or when the credentials it
-    names are authorized again). A manual sync is still allowed: when it succeeds, the
-    schedule runs again."""
+def connectors_with_schedule_state(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
+    """`queryset` with `schedule_stopped`: the connector's last sync to succeed or fail failed
+    with one of SCHEDULE_STOPPING_ERRORS, and the connector has not changed since (a connector
+    changes when its config is edited, or when the credentials it names are authorized
+    again). A manual sync is still allowed: when it succeeds, the schedule runs again."""
     last = SyncReceipt.objects.filter(
         connector=OuterRef("pk"), status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
     ).order_by("-finished_at")
-    return (
-        queryset.annotate(
-            last_error_type=Subquery(
-                last.annotate(error_type=KeyTextTransform("type", "error")).values("error_type")[
-                    :1
-                ],
-                output_field=CharField(),
+    return queryset.annotate(
+        last_error_type=Subquery(
+            last.annotate(error_type=KeyTextTransform("type", "error")).values("error_type")[:1],
+            output_field=CharField(),
+        ),
+        last_finished_at=Subquery(last.values("finished_at")[:1]),
+        # A Case rather than a filter on the subqueries: never synced, they are NULL, and NOT
+        # (NULL AND NULL) would count the connector as stopped too.
+        schedule_stopped=Case(
+            When(
+                Q(last_error_type__in=SCHEDULE_STOPPING_ERRORS)
+                & Q(updated_at__lte=F("last_finished_at")),
+                then=Value(True),
             ),
-            last_finished_at=Subquery(last.values("finished_at")[:1]),
-        )
-        # A Case rather than an exclude(): never synced, the subqueries are NULL, and NOT
-        # (NULL AND NULL) would leave the connector out too.
-        .annotate(
-            schedule_stopped=Case(
-                When(
-                    Q(last_error_type__in=SCHEDULE_STOPPING_ERRORS)
-                    & Q(updated_at__lte=F("last_finished_at")),
-                    then=Value(True),
-                ),
-                default=Value(False),
-                output_field=BooleanField(),
-            )
-        )
-        .filter(schedule_stopped=False)
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
     )
+
+
+def connectors_schedule_running(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
+    """`queryset` without the connectors whose schedule is stopped (see
+    `connectors_with_schedule_state`)."""
+    return connectors_with_schedule_state(queryset).filter(schedule_stopped=False)
 
 
 def connectors_with_activity(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
