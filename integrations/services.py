@@ -132,6 +132,15 @@ def github_installation_connect(
     installation checked (when the App's client id and secret are set), the installation
     confirmed by GitHub, then stored (module docstring)."""
     github_require_configured()
+    if not state and setup_action == "update" and installation_id is not None:
+        connected = GitHubInstallation.objects.filter(installation_id=installation_id).first()
+        if connected is not None:
+            # Changed on GitHub (its "Configure" page, with "Redirect on update"): there is no
+            # state, the change did not start here. Only GitHub's own description of an
+            # installation already connected is read again; nothing is granted to anyone.
+            return _installation_store(
+                connected.account, installation_id, _installation_details(installation_id)
+            )
     account = _state_account(state)
     if setup_action == "request":
         logger.info("integrations.github_install_requested account=%s", account.id)

@@ -139,6 +139,20 @@ def test_an_update_or_a_second_install_updates_rather_than_duplicates(client, us
     assert row.repository_selection == "all"
 
 
+def test_a_change_made_on_github_refreshes_a_connected_installation_without_state(client, github):
+    callback(client, installation_id=41, setup_action="install", state=state_of(client))
+    github.installations[41].selection = "all"
+    # GitHub's "Configure" page sends the browser back with no state of ours.
+    response = callback(client, json=False, installation_id=41, setup_action="update")
+    assert parse_qs(urlsplit(response["Location"]).query)["github"] == ["updated"]
+    assert GitHubInstallation.objects.get().repository_selection == "all"
+    # Not for an installation nobody connected: that needs the flow started here.
+    github.install(42, "beta", Repo("beta", "tools", 2))
+    response = callback(client, installation_id=42, setup_action="update")
+    assert response.status_code == 400 and response.json()["error"] == "Missing state"
+    assert GitHubInstallation.objects.count() == 1
+
+
 def test_installed_again_after_an_uninstall_moves_the_row_and_its_connectors(client, user, github):
     callback(client, installation_id=41, setup_action="install", state=state_of(client))
     connector = github_connector(user, 41)
