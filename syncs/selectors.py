@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime, time, timedelta
+from functools import reduce
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
-    F,
     OuterRef,
     Q,
     QuerySet,
@@ -20,7 +20,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -106,38 +105,40 @@ def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]
     )
 
 
-def connectors_with_schedule_state(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
-    """`queryset` with `schedule_stopped`: the connector's last sync to succeed or fail failed
-    with one of SCHEDULE_STOPPING_ERRORS, and the connector has not changed since (a connector
-    changes when its config is edited, or when the credentials it names are authorized
-    again). A manual sync is still allowed: when it succeeds, the schedule runs again."""
-    last = SyncReceipt.objects.filter(
-        connector=OuterRef("pk"), status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
-    ).order_by("-finished_at")
-    return queryset.annotate(
-        last_error_type=Subquery(
-            last.annotate(error_type=KeyTextTransform("type", "error")).values("error_type")[:1],
-            output_field=CharField(),
-        ),
-        last_finished_at=Subquery(last.values("finished_at")[:1]),
-        # A Case rather than a filter on the subqueries: never synced, they are NULL, and NOT
-        # (NULL AND NULL) would count the connector as stopped too.
-        schedule_stopped=Case(
-            When(
-                Q(last_error_type__in=SCHEDULE_STOPPING_ERRORS)
-                & Q(updated_at__lte=F("last_finished_at")),
-                then=Value(True),
-            ),
-            default=Value(False),
-            output_field=BooleanField(),
-        ),
+def schedule_stopped() -> Exists:
+    """Whether a connector's schedule is stopped, as an expression of its row: its last sync to
+    succeed or fail failed with one of SCHEDULE_STOPPING_ERRORS, and the connector has not
+    changed since (a connector changes when its config is edited, or when the credentials it
+    names are authorized again). A manual sync is still allowed: when it succeeds, the schedule
+    runs again."""
+    decided = [JobStatus.SUCCEEDED, JobStatus.FAILED]
+    later = SyncReceipt.objects.filter(
+        connector=OuterRef(OuterRef("pk")),
+        status__in=decided,
+        finished_at__gt=OuterRef("finished_at"),
     )
+    stopping = (
+        SyncReceipt.objects.filter(
+            connector=OuterRef("pk"),
+            status=JobStatus.FAILED,
+            finished_at__gte=OuterRef("updated_at"),
+        )
+        # One exact match per type, not `error__type__in`: on SQLite, Django reads the values
+        # of an `__in` on a JSON key as JSON documents ("malformed JSON").
+        .filter(reduce(operator.or_, (Q(error__type=t) for t in SCHEDULE_STOPPING_ERRORS)))
+        .filter(~Exists(later))
+    )
+    return Exists(stopping)
+
+
+def connectors_with_schedule_state(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
+    """`queryset` with `schedule_stopped` (see `schedule_stopped`)."""
+    return queryset.annotate(schedule_stopped=schedule_stopped())
 
 
 def connectors_schedule_running(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
-    """`queryset` without the connectors whose schedule is stopped (see
-    `connectors_with_schedule_state`)."""
-    return connectors_with_schedule_state(queryset).filter(schedule_stopped=False)
+    """`queryset` without the connectors whose schedule is stopped (see `schedule_stopped`)."""
+    return queryset.filter(~schedule_stopped())
 
 
 def connectors_with_activity(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
