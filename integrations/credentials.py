@@ -36,7 +36,8 @@ from landed.security.secrets import SecretDecryptionError, decrypt_secrets, encr
 
 logger = logging.getLogger("integrations.credentials")
 
-# The kind of credentials the `github` source's spec names.
+# The kind of credentials the `github` source's spec names (`spec.credentials`; a test holds
+# the two together: importing the source here would load the HTTP engine with this app).
 GITHUB_APP_INSTALLATION = "github_app_installation"
 # A token is not used (nor handed out from the cache) closer than this to its expiry: a
 # request sent with it may take a while, and a page of a sync more.

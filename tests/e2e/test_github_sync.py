@@ -64,7 +64,7 @@ def github(settings, live_server, tmp_path) -> Iterator[FakeGitHub]:
         server.user_authorization = True
         settings.GITHUB_APP_CLIENT_ID = CLIENT_ID
         settings.GITHUB_APP_CLIENT_SECRET = CLIENT_SECRET
-        server.worker_env = app  # type: ignore[attr-defined]
+        server.worker_env = app  # what the worker and beat processes are started with
         yield server
 
 

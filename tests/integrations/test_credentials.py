@@ -14,6 +14,7 @@ from connectors import services as connector_services
 from connectors.framework.base import ConfigError, ReauthorizeRequiredError, UnreachableError
 from connectors.framework.registry import source_types
 from integrations.credentials import (
+    GITHUB_APP_INSTALLATION,
     GitHubInstallationBinding,
     InstallationTokens,
     installation_access_token,
@@ -127,7 +128,7 @@ def test_the_binding_adds_the_api_url_and_refuses_when_unconfigured(installation
 
 
 def test_github_connectors_name_an_installation_of_their_account(client, user, installation):
-    assert "github" in source_types()
+    assert source_types()["github"].spec.credentials == GITHUB_APP_INSTALLATION
     catalog = client.get("/connectors/catalog").json()["items"]
     (entry,) = [c for c in catalog if c["type"] == "github"]
     assert [f["name"] for f in entry["fields"]] == [
