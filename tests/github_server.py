@@ -79,6 +79,7 @@ class Repo:
     commits: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     issues_disabled: bool = False  # GitHub answers 410 to its issues
+    actions_forbidden: bool = False  # the App has no Actions permission: 403 to its runs
 
     @property
     def full_name(self) -> str:
@@ -497,6 +498,8 @@ class FakeGitHub:
             ]
             return 200, sorted(commits, key=lambda c: c["commit"]["committer"]["date"])[::-1], None
         if tail == "actions/runs":
+            if repo.actions_forbidden:
+                return 403, {"message": "Resource not accessible by integration"}, None
             return 200, sorted(repo.runs, key=_by("id"), reverse=True), "workflow_runs"
         return 404, {"message": "Not Found"}, None
 

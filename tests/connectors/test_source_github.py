@@ -12,7 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from connectors.framework.base import Batch, ReadRequest, ReauthorizeRequiredError, Stream
+from connectors.framework.base import (
+    Batch,
+    PermissionError_,
+    ReadRequest,
+    ReauthorizeRequiredError,
+    Stream,
+)
 from connectors.sources.github import GitHubSource
 from tests.github_server import FakeGitHub, Repo, at, running
 
@@ -75,8 +81,9 @@ def incremental(src: GitHubSource, stream: Stream, state: dict | None) -> list[B
 
 def test_streams_keys_and_cursors(github):
     src, _ = source(github)
-    assert src.check().ok
     streams = {s.name: s for s in src.discover()}
+    assert github.hits == []  # declared, not sampled: discovery asks GitHub nothing
+    assert src.check().ok
     assert list(streams) == ["repositories", "issues", "pull_requests", "commits", "workflow_runs"]
     assert streams["repositories"].primary_key == ("id",)
     assert not streams["repositories"].supports_incremental
@@ -84,7 +91,7 @@ def test_streams_keys_and_cursors(github):
     assert streams["commits"].default_cursor == "committed_at"
     for name in ("issues", "pull_requests", "workflow_runs"):
         assert streams[name].default_cursor == "updated_at"
-    # Declared columns, whatever discovery sampled: the same tables for every connector.
+    # Declared columns: the same tables for every connector.
     issues = {c.name: c.type for c in streams["issues"].columns}
     assert issues["updated_at"] == "timestamptz" and issues["user"] == "json"
     assert "reactions" in issues and issues["repository"] == "string"
@@ -163,6 +170,16 @@ def test_pull_requests_stop_paging_at_the_boundary(github):
     assert len(github.rest_hits("/repos/acme/widgets/pulls")) == 1
 
 
+def test_a_stream_the_app_may_not_read_fails_alone(github):
+    github.repos["acme/widgets"].actions_forbidden = True
+    src, tokens = source(github)
+    streams = {s.name: s for s in src.discover()}
+    with pytest.raises(PermissionError_, match="not accessible by integration"):
+        read(src, streams["workflow_runs"])
+    assert len(rows(read(src, streams["issues"]))) == 150
+    assert tokens.minted == 2  # the refused token was renewed once, to no avail
+
+
 def test_the_rate_limit_is_waited_out(github):
     src, _ = source(github)
     stream = next(s for s in src.discover() if s.name == "repositories")
@@ -183,7 +200,9 @@ def test_a_rate_limit_resetting_too_late_fails_retryably(github):
 
 def test_an_installation_revoked_mid_read_is_a_reauthorize_error(github):
     src, tokens = source(github)
-    stream = next(s for s in src.discover() if s.name == "issues")
+    streams = {s.name: s for s in src.discover()}
+    read(src, streams["repositories"])  # a token minted, and used
+    stream = streams["issues"]
     github.uninstall(41)  # its tokens are refused (401) from now on
     with pytest.raises(ReauthorizeRequiredError, match="reconnect"):
         read(src, stream)

@@ -136,6 +136,15 @@ def test_github_connectors_name_an_installation_of_their_account(client, user, i
         "start_date",
         "rate_limit_max_wait_seconds",
     ]
+    # Its streams are declared: served without credentials.
+    schema = client.get("/connectors/catalog/github/schema").json()
+    assert [s["name"] for s in schema["streams"]] == [
+        "repositories",
+        "issues",
+        "pull_requests",
+        "commits",
+        "workflow_runs",
+    ]
     destination = make_destination(user.account)
     body = {"name": "gh", "type": "github", "destination_id": str(destination.id)}
     for config, loc in [

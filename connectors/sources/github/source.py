@@ -45,8 +45,8 @@ _PAGED = {"type": "link_header", "size_param": "per_page", "page_size": PAGE_SIZ
 _REPOSITORY = {"stream": "repositories", "field": "full_name", "include_as": "repository"}
 _REPO = "repos/{parent.owner.login}/{parent.name}"
 
-# The columns of each stream, declared so that every connector's tables have them whatever
-# the records discovery happens to sample (fields GitHub adds later are found as they come).
+# The columns of each stream: discovery declares them without sampling (GitHubSource.discover),
+# so every connector has the same tables. Fields not listed here are not loaded.
 _TIME = "timestamptz"
 _COLUMNS: dict[str, dict[str, str]] = {
     "repositories": {
@@ -261,6 +261,8 @@ class GitHubSource(Source):
         category="api",
         auth_method="github_app",
         supports_incremental=True,
+        # Every column is declared: GET /connectors/catalog/github/schema serves them.
+        static_schema=True,
         credentials=CREDENTIALS,
         fields=(
             SpecField(
@@ -330,7 +332,11 @@ class GitHubSource(Source):
         return self.engine.check()
 
     def discover(self) -> list[Stream]:
-        return self.engine.discover()
+        """The streams with their declared columns, without a request: the same tables for
+        every connector, and a stream the App may not read (no Actions permission) fails
+        alone when it is read, instead of failing discovery, and with it every sync and the
+        streams page where it would be disabled."""
+        return self.engine.declared_streams()
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         return self.engine.read(request)

@@ -404,12 +404,25 @@ class HttpApiSource(Source):
         yield first
         yield from pages
 
+    def declared_streams(self) -> list[Stream]:
+        """Each stream with the columns its definition declares (with its key, cursor and
+        parent value), without a request: the discovery of a source whose definition declares
+        every column it loads (fields no column names are not loaded)."""
+        try:
+            return [self._stream(stream, []) for stream in self.definition.streams]
+        except ConnectorError as error:
+            self.masker.masked(error)
+            raise
+
     def _discover(self, stream: StreamDef) -> Stream:
         sample: list[dict[str, Any]] = []
         for count, page in enumerate(self._pages(stream, None, {}), start=1):
             sample.extend(page.records[: SAMPLE_RECORDS - len(sample)])
             if sample or count >= SAMPLE_PAGES or len(sample) >= SAMPLE_RECORDS:
                 break
+        return self._stream(stream, sample)
+
+    def _stream(self, stream: StreamDef, sample: list[dict[str, Any]]) -> Stream:
         cursor = stream.incremental.cursor_field if stream.incremental else None
         required = [*stream.primary_key, *([cursor] if cursor else [])]
         if stream.parent and stream.parent.include_as:
