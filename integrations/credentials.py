@@ -149,8 +149,13 @@ class InstallationTokens:
         self.account_id = account_id
         self.installation_id = installation_id
         self._current: github_app.AccessToken | None = None
+        # Once GitHub has said the grant is gone, every stream of the sync hears it again
+        # without asking GitHub again.
+        self._gone: str | None = None
 
     def access_token(self, *, refresh: bool = False) -> str:
+        if self._gone is not None:
+            raise ReauthorizeRequiredError(self._gone)
         current = self._current
         if (
             not refresh
@@ -162,6 +167,9 @@ class InstallationTokens:
             self._current = installation_access_token(
                 account_id=self.account_id, installation_id=self.installation_id, refresh=refresh
             )
+        except ReauthorizeRequiredError as error:
+            self._gone = error.message
+            raise
         finally:
             _release_thread_connection()
         return self._current.token

@@ -67,6 +67,15 @@ def test_the_provider_keeps_its_token_in_memory_until_it_expires(installation, g
     assert tokens.access_token(refresh=True) != first
 
 
+def test_a_provider_told_the_grant_is_gone_does_not_ask_again(installation, github):
+    tokens = InstallationTokens(account_id=installation.account_id, installation_id=41)
+    github.uninstall(41)
+    for _ in range(3):  # a sync's every stream
+        with pytest.raises(ReauthorizeRequiredError, match="uninstalled"):
+            tokens.access_token()
+    assert len(github.rest_hits("/app/installations/41/access_tokens")) == 1
+
+
 def test_an_uninstalled_app_is_a_reauthorize_error_and_marked_revoked(installation, github):
     token_of(installation)
     github.uninstall(41)
