@@ -12,7 +12,9 @@ COPY pyproject.toml README.md ./
 COPY landed ./landed
 COPY connectors ./connectors
 COPY syncs ./syncs
-COPY workers ./workers
+COPY webhooks ./webhooks
+COPY billing ./billing
+COPY integrations ./integrations
 RUN pip install --no-cache-dir .
 COPY manage.py ./
 COPY scripts ./scripts

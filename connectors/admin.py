@@ -207,7 +207,8 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Connector]:
-        # Health and activity in the rows' own query: one query for the whole page.
+        # Health, activity and the schedule's state in the rows' own query: one query for the
+        # whole page.
         return sync_selectors.connectors_with_activity(super().get_queryset(request))
 
     def has_add_permission(self, request) -> bool:
@@ -255,6 +256,9 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
             return _nowrap("paused")
         if obj.sync_frequency_minutes is None:
             return _nowrap("manual only")
+        if obj.schedule_stopped:
+            # syncs.schedule.SCHEDULE_STOPPING_ERRORS: the user must authorize again.
+            return _nowrap("stopped: reauthorize")
         at = obj.next_sync_at
         if at is None:
             return _nowrap("subscription inactive")

@@ -14,6 +14,7 @@ from django.db.models import ProtectedError
 from billing.rules import connector_quota_check
 from connectors import configs, payloads
 from connectors.checks import run_check
+from connectors.credentials import credential_binding
 from connectors.framework import registry, selection
 from connectors.framework.base import ConfigError, ConnectorError, Source, Stream
 from connectors.framework.base import Destination as DestinationImpl
@@ -78,13 +79,31 @@ def _check_destination_config(type_name: str, config: dict, account_id: Any) -> 
     configs.raise_issues(issues + configs.host_issues(spec, config))
 
 
-def _check_source_config(spec: ConnectorSpec, config: dict) -> None:
+def _check_source_config(spec: ConnectorSpec, config: dict, account_id: Any) -> None:
     """The spec's field checks, then the type's own (an HTTP API's stream definitions), then
-    the network policy for its host and the hosts of its URLs."""
+    the network policy for its host and the hosts of its URLs, then the account's credentials
+    it names (a GitHub installation connected to this account)."""
     configs.check_config(spec, config)
     source_class = registry.source_types()[spec.type]
     issues = source_class.config_issues(config) + configs.host_issues(spec, config)
-    configs.raise_issues(issues + _url_issues(source_class, config))
+    configs.raise_issues(
+        issues + _url_issues(source_class, config) + _credential_issues(spec, config, account_id)
+    )
+
+
+def _credential_issues(spec: ConnectorSpec, config: dict, account_id: Any) -> list[ConfigIssue]:
+    if spec.credentials is None:
+        return []
+    binding = credential_binding(spec.credentials)
+    if binding is None:
+        return [
+            ConfigIssue(
+                "",
+                f"This server cannot supply the credentials '{spec.type}' connectors need.",
+                "not_supported",
+            )
+        ]
+    return binding.config_issues(account_id=account_id, config=config)
 
 
 def _url_issues(source_class: type[Source], config: dict) -> list[ConfigIssue]:
@@ -202,7 +221,7 @@ def connector_create(
     destination_schema: str | None = None,
 ) -> Connector:
     spec = source_spec(type)
-    _check_source_config(spec, config)
+    _check_source_config(spec, config, account.id)
     if destination_schema is None:
         destination_schema = _default_schema(account, destination, name)
     connector = Connector(
@@ -249,7 +268,7 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
     if "config" in data:
         configs.check_config(spec, data["config"], partial=True)
         merged = configs.updated_config(connector, spec, data["config"], partial=True)
-        _check_source_config(spec, merged)
+        _check_source_config(spec, merged, connector.account_id)
         configs.store(connector, spec, merged)
         changed += ["config", "encrypted_secrets"]
     for field in ("name", "destination", "sync_frequency_minutes", "paused"):
@@ -260,6 +279,36 @@ def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector
         _save_unique(connector, "connector", changed)
         _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
     return connector
+
+
+def connectors_config_replace(
+    *, account_id: Any, types: list[str], field: str, old: Any, new: Any
+) -> list[Connector]:
+    """Set `field` to `new` in the config of the account's connectors of `types` that hold
+    `old` there (credentials that moved: a GitHub App installed again gets a new installation
+    id), raising `connector.updated` for each. A connector's `updated_at` moves with it: a
+    schedule stopped for reauthorization resumes (syncs.selectors)."""
+    changed = []
+    candidates = Connector.objects.select_for_update().filter(account_id=account_id, type__in=types)
+    with transaction.atomic():
+        for connector in candidates:
+            if connector.config.get(field) != old:
+                continue
+            connector.config = {**connector.config, field: new}
+            connector.save(update_fields=["config", "updated_at"])
+            _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
+            changed.append(connector)
+    return changed
+
+
+def connectors_touch(*, connectors: list[Connector]) -> None:
+    """Mark connectors as changed (their `updated_at`) with `connector.updated`: what they
+    depend on outside their own config changed (their credentials were authorized again), so
+    that a schedule stopped for reauthorization resumes (syncs.selectors)."""
+    with transaction.atomic():
+        for connector in connectors:
+            connector.save(update_fields=["updated_at"])
+            _raise_connector_event(connector, EventType.CONNECTOR_UPDATED)
 
 
 def connector_delete(*, connector: Connector) -> None:
@@ -274,11 +323,20 @@ def connector_delete(*, connector: Connector) -> None:
 
 
 def source_impl(connector: Connector) -> Source:
-    """The source, ready to connect (secrets decrypted, host checked and pinned). Raises a
-    ConnectorError when its host is not allowed or does not resolve."""
+    """The source, ready to connect (secrets decrypted, host checked and pinned, the
+    credentials the platform supplies bound). Raises a ConnectorError when its host is not
+    allowed or does not resolve, or its credentials cannot be had."""
     spec = source_spec(connector.type)
     cls = registry.source_types()[connector.type]
     config = configs.full_config(connector, spec)
+    if spec.credentials is not None:
+        binding = credential_binding(spec.credentials)
+        if binding is None:
+            raise ConfigError(
+                f"This server cannot supply the credentials '{spec.type}' connectors need."
+            )
+        config, provider = binding.bind(account_id=connector.account_id, config=config)
+        return cls(config, allow_private_networks=network.private_allowed(), credentials=provider)
     if spec.host_field is None:
         # No single host to pin (an HTTP API's URLs): the source checks every connection it
         # opens against the policy handed to it.

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "syncs",
     "webhooks",
     "billing",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -340,6 +341,33 @@ try:
 except (OSError, ValueError) as _billing_plans_error:
     _source = "BILLING_PLANS_FILE" if _billing_plans_file else "BILLING_PLANS"
     raise ImproperlyConfigured(f"{_source} is not readable JSON: {_billing_plans_error}") from None
+
+# --- GitHub App integration (docs/github.md) -----------------------------------------------
+# Connecting GitHub (GET /integrations/github/install and its callback) answers 503 until the
+# App's id, slug and private key are set. Separate from "Sign in with GitHub" (an OAuth app's
+# settings): the App is what `github` connectors read repositories through.
+GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="")
+GITHUB_APP_SLUG = env.str("GITHUB_APP_SLUG", default="")
+GITHUB_APP_PRIVATE_KEY_PATH = env.str("GITHUB_APP_PRIVATE_KEY_PATH", default="")
+# The App's client id and secret: with them, the install callback checks that the user who
+# installed the App can reach the installation it names (GitHub's advice: an installation_id
+# in a URL can be forged). Needs "Request user authorization (OAuth) during installation".
+GITHUB_APP_CLIENT_ID = env.str("GITHUB_APP_CLIENT_ID", default="")
+GITHUB_APP_CLIENT_SECRET = env.str("GITHUB_APP_CLIENT_SECRET", default="")
+# GitHub's REST API and web site (GitHub Enterprise Server: https://<host>/api/v3 and
+# https://<host>); the tests point them at a local server.
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com")
+GITHUB_WEB_URL = env.str("GITHUB_WEB_URL", default="https://github.com")
+# Where the browser lands after the install: `?github=connected&installation_id=...`, or
+# `?github=error&error=<code>`.
+GITHUB_APP_FRONTEND_URL = env.str(
+    "GITHUB_APP_FRONTEND_URL", default="http://localhost:3000/integrations"
+)
+# How long an install URL's state stays valid: choosing repositories, or waiting for an
+# organization owner, can take a while.
+GITHUB_APP_STATE_MAX_AGE_SECONDS = env.int("GITHUB_APP_STATE_MAX_AGE_SECONDS", default=3600)
+# Each call of the App to GitHub (a customer waits for the callback's).
+GITHUB_APP_TIMEOUT_SECONDS = env.float("GITHUB_APP_TIMEOUT_SECONDS", default=10.0)
 
 # Connectors may reach private, loopback and link-local addresses (the server's own network)
 # only when this is on: a hosted Landed keeps it off; `make run` on a loopback host turns it on.

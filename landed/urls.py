@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("webhooks.urls")),
     path("", include("webhooks.alerts.urls")),
     path("", include("billing.urls")),
+    path("", include("integrations.urls")),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),

@@ -35,7 +35,7 @@ from syncs.models import (
     StreamSchema,
     SyncReceipt,
 )
-from syncs.schedule import connectors_with_next_sync
+from syncs.schedule import connectors_with_next_sync, schedule_stopped
 
 HEALTH_STATES = ("healthy", "failing", "paused", "syncing", "never_synced")
 
@@ -113,7 +113,7 @@ def connectors_with_activity(queryset: QuerySet[Connector]) -> QuerySet[Connecto
     """`connectors_with_health`, and what the operators' pages show beside it, in the same
     query: the last receipt's status and end (`last_result`, `last_result_at`: a cancelled
     sync too), the pending or running job (`active_job_id`, `active_job_status`) and, by the
-    scheduler's own rule, `next_sync_at`."""
+    scheduler's own rule, `next_sync_at` and `schedule_stopped`."""
     last = SyncReceipt.objects.filter(connector=OuterRef("pk")).order_by("-finished_at")
     active = Job.objects.filter(connector=OuterRef("pk"), status__in=ACTIVE_STATUSES).order_by(
         "-created_at"
@@ -123,6 +123,7 @@ def connectors_with_activity(queryset: QuerySet[Connector]) -> QuerySet[Connecto
         last_result_at=Subquery(last.values("finished_at")[:1]),
         active_job_id=Subquery(active.values("id")[:1]),
         active_job_status=Subquery(active.values("status")[:1]),
+        schedule_stopped=schedule_stopped(),
     )
 
 

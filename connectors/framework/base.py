@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
+from connectors.framework.credentials import TokenProvider
 from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.framework.types import Column
 
@@ -72,6 +73,14 @@ class TransientError(ConnectorError):
     kind = "transient"
 
 
+class ReauthorizeRequiredError(ConnectorError):
+    """The grant the source reads with is gone (an app uninstalled or suspended, an
+    integration disconnected): only the user can restore it, by authorizing again. Not
+    retried, and scheduled syncs of the connector stop until it is fixed."""
+
+    kind = "reauthorize_required"
+
+
 # --- Check ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckResult:
@@ -98,6 +107,8 @@ class CheckResult:
             "unreachable": (False, None, None),
             "authentication_failed": (True, False, None),
             "permission_denied": (True, True, False),
+            # The system answered, and refused the grant behind the credentials.
+            "reauthorize_required": (True, False, None),
         }
         reachable, authenticated, permitted = steps.get(error.kind, (None, None, None))
         return cls(False, reachable, authenticated, permitted, error.message, error.kind)
@@ -193,15 +204,19 @@ class Source(ABC):
         *,
         hostaddr: str | None = None,
         allow_private_networks: bool = False,
+        credentials: TokenProvider | None = None,
     ) -> None:
         """`hostaddr`: the IP address the config's host was resolved to and checked against
         the server's network policy; a connector connects there (the host name still serves
         TLS verification), so that a DNS answer cannot change between check and connect.
         `allow_private_networks`: the policy itself, for sources that connect to URLs of their
-        config (no single host to pin) and check every connection they open."""
+        config (no single host to pin) and check every connection they open.
+        `credentials`: the tokens the platform supplies, for a source whose spec names the
+        kind it needs (`spec.credentials`; see connectors/framework/credentials.py)."""
         self.config = config
         self.hostaddr = hostaddr
         self.allow_private_networks = allow_private_networks
+        self.credentials = credentials
 
     @classmethod
     def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:

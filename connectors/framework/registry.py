@@ -11,13 +11,15 @@ from connectors.framework.spec import ConnectorSpec
 
 
 def _sources() -> dict[str, type[Source]]:
+    from connectors.sources.github import GitHubSource
     from connectors.sources.http_api import HttpApiSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.sample import SampleSource
 
     return {
-        cls.spec.type: cls for cls in (SampleSource, PostgresSource, HttpApiSource, MySQLSource)
+        cls.spec.type: cls
+        for cls in (SampleSource, PostgresSource, HttpApiSource, MySQLSource, GitHubSource)
     }
 
 

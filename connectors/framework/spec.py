@@ -48,7 +48,7 @@ class ConnectorSpec:
     display_name: str
     description: str
     category: str  # "database", "sample", "api", "warehouse", "file"
-    auth_method: str  # "password", "none", "api_key", "oauth2", "file"
+    auth_method: str  # "password", "none", "api_key", "oauth2", "file", "github_app"
     fields: tuple[SpecField, ...]
     supports_incremental: bool = False
     # The stream schema is the same for every connector of this type (sample): served by
@@ -58,6 +58,10 @@ class ConnectorSpec:
     # The field naming a network host the connector connects to: checked against the
     # server's network policy (no private addresses unless allowed) before any connection.
     host_field: str | None = None
+    # Credentials the platform supplies rather than the config holds (a GitHub App
+    # installation's tokens): the kind, for which the Django side registers a binding that
+    # checks the config and builds the source's TokenProvider (connectors/credentials.py).
+    credentials: str | None = None
 
     def field_named(self, name: str) -> SpecField | None:
         return next((f for f in self.fields if f.name == name), None)

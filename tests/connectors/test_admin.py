@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from connectors.models import Connector
 from syncs import services as sync_services
-from syncs.models import Job, JobStatus
+from syncs.models import Job, JobStatus, SyncReceipt
 from syncs.receipts import receipt_write
 from tests.accounts.factories import AccountFactory
 from tests.admin_helpers import (
@@ -232,13 +232,18 @@ def test_the_list_shows_health_and_activity(operator: Client) -> None:
         created_at=timezone.now() - timedelta(minutes=10)
     )
     make_connector(account, destination, name="src-fresh", sync_frequency_minutes=5)
+    revoked = make_connector(account, destination, name="src-revoked", sync_frequency_minutes=5)
+    gone = finished_job(revoked, JobStatus.FAILED)
+    Job.objects.filter(id=gone.id).update(error={"type": "reauthorize_required"})
+    SyncReceipt.objects.filter(job_id=gone.id).update(error={"type": "reauthorize_required"})
+    # Not changed since that failure.
+    Connector.objects.filter(id=revoked.id).update(updated_at=timezone.now() - timedelta(hours=1))
 
     html = operator.get(CONNECTORS).content.decode()
     for header in ("Health", "Last result", "Last synced", "Syncing now", "Next sync"):
         assert f">{header}</" in html, header
-    names = [
-        f"src-{n}" for n in ("healthy", "failing", "syncing", "paused", "new", "scheduled", "fresh")
-    ]
+    kinds = ("healthy", "failing", "syncing", "paused", "new", "scheduled", "fresh", "revoked")
+    names = [f"src-{n}" for n in kinds]
     rows = {name: _row(html, name) for name in names}
     assert "healthy" in rows["src-healthy"] and "succeeded" in rows["src-healthy"]
     assert "failing" in rows["src-failing"] and ">failed<" in rows["src-failing"]
@@ -249,6 +254,8 @@ def test_the_list_shows_health_and_activity(operator: Client) -> None:
     assert "due now" in rows["src-scheduled"]
     # A new connector's first scheduled sync is one interval after its creation.
     assert "in 4 min" in rows["src-fresh"] or "in 5 min" in rows["src-fresh"], rows["src-fresh"]
+    # Its schedule waits for the user to authorize its credentials again.
+    assert "stopped: reauthorize" in rows["src-revoked"]
     # Times to the second.
     next_sync = timezone.localtime(Connector.objects.get(id=healthy.id).last_triggered_at)
     next_sync += timedelta(minutes=60)

@@ -23,10 +23,12 @@ from connectors.framework.base import (
     ConnectorError,
     PermissionError_,
     ReadRequest,
+    ReauthorizeRequiredError,
     StreamNotFoundError,
     TransientError,
     UnreachableError,
 )
+from connectors.framework.spec import validate_config
 from connectors.framework.types import Column
 from connectors.sources.http_api import HttpApiSource
 from connectors.sources.http_api import source as source_module
@@ -518,7 +520,8 @@ def _orders_parent(c: dict[str, Any]) -> None:
         (_in(1, name="users"), ("streams", 1, "name")),
         (_orders_parent, ("streams", 1, "parent", "stream")),
         (_in(1, path="orders"), ("streams", 1, "path")),
-        (_in(1, path="users/{parent.uid}/orders"), ("streams", 1, "path")),
+        (_in(1, path="users/{user.id}/orders"), ("streams", 1, "path")),
+        (_in(1, path="users/{parent.}/orders"), ("streams", 1, "path")),
         (
             _in(2, incremental={"request_param": "since"}),
             ("streams", 2, "incremental", "cursor_field"),
@@ -1136,3 +1139,289 @@ def test_slow_response_headers_are_stopped_by_the_request_deadline(api):
     with pytest.raises(TransientError, match="max_request_seconds"):
         source(cfg).discover()
     assert time.monotonic() - started < 2.5
+
+
+# --- platform-supplied tokens ------------------------------------------------------------------
+class Tokens:
+    """A TokenProvider as the platform hands one to a source: it counts what it is asked."""
+
+    def __init__(self, api: FakeApi, *, gone_after: int | None = None) -> None:
+        self.api = api
+        self.minted = 0
+        self.refreshes = 0
+        self.current: str | None = None
+        self.gone_after = gone_after  # mints allowed before the grant is withdrawn
+
+    def access_token(self, *, refresh: bool = False) -> str:
+        self.refreshes += refresh
+        if self.current is None or refresh:
+            if self.gone_after is not None and self.minted >= self.gone_after:
+                raise ReauthorizeRequiredError("The installation was uninstalled: reconnect.")
+            self.minted += 1
+            self.current = f"provided-{self.minted}"
+            self.api.tokens.add(self.current)
+        return self.current
+
+
+def test_a_provided_token_is_sent_and_renewed_once_when_refused(api):
+    tokens = Tokens(api)
+    cfg = config(api, users_stream(path="secure/offset/users"), auth_type="provided_token")
+    src = HttpApiSource(cfg, allow_private_networks=True, credentials=tokens)
+    assert column(read(src, "users"), "id") == ALL_IDS
+    assert (tokens.minted, tokens.refreshes) == (1, 0)  # one token for every page
+
+    api.revoke_tokens()  # refused from now on: renewed once, then read on with the new one
+    assert column(read(src, "users"), "id") == ALL_IDS
+    assert (tokens.minted, tokens.refreshes) == (2, 1)
+    assert api.hits_to("/v1/secure/offset/users")
+
+
+def test_a_withdrawn_grant_is_a_reauthorize_error_never_retried(api):
+    tokens = Tokens(api, gone_after=1)
+    cfg = config(api, users_stream(path="secure/offset/users"), auth_type="provided_token")
+    src = HttpApiSource(cfg, allow_private_networks=True, credentials=tokens)
+    stream = src.discover()[0]
+    api.revoke_tokens()
+    api.hits.clear()
+    with pytest.raises(ReauthorizeRequiredError, match="reconnect") as raised:
+        list(src.read(ReadRequest(stream=stream)))
+    assert raised.value.retryable is False
+    assert len(api.hits) == 1  # the refused request, and no retry after the grant is gone
+    result = src.check()
+    assert (result.ok, result.error_type) == (False, "reauthorize_required")
+    assert (result.reachable, result.authenticated) == (True, False)
+
+
+def test_a_403_renews_a_provided_token_and_a_second_403_is_the_apis_answer(api):
+    tokens = Tokens(api)
+    cfg = config(api, users_stream(path="offset/users"), auth_type="provided_token")
+    src = HttpApiSource(cfg, allow_private_networks=True, credentials=tokens)
+    stream = src.discover()[0]
+    api.fail("/v1/offset/users", 403, times=2)
+    with pytest.raises(PermissionError_, match="HTTP 403"):
+        list(src.read(ReadRequest(stream=stream)))
+    assert tokens.refreshes == 1
+
+
+def test_provided_tokens_are_not_offered_to_users_nor_work_without_a_provider(api):
+    spec = HttpApiSource.spec
+    assert "provided_token" not in spec.field_named("auth_type").choices
+    issues = validate_config(spec, {**good(), "auth_type": "provided_token"})
+    assert [(i.field, i.type) for i in issues] == [("auth_type", "enum")]
+    cfg = config(api, users_stream(), auth_type="provided_token")
+    result = HttpApiSource(cfg, allow_private_networks=True).check()
+    assert (result.ok, result.error_type) == (False, "config_error")
+
+
+# --- the API's rate-limit headers --------------------------------------------------------------
+GITHUB_LIKE_LIMIT = {"rate_limit": {"max_wait_seconds": 5}}
+
+
+def limited(api: FakeApi, path: str, status: int, **headers: str) -> None:
+    """The next request to `path` is refused as over the limit, with `headers`."""
+
+    def answer(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        del api.routes[path]
+        return status, {"message": "API rate limit exceeded"}, headers
+
+    api.route(path, answer)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_limit_with_remaining_0_waits_for_the_reset(api, status):
+    src = source(config(api, users_stream(), **GITHUB_LIKE_LIMIT))
+    stream = src.discover()[0]
+    reset = int(time.time()) + 1
+    exhausted = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    limited(api, "/v1/offset/users", status, **exhausted)
+    assert column(list(src.read(ReadRequest(stream=stream))), "id") == ALL_IDS
+    # Not before the reset, though the retries' backoff is 0.01 s.
+    assert time.time() >= reset
+
+
+def test_a_403_with_retry_after_is_a_secondary_limit(api):
+    src = source(config(api, users_stream(), **GITHUB_LIKE_LIMIT))
+    stream = src.discover()[0]
+    limited(api, "/v1/offset/users", 403, **{"Retry-After": "0.3"})
+    started = time.monotonic()
+    assert column(list(src.read(ReadRequest(stream=stream))), "id") == ALL_IDS
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_403_without_limit_headers_is_a_refusal_not_a_wait(api):
+    src = source(config(api, users_stream(), **GITHUB_LIKE_LIMIT))
+    stream = src.discover()[0]
+    api.fail("/v1/offset/users", 403)
+    api.hits.clear()
+    with pytest.raises(PermissionError_):
+        list(src.read(ReadRequest(stream=stream)))
+    assert len(api.hits) == 1
+
+
+def test_a_reset_beyond_the_bound_is_a_retryable_error_naming_it(api):
+    src = source(config(api, users_stream(), **GITHUB_LIKE_LIMIT))
+    stream = src.discover()[0]
+    reset = int(time.time()) + 3600
+    limited(
+        api,
+        "/v1/offset/users",
+        403,
+        **{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="rate limit until about") as raised:
+        list(src.read(ReadRequest(stream=stream)))
+    assert raised.value.retryable is True
+    assert time.monotonic() - started < 2
+    assert time.strftime("%Y-%m-%dT%H", time.gmtime(reset)) in raised.value.message
+
+
+def test_the_last_request_of_a_window_holds_the_next_until_the_reset(api):
+    src = source(config(api, users_stream("link_header"), **GITHUB_LIKE_LIMIT))
+    stream = src.discover()[0]
+    reset = int(time.time()) + 1
+
+    def first_page(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        del api.routes["/v1/link/users"]
+        link = f"{api.url}/v1/link/users?per_page=5&page=2"
+        headers = {
+            "Link": f'<{link}>; rel="next"',
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset),
+        }
+        return 200, api.users[:5], headers
+
+    api.route("/v1/link/users", first_page)
+    assert column(list(src.read(ReadRequest(stream=stream))), "id") == ALL_IDS
+    # The second page was asked for after the reset, and never refused.
+    assert time.time() >= reset
+
+
+def test_without_a_rule_rate_limit_headers_are_not_read(api):
+    src = source(config(api, users_stream()))
+    stream = src.discover()[0]
+    limited(
+        api, "/v1/offset/users", 403, **{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+    )
+    with pytest.raises(PermissionError_):
+        list(src.read(ReadRequest(stream=stream)))
+
+
+@pytest.mark.parametrize(
+    ("rule", "loc"),
+    [
+        ("fast", ("rate_limit",)),
+        ({"colour": "red"}, ("rate_limit", "colour")),
+        ({"reset_format": "iso"}, ("rate_limit", "reset_format")),
+        ({"statuses": [200]}, ("rate_limit", "statuses")),
+        ({"max_wait_seconds": 7200}, ("rate_limit", "max_wait_seconds")),
+        ({"remaining_header": ""}, ("rate_limit", "remaining_header")),
+    ],
+)
+def test_rate_limit_rules_are_checked(rule, loc):
+    assert loc in issue_locs({**good(), "rate_limit": rule})
+
+
+# --- child paths, added fields, ignored statuses, newest-first records ---------------------------
+def test_a_child_path_may_name_several_and_nested_parent_fields():
+    small = FakeApi(users=3).start()
+    try:
+        for user in small.users:
+            city = user["address"]["city"].replace(" ", "%20")
+
+            def answer(handler: Any, query: dict[str, str], user=user):
+                return 200, {"visits": [{"visit": f"{user['id']}@{user['address']['city']}"}]}, {}
+
+            small.route(f"/v1/cities/{city}/users/{user['id']}/visits", answer)
+        visits = {
+            "name": "visits",
+            "path": "cities/{parent.address.city}/users/{parent.id}/visits",
+            "record_selector": "visits",
+            "parent": {"stream": "users", "field": "address.zip", "include_as": "zip"},
+        }
+        src = source(config(small, users_stream(), visits))
+        rows = read(src, "visits")[0].records.to_pylist()
+        assert [(r["visit"], r["zip"]) for r in rows] == [
+            ("1@city 1", "10001"),
+            ("2@city 2", "10002"),
+            ("3@city 3", "10003"),
+        ]
+    finally:
+        small.stop()
+
+
+def test_added_fields_lift_nested_values_and_can_be_cursors(api):
+    events = [
+        {"sha": f"c{i}", "commit": {"committer": {"date": f"2026-05-0{i}T00:00:00Z"}}}
+        for i in range(1, 5)
+    ]
+    events_route(
+        api, "/v1/commits", [{**e, "at": e["commit"]["committer"]["date"]} for e in events], "at"
+    )
+    stream = {
+        "name": "events",
+        "path": "commits",
+        "record_selector": "events",
+        "primary_key": "sha",
+        "add_fields": {"committed_at": "commit.committer.date"},
+        "incremental": {"cursor_field": "committed_at", "request_param": "since"},
+    }
+    src = source(config(api, stream))
+    (discovered,) = src.discover()
+    assert "committed_at" in [c.name for c in discovered.columns]
+    first = incremental(src, None, "committed_at")
+    assert column(first, "committed_at") == [e["commit"]["committer"]["date"] for e in events]
+    assert first[-1].state["cursor"] == "2026-05-04T00:00:00Z"
+
+
+def test_ignored_statuses_are_requests_without_records(api):
+    orders = {**ORDERS, "ignore_statuses": [410]}
+    api.fail_matching("/v1/users/2/orders", 410)
+    src = source(config(api, users_stream(), orders))
+    rows = column(read(src, "orders"), "user_id")
+    assert 2 not in rows and 3 in rows
+    # Without it, the same answer fails the stream.
+    src = source(config(api, users_stream(), ORDERS))
+    with pytest.raises(ConnectorError, match="HTTP 410"):
+        read(src, "orders")
+
+
+@pytest.mark.parametrize("status", [401, 429, 200])
+def test_credentials_and_rate_limits_cannot_be_ignored(status):
+    cfg = good()
+    cfg["streams"][1]["ignore_statuses"] = [status]
+    assert ("streams", 1, "ignore_statuses") in issue_locs(cfg)
+
+
+def test_newest_first_records_stop_paging_at_the_boundary(api):
+    events = [{"id": i, "updated_at": f"2026-06-{i:02d}T00:00:00Z"} for i in range(1, 21)]
+
+    def newest_first(handler: Any, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        ordered = sorted(events, key=lambda e: e["updated_at"], reverse=True)
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
+        return 200, {"events": ordered[offset : offset + limit]}, {}
+
+    api.route("/v1/recent", newest_first)
+    stream = {
+        "name": "events",
+        "path": "recent",
+        "record_selector": "events",
+        "primary_key": "id",
+        "paginator": {"type": "offset", "page_size": 3},
+        "incremental": {"cursor_field": "updated_at", "records_order": "descending"},
+    }
+    src = source(config(api, stream))
+    first = incremental(src, None, "updated_at")
+    assert sorted(column(first, "id")) == list(range(1, 21))
+    events.append({"id": 21, "updated_at": "2026-06-21T00:00:00Z"})
+    events.append({"id": 22, "updated_at": "2026-06-20T00:00:00Z"})  # a tie at the boundary
+    api.hits.clear()
+    second = incremental(src, first[-1].state, "updated_at")
+    assert sorted(column(second, "id")) == [21, 22]
+    # Pages of 3, newest first: 21, 22, 20 | 19, ...: the second page holds older records, and
+    # none after it is asked for (the first request is discovery's sample).
+    assert [urlsplit(hit).query for hit in api.hits_to("/v1/recent")] == [
+        "limit=3&offset=0",
+        "limit=3&offset=0",
+        "limit=3&offset=3",
+    ]

@@ -111,6 +111,10 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("POST", "/billing/checkout"),
         ("POST", "/billing/portal"),
         ("POST", "/billing/webhook"),
+        ("GET", "/integrations/github/install"),
+        ("GET", "/integrations/github/callback"),
+        ("GET", "/integrations"),
+        ("DELETE", "/integrations/{provider}"),
     }
 
 

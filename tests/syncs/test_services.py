@@ -143,6 +143,61 @@ def test_scheduler_triggers_due_connectors_only(connector, django_capture_on_com
         assert len(services.syncs_trigger_due()) == 1
 
 
+def _fail(connector, error_type: str, *, retryable: bool = False) -> Job:
+    job = services.sync_trigger(connector=connector)
+    services.job_claim(job_id=job.id)
+    error = {"type": error_type, "message": "...", "stream": None, "retryable": retryable}
+    services.job_finish(job=job, status=JobStatus.FAILED, error=error)
+    Connector.objects.filter(id=connector.id).update(
+        last_triggered_at=timezone.now() - timedelta(minutes=61)
+    )
+    return job
+
+
+def test_a_reauthorize_failure_stops_the_schedule_until_the_connector_changes(
+    connector, django_capture_on_commit_callbacks
+):
+    connector.sync_frequency_minutes = 60
+    connector.save()
+    with django_capture_on_commit_callbacks():
+        job = _fail(connector, "reauthorize_required")
+    assert not Job.objects.filter(retry_of=job).exists()  # not retried either
+    # Every interval would fail the same way: the schedule waits for the user.
+    assert services.syncs_trigger_due() == []
+    assert services.syncs_trigger_due() == []
+    # Authorized again (the connector changed meanwhile): the schedule resumes.
+    Connector.objects.get(id=connector.id).save(update_fields=["updated_at"])
+    with django_capture_on_commit_callbacks():
+        assert len(services.syncs_trigger_due()) == 1
+
+
+def test_a_manual_sync_that_succeeds_resumes_a_stopped_schedule(
+    connector, django_capture_on_commit_callbacks
+):
+    connector.sync_frequency_minutes = 60
+    connector.save()
+    with django_capture_on_commit_callbacks():
+        _fail(connector, "reauthorize_required")
+        job = services.sync_trigger(connector=connector)  # manual syncs stay allowed
+        services.job_claim(job_id=job.id)
+        services.job_finish(job=job, status=JobStatus.SUCCEEDED)
+    Connector.objects.filter(id=connector.id).update(
+        last_triggered_at=timezone.now() - timedelta(minutes=61)
+    )
+    with django_capture_on_commit_callbacks():
+        assert len(services.syncs_trigger_due()) == 1
+
+
+def test_other_non_retryable_failures_keep_the_schedule(
+    connector, django_capture_on_commit_callbacks
+):
+    connector.sync_frequency_minutes = 60
+    connector.save()
+    with django_capture_on_commit_callbacks():
+        _fail(connector, "authentication_failed")
+        assert len(services.syncs_trigger_due()) == 1
+
+
 def test_paused_and_manual_connectors_are_not_scheduled(connector):
     connector.paused = True
     connector.sync_frequency_minutes = 5

@@ -1,6 +1,8 @@
 """Authentication of API requests, one class per `auth_type`: nothing, an API key (header or
-query parameter), a bearer token, HTTP basic, or an OAuth2 access token obtained with the
-client-credentials grant and cached until shortly before it expires.
+query parameter), a bearer token, HTTP basic, an OAuth2 access token obtained with the
+client-credentials grant and cached until shortly before it expires, or a token the platform
+supplies (`provided_token`: a GitHub App installation's, say), which users of the `http_api`
+type cannot choose: only a source whose spec names credentials gets a provider.
 
 The definition checks a config against its auth type's class (`config_issues`), and the
 requester builds it with `build_auth`. A new type is one class here and one entry in AUTHS.
@@ -15,7 +17,8 @@ from typing import Any, ClassVar, Protocol
 
 import requests
 
-from connectors.framework.base import AuthenticationError, ConnectorError
+from connectors.framework.base import AuthenticationError, ConfigError, ConnectorError
+from connectors.framework.credentials import TokenProvider
 from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.urls import is_http_url
 
@@ -29,7 +32,11 @@ TokenPost = Callable[[str, dict[str, str], tuple[str, str] | None], requests.Res
 
 
 class Auth(Protocol):
-    """Adds credentials to a request; `renew` reports whether trying again can help a 401."""
+    """Adds credentials to a request; `renew` reports whether trying again can help a refusal
+    (a response of one of `renew_statuses`)."""
+
+    @property
+    def renew_statuses(self) -> frozenset[int]: ...
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None: ...
 
@@ -42,6 +49,11 @@ class BaseAuth:
 
     kind: ClassVar[str]  # its `auth_type`
     required: ClassVar[tuple[str, ...]] = ()  # config fields that must hold a value
+    # Offered to users of the `http_api` type (its spec's choices); a type that needs what
+    # only the platform supplies is not.
+    user_selectable: ClassVar[bool] = True
+    # Refusals that a renewed credential may cure.
+    renew_statuses: ClassVar[frozenset[int]] = frozenset({401})
 
     @classmethod
     def config_issues(cls, config: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -53,9 +65,15 @@ class BaseAuth:
         ]
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         """The auth of a checked config; `post` sends a token request, `masker` learns the
-        secrets obtained."""
+        secrets obtained, `credentials` hands out the tokens the platform supplies (if any)."""
         raise NotImplementedError
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
@@ -69,7 +87,13 @@ class NoAuth(BaseAuth):
     kind = "none"
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         return cls()
 
 
@@ -81,7 +105,13 @@ class ApiKeyAuth(BaseAuth):
         self.name, self.key, self.where = name, key, where
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         return cls(config["api_key_name"], config["api_key"], config.get("api_key_in") or "header")
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
@@ -103,7 +133,13 @@ class BearerAuth(HeaderAuth):
     required = ("bearer_token",)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         return cls(f"Bearer {config['bearer_token']}")
 
 
@@ -112,7 +148,13 @@ class BasicAuth(HeaderAuth):
     required = ("username",)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         pair = f"{config['username']}:{config.get('password') or ''}".encode()
         return cls(f"Basic {base64.b64encode(pair).decode('ascii')}")
 
@@ -152,7 +194,13 @@ class OAuth2ClientCredentials(BaseAuth):
         return issues
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
         return cls(
             token_url=config["token_url"],
             client_id=config["client_id"],
@@ -215,6 +263,55 @@ class OAuth2ClientCredentials(BaseAuth):
         return token, float(lifetime)
 
 
+class ProvidedTokenAuth(BaseAuth):
+    """`Authorization: Bearer <token>` with a token the platform supplies through the source's
+    TokenProvider (connectors/framework/credentials.py), which caches it and mints a new one
+    before it expires. A refused token (401, and 403: an installation suspended meanwhile
+    answers 403) is renewed once: a provider whose grant is gone raises
+    ReauthorizeRequiredError then, and a token refused again is the API's answer."""
+
+    kind = "provided_token"
+    user_selectable = False
+    renew_statuses = frozenset({401, 403})
+
+    def __init__(self, provider: TokenProvider, masker: Masker) -> None:
+        self.provider = provider
+        self.masker = masker
+        self._token: str | None = None
+        self._refresh = False
+        self._renewed = False
+
+    @classmethod
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        post: TokenPost,
+        masker: Masker,
+        credentials: TokenProvider | None = None,
+    ) -> Auth:
+        if credentials is None:
+            raise ConfigError(
+                "This source authenticates with credentials the platform supplies, and none "
+                "were given."
+            )
+        return cls(credentials, masker)
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        token = self.provider.access_token(refresh=self._refresh)
+        self._refresh = False
+        if token != self._token:
+            # A new token may be renewed once in its turn; and it is a secret of every message.
+            self._token, self._renewed = token, False
+            self.masker.add(token)
+        headers["Authorization"] = f"Bearer {token}"
+
+    def renew(self) -> bool:
+        if self._renewed:
+            return False
+        self._refresh = self._renewed = True
+        return True
+
+
 def _oauth_error(response: requests.Response) -> str:
     try:
         payload = response.json()
@@ -226,12 +323,27 @@ def _oauth_error(response: requests.Response) -> str:
 
 # Every type by its `auth_type`, in the order the spec lists them.
 AUTHS: dict[str, type[BaseAuth]] = {
-    cls.kind: cls for cls in (NoAuth, ApiKeyAuth, BearerAuth, BasicAuth, OAuth2ClientCredentials)
+    cls.kind: cls
+    for cls in (
+        NoAuth,
+        ApiKeyAuth,
+        BearerAuth,
+        BasicAuth,
+        OAuth2ClientCredentials,
+        ProvidedTokenAuth,
+    )
 }
+# The types a user of the `http_api` type may choose.
+USER_AUTHS: tuple[str, ...] = tuple(kind for kind, cls in AUTHS.items() if cls.user_selectable)
 
 
-def build_auth(config: dict[str, Any], post: TokenPost, masker: Masker) -> Auth:
+def build_auth(
+    config: dict[str, Any],
+    post: TokenPost,
+    masker: Masker,
+    credentials: TokenProvider | None = None,
+) -> Auth:
     """The auth the config names (none for a type it does not know)."""
     kind = config.get("auth_type") or "none"
     auth = AUTHS.get(kind, NoAuth) if isinstance(kind, str) else NoAuth
-    return auth.from_config(config, post, masker)
+    return auth.from_config(config, post, masker, credentials)

@@ -23,6 +23,7 @@ from connectors.sources.http_api.paginators import (
     NoPagination,
     Paginator,
 )
+from connectors.sources.http_api.ratelimit import rate_limit_issues
 from connectors.sources.http_api.records import Path
 from connectors.sources.http_api.urls import is_http_url
 
@@ -41,14 +42,20 @@ DECLARABLE_TYPES = (
     "timestamptz",
 )
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# A placeholder of a child stream's path: a field of the parent record, or a dotted path into
+# it ({parent.id}, {parent.owner.login}).
+PARENT_PLACEHOLDER = re.compile(r"\{parent\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)\}")
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
 
 
 @dataclass(frozen=True)
 class ParentDef:
     stream: str
-    field: str = "id"
+    field: str = "id"  # the parent's value `include_as` copies (a dotted path: nested)
     include_as: str | None = None  # copy the parent's value into each child record
+
+
+RECORDS_ORDERS = ("any", "descending")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class IncrementalDef:
     cursor_field: str
     request_param: str | None = None
     start_value: Any = None
+    # "descending": the API lists records newest first by the cursor (and has no parameter to
+    # ask for the newer ones): a page holding a record older than the boundary is the last
+    # one read. "any": every page is read, records older than the boundary dropped.
+    records_order: str = "any"
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,11 @@ class StreamDef:
     parent: ParentDef | None = None
     incremental: IncrementalDef | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    # Top-level fields set from nested values of each record (a cursor nested in an object).
+    add_fields: dict[str, Path] = field(default_factory=dict)
+    # Error statuses that mean "no records here" for this stream's requests (a repository
+    # with issues turned off answers 410; an empty one, 409 to its commits).
+    ignore_statuses: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,9 +107,11 @@ _STREAM_KEYS = {
     "parent",
     "incremental",
     "columns",
+    "add_fields",
+    "ignore_statuses",
 }
 _PARENT_KEYS = {"stream", "field", "include_as"}
-_INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value"}
+_INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value", "records_order"}
 
 
 class _Issues:
@@ -129,6 +147,8 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
         issues.add(("base_url",), "Put query parameters in a stream's params.", "url_parsing")
     _check_auth(config, issues)
     _check_headers(config.get("headers"), issues)
+    for loc, msg, kind in rate_limit_issues(config.get("rate_limit")):
+        issues.add(("rate_limit", *loc), msg, kind)
 
     raw_streams = config.get("streams")
     if not isinstance(raw_streams, list) or not raw_streams:
@@ -262,6 +282,8 @@ def _parse_stream(
     parent = _parse_parent(raw.get("parent"), (*loc, "parent"), issues)
     incremental = _parse_incremental(raw.get("incremental"), (*loc, "incremental"), issues)
     columns = _parse_columns(raw.get("columns"), (*loc, "columns"), issues)
+    add_fields = _parse_add_fields(raw.get("add_fields"), (*loc, "add_fields"), issues)
+    ignore_statuses = _parse_statuses(raw.get("ignore_statuses"), (*loc, "ignore_statuses"), issues)
     if path is not None:
         _check_placeholders(path, parent, (*loc, "path"), issues)
     if len(issues.items) > before or name is None or path is None:
@@ -276,7 +298,41 @@ def _parse_stream(
         parent=parent,
         incremental=incremental,
         columns=columns,
+        add_fields=add_fields,
+        ignore_statuses=ignore_statuses,
     )
+
+
+def _parse_add_fields(raw: Any, loc: tuple, issues: _Issues) -> dict[str, Path]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        issues.add(loc, "Give an object of field names to dotted paths.", "dict_type")
+        return {}
+    fields: dict[str, Path] = {}
+    for name, raw_path in raw.items():
+        path = _parse_path(raw_path)
+        if not name or path is None or path == ():
+            issues.add((*loc, name), "Give a dotted path or a list of keys and indexes.")
+        else:
+            fields[name] = path
+    return fields
+
+
+def _parse_statuses(raw: Any, loc: tuple, issues: _Issues) -> frozenset[int]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 400 <= s <= 599 for s in raw
+    ):
+        issues.add(loc, "Give a list of HTTP error statuses (400-599).", "list_type")
+        return frozenset()
+    if 401 in raw or 429 in raw:
+        # A refusal of the credentials or a rate limit read as "nothing here" would load
+        # nothing, silently.
+        issues.add(loc, "401 and 429 cannot be ignored.", "value_error")
+        return frozenset()
+    return frozenset(raw)
 
 
 def _parse_paginator(
@@ -359,9 +415,15 @@ def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef 
         isinstance(start_value, bool) or not isinstance(start_value, str | int | float)
     ):
         issues.add((*loc, "start_value"), "Give a text or number value.")
+    records_order = raw.get("records_order", "any")
+    if records_order not in RECORDS_ORDERS:
+        issues.add(
+            (*loc, "records_order"), f"Input should be one of: {', '.join(RECORDS_ORDERS)}", "enum"
+        )
+        records_order = "any"
     if cursor_field is None:
         return None
-    return IncrementalDef(cursor_field, request_param, start_value)
+    return IncrementalDef(cursor_field, request_param, start_value, records_order)
 
 
 def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:
@@ -385,11 +447,16 @@ def _check_placeholders(path: str, parent: ParentDef | None, loc: tuple, issues:
             issues.add(loc, "Placeholders like {parent.id} need a parent stream.")
         return
     expected = f"parent.{parent.field}"
-    if expected not in names:
+    valid = PARENT_PLACEHOLDER.findall(path)
+    if not valid:
         issues.add(loc, f"A child stream's path holds {{{expected}}}.", "missing")
     for name in names:
-        if name != expected:
-            issues.add(loc, f"Unknown placeholder {{{name}}}; use {{{expected}}}.")
+        if f"{{{name}}}" not in {f"{{parent.{v}}}" for v in valid}:
+            issues.add(
+                loc,
+                f"Unknown placeholder {{{name}}}; use {{{expected}}} (or another field of the "
+                "parent record, {parent.<field>}, a dotted path for a nested one).",
+            )
     if path.count("{") != len(names) or path.count("}") != len(names):
         issues.add(loc, "Unbalanced braces in the path.")
 

@@ -3,9 +3,13 @@ connector errors that name the stream, the URL (secrets masked) and the HTTP sta
 
 Retried: 429 (after its Retry-After, in seconds or as an HTTP date, capped), 408, every 5xx,
 timeouts and connection failures, with exponential backoff and jitter, at most `max_retries`
-times; then a retryable error (the sync is retried later). A 401 renews an OAuth2 token once.
-Not retried: 401/403 (credentials), 404 (a wrong path), other 4xx, redirects (never followed:
-a redirect target is another host to check against the network policy).
+times; then a retryable error (the sync is retried later). With a `rate_limit` rule
+(ratelimit.py), a response that the API's rate-limit headers mark as over the limit is sent
+again after the reset (bounded), and an accepted one that used the last request of the window
+holds the next request until then. A 401 renews an OAuth2 token once (a platform-supplied
+token: a 401 or 403). Not retried: 401/403 (credentials), 404 (a wrong path), other 4xx,
+redirects (never followed: a redirect target is another host to check against the network
+policy).
 
 Bodies are streamed and read against a wall-clock deadline (`max_request_seconds`, from the
 moment the request is sent; the read timeout alone bounds each socket read, so a server
@@ -22,7 +26,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,9 +39,11 @@ from connectors.framework.base import (
     TransientError,
     UnreachableError,
 )
+from connectors.framework.credentials import TokenProvider
 from connectors.framework.http import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
 from connectors.sources.http_api.masking import Masker
+from connectors.sources.http_api.ratelimit import RateLimitRule, retry_after_seconds
 from landed.security.outbound import CURRENT_WATCH as _WATCH
 from landed.security.outbound import DeadlineExceeded as _DeadlineExceeded
 from landed.security.outbound import Watch as _Watch
@@ -71,17 +76,9 @@ class RetryPolicy:
 
     def retry_after(self, response: requests.Response, attempt: int) -> float:
         """What a 429 or 503 asks for (seconds or an HTTP date), capped; backoff otherwise."""
-        header = (response.headers.get("Retry-After") or "").strip()
-        if header:
-            try:
-                seconds = float(header)
-            except ValueError:
-                try:
-                    seconds = parsedate_to_datetime(header).timestamp() - time.time()
-                except (TypeError, ValueError, IndexError):
-                    seconds = -1.0
-            if seconds >= 0:
-                return min(seconds, self.max_backoff_seconds)
+        seconds = retry_after_seconds(response)
+        if seconds is not None:
+            return min(seconds, self.max_backoff_seconds)
         return self.backoff(attempt)
 
 
@@ -96,6 +93,7 @@ class Requester:
         masker: Masker | None = None,
         max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        credentials: TokenProvider | None = None,
     ) -> None:
         self.session = outbound_session(
             allow_private_networks=allow_private_networks, timeout=timeout
@@ -108,7 +106,11 @@ class Requester:
         self.max_request_seconds = max_request_seconds
         self.max_response_bytes = max_response_bytes
         self.masker = masker or Masker.from_config(config)
-        self.auth: Auth = build_auth(config, self._post_token, self.masker)
+        self.auth: Auth = build_auth(config, self._post_token, self.masker, credentials)
+        self.rate_limit = RateLimitRule.from_config(config.get("rate_limit"))
+        # When the API said the window's last request was used: the next waits for its reset
+        # (monotonic clock).
+        self._paused_until = 0.0
 
     def close(self) -> None:
         self.session.close()
@@ -119,6 +121,7 @@ class Requester:
         renewed = False
         attempt = 0
         while True:
+            self._wait_for_window()
             headers: dict[str, str] = {}
             query = query_values(params)
             try:
@@ -129,10 +132,21 @@ class Requester:
             if response is None:
                 attempt += 1
                 continue
-            if response.status_code == 401 and not renewed and self.auth.renew():
+            status = response.status_code
+            if status in self.auth.renew_statuses and not renewed and self.auth.renew():
                 renewed = True
                 continue
-            return self._accepted(response, stream)
+            accepted = self._accepted(response, stream)
+            if self.rate_limit is not None:
+                pause = self.rate_limit.pause_after(accepted)
+                if pause is not None and pause <= self.rate_limit.max_wait_seconds:
+                    self._paused_until = time.monotonic() + pause
+            return accepted
+
+    def _wait_for_window(self) -> None:
+        remaining = self._paused_until - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
 
     def request_key(self, url: str, params: dict[str, Any]) -> str:
         """What identifies the request for `url` and `params`: its URL with the query sorted
@@ -194,10 +208,43 @@ class Requester:
                 f"{where} failed: {self._describe(exc, url)}", stream=stream
             ) from exc
         status = response.status_code
+        wait = self.rate_limit.limited_wait(response) if self.rate_limit is not None else None
+        if wait is not None:
+            self._wait_rate_limit(attempt, stream, method, response, wait)
+            return None
         if status in _RETRIED_STATUSES or status >= 500:
             self._give_up_or_wait(attempt, stream, method, response.url, {}, None, response)
             return None
         return response
+
+    def _wait_rate_limit(
+        self,
+        attempt: int,
+        stream: str | None,
+        method: str,
+        response: requests.Response,
+        wait: float,
+    ) -> None:
+        """Sleep until the API's rate limit lets the request through again; a retryable
+        error when the reset is further off than the rule's bound, or the retries are used."""
+        assert self.rate_limit is not None  # only called with a rule
+        where = self._where(stream, method, response.url, None)
+        bound = self.rate_limit.max_wait_seconds
+        if wait > bound:
+            reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + wait))
+            raise TransientError(
+                f"{where} is over the API's rate limit until about {reset} (HTTP "
+                f"{response.status_code}), longer than the rate limit's max_wait_seconds "
+                f"({bound:g} s): the sync is retried later.",
+                stream=stream,
+            )
+        if attempt >= self.retry.max_retries:
+            raise TransientError(
+                f"{where} was still over the API's rate limit after {attempt + 1} attempts "
+                f"(HTTP {response.status_code}): {self._snippet(response)}",
+                stream=stream,
+            )
+        time.sleep(wait)
 
     def _read_body(self, response: requests.Response, deadline: float) -> None:
         """Read the streamed body into `response.content`, within the deadline and the size

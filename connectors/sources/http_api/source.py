@@ -45,7 +45,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -66,9 +66,11 @@ from connectors.framework.base import (
     Stream,
     StreamNotFoundError,
 )
+from connectors.framework.credentials import TokenProvider
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api.auth import AUTHS
+from connectors.sources.http_api.auth import USER_AUTHS
 from connectors.sources.http_api.definition import (
+    PARENT_PLACEHOLDER,
     Definition,
     StreamDef,
     definition_issues,
@@ -76,7 +78,12 @@ from connectors.sources.http_api.definition import (
 )
 from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.paginators import END
-from connectors.sources.http_api.records import infer_columns, select_records, to_record_batch
+from connectors.sources.http_api.records import (
+    infer_columns,
+    select_records,
+    to_record_batch,
+    value_at,
+)
 from connectors.sources.http_api.requester import (
     DEFAULT_MAX_REQUEST_SECONDS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -100,6 +107,10 @@ MAX_TIE_KEYS = 10_000
 # Statuses of the first request of a resumed read that mean its stored page position (a
 # cursor, a next URL) has expired: the read starts again from the boundary.
 _EXPIRED_POSITION_STATUSES = frozenset({400, 404, 410, 422})
+
+
+# Whether a page's records end a chain of requests (those after them are not wanted).
+_Stop = Callable[[list[dict[str, Any]]], bool]
 
 
 @dataclass
@@ -126,7 +137,7 @@ class HttpApiSource(Source):
                 "enum",
                 "How requests authenticate.",
                 default="none",
-                choices=tuple(AUTHS),
+                choices=USER_AUTHS,
             ),
             SpecField("api_key_name", "string", "api_key: the header or query parameter name."),
             SpecField(
@@ -160,6 +171,12 @@ class HttpApiSource(Source):
             ),
             SpecField(
                 "streams", "json", "The stream definitions (see docs/http_api.md).", required=True
+            ),
+            SpecField(
+                "rate_limit",
+                "json",
+                "The API's rate-limit headers to honour: {remaining_header, reset_header, "
+                "reset_format, statuses, max_wait_seconds} (see docs/http_api.md).",
             ),
             SpecField(
                 "page_size",
@@ -233,8 +250,14 @@ class HttpApiSource(Source):
         *,
         hostaddr: str | None = None,
         allow_private_networks: bool = False,
+        credentials: TokenProvider | None = None,
     ) -> None:
-        super().__init__(config, hostaddr=hostaddr, allow_private_networks=allow_private_networks)
+        super().__init__(
+            config,
+            hostaddr=hostaddr,
+            allow_private_networks=allow_private_networks,
+            credentials=credentials,
+        )
         self.settings = with_defaults(self.spec, config)
         self._definition: Definition | None = None
         self._requester: Requester | None = None
@@ -302,7 +325,8 @@ class HttpApiSource(Source):
         columns = request.stream.columns
         buffered: list[dict[str, Any]] = []
         nbytes = 0
-        pages = self._pages(stream, position, extra)
+        stop = boundary.passed if boundary is not None and boundary.descending else None
+        pages = self._pages(stream, position, extra, stop=stop)
         if boundary is not None and position is not None:
             pages = self._resumed(stream, pages, boundary)
         for page in pages:
@@ -346,6 +370,7 @@ class HttpApiSource(Source):
                 settings.get("max_request_seconds", DEFAULT_MAX_REQUEST_SECONDS)
             ),
             max_response_bytes=int(settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
+            credentials=self.credentials,
         )
 
     def _resumed(
@@ -373,10 +398,21 @@ class HttpApiSource(Source):
                 status,
             )
             boundary.restart()
-            yield from self._pages(stream, None, boundary.request_params())
+            stop = boundary.passed if boundary.descending else None
+            yield from self._pages(stream, None, boundary.request_params(), stop=stop)
             return
         yield first
         yield from pages
+
+    def declared_streams(self) -> list[Stream]:
+        """Each stream with the columns its definition declares (with its key, cursor and
+        parent value), without a request: the discovery of a source whose definition declares
+        every column it loads (fields no column names are not loaded)."""
+        try:
+            return [self._stream(stream, []) for stream in self.definition.streams]
+        except ConnectorError as error:
+            self.masker.masked(error)
+            raise
 
     def _discover(self, stream: StreamDef) -> Stream:
         sample: list[dict[str, Any]] = []
@@ -384,6 +420,9 @@ class HttpApiSource(Source):
             sample.extend(page.records[: SAMPLE_RECORDS - len(sample)])
             if sample or count >= SAMPLE_PAGES or len(sample) >= SAMPLE_RECORDS:
                 break
+        return self._stream(stream, sample)
+
+    def _stream(self, stream: StreamDef, sample: list[dict[str, Any]]) -> Stream:
         cursor = stream.incremental.cursor_field if stream.incremental else None
         required = [*stream.primary_key, *([cursor] if cursor else [])]
         if stream.parent and stream.parent.include_as:
@@ -420,18 +459,20 @@ class HttpApiSource(Source):
         extra_params: dict[str, Any],
         *,
         requester: Requester | None = None,
+        stop: _Stop | None = None,
     ) -> Iterator[_Page]:
-        """The stream's pages from `position` (None: the first page) on."""
+        """The stream's pages from `position` (None: the first page) on. `stop` ends a chain
+        of requests after a page it is true of (the records after it are not wanted)."""
         requester = requester or self.requester
         if stream.parent is None:
             token = position["page"] if position else stream.paginator.first_token()
             for records, this, following, nbytes in self._requests(
-                stream, stream.path, token, extra_params, requester
+                stream, stream.path, token, extra_params, requester, stop
             ):
                 after = None if following is END else {"page": following}
                 yield _Page(records, {"page": this}, after, nbytes)
             return
-        yield from self._child_pages(stream, position, extra_params, requester)
+        yield from self._child_pages(stream, position, extra_params, requester, stop)
 
     def _child_pages(
         self,
@@ -439,6 +480,7 @@ class HttpApiSource(Source):
         position: dict[str, Any] | None,
         extra_params: dict[str, Any],
         requester: Requester,
+        stop: _Stop | None,
     ) -> Iterator[_Page]:
         parent = stream.parent
         assert parent is not None  # only called for child streams
@@ -457,16 +499,9 @@ class HttpApiSource(Source):
         for parent_page in self._pages(parent_stream, parent_position, {}, requester=requester):
             records = parent_page.records
             for index in range(start_index, len(records)):
-                value = records[index].get(parent.field)
-                if value is None or isinstance(value, dict | list):
-                    raise ConnectorError(
-                        f"Stream '{stream.name}': a record of '{parent.stream}' has no usable "
-                        f"'{parent.field}' ({json.dumps(value)[:60]}).",
-                        stream=stream.name,
-                    )
-                path = stream.path.replace(
-                    f"{{parent.{parent.field}}}", quote(_text(value), safe="")
-                )
+                record = records[index]
+                path = _child_path(stream, record)
+                value = value_at(record, _dotted(parent.field))
                 here = {"parent": parent_page.position, "index": index}
                 if index + 1 < len(records):
                     following_parent: dict[str, Any] | None = {
@@ -478,7 +513,7 @@ class HttpApiSource(Source):
                     following_parent = {"parent": parent_page.after, "index": 0, "page": first}
                 else:
                     following_parent = None
-                chain = self._requests(stream, path, start_token, extra_params, requester)
+                chain = self._requests(stream, path, start_token, extra_params, requester, stop)
                 # A stored page of a resumed read is not a deleted parent: its 404 is for
                 # read() to judge (an expired position).
                 resumed = start_token != first
@@ -502,9 +537,9 @@ class HttpApiSource(Source):
                     # The parent was deleted between its listing and this request: it has no
                     # children (any more). Its other pages are not asked for.
                     logger.info(
-                        "http_api.child_not_found stream=%s parent=%s: %s",
+                        "http_api.child_not_found stream=%s path=%s: %s",
                         stream.name,
-                        _text(value)[:60],
+                        path[:120],
                         error.message,
                     )
                     if following_parent is None:
@@ -527,6 +562,7 @@ class HttpApiSource(Source):
         token: Any,
         extra_params: dict[str, Any],
         requester: Requester,
+        stop: _Stop | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], Any, Any, int]]:
         """(records, this page's token, the next page's token or END, bytes) per page.
 
@@ -563,11 +599,26 @@ class HttpApiSource(Source):
                 )
             requested.add(key_digest)
             past_max = len(requested) > paginator.max_pages
-            response = requester.get(page_url, page_params, stream=stream.name)
+            try:
+                response = requester.get(page_url, page_params, stream=stream.name)
+            except ConnectorError as error:
+                if http_status(error) not in stream.ignore_statuses:
+                    raise
+                # The stream's definition says this answer means "nothing here" (a repository
+                # with issues turned off): no records, and no page after.
+                logger.info(
+                    "http_api.status_ignored stream=%s status=%s", stream.name, http_status(error)
+                )
+                yield [], token, END, 0
+                return
             where = f"Stream '{stream.name}': GET {requester.mask(response.url)}"
             content = response.content
             body = _json_body(content, response, where, stream.name)
             records = select_records(body, stream.record_selector, where=where, stream=stream.name)
+            if stream.add_fields:
+                for record in records:
+                    for name, nested in stream.add_fields.items():
+                        record[name] = value_at(record, nested)
             if paginator.numbered and records:
                 digest = hashlib.sha256(content).digest()
                 if digest == previous_body:
@@ -592,6 +643,8 @@ class HttpApiSource(Source):
                 stream=stream.name,
                 masker=masker,
             )
+            if following is not END and stop is not None and stop(records):
+                following = END
             if past_max and (records or following is not END):
                 raise ConnectorError(
                     f"{where}: page {len(requested)} is past the paginator's max_pages "
@@ -603,6 +656,29 @@ class HttpApiSource(Source):
             if following is END:
                 return
             token = following
+
+
+def _dotted(name: str) -> tuple[str, ...]:
+    return tuple(name.split("."))
+
+
+def _child_path(stream: StreamDef, record: dict[str, Any]) -> str:
+    """The child stream's path for one parent record: each {parent.<field>} replaced by the
+    record's value there, URL-encoded as one path segment."""
+    parent = stream.parent
+    assert parent is not None  # only called for child streams
+
+    def value(match: re.Match[str]) -> str:
+        found = value_at(record, _dotted(match.group(1)))
+        if found is None or isinstance(found, dict | list):
+            raise ConnectorError(
+                f"Stream '{stream.name}': a record of '{parent.stream}' has no usable "
+                f"'{match.group(1)}' ({json.dumps(found)[:60]}).",
+                stream=stream.name,
+            )
+        return quote(_text(found), safe="")
+
+    return PARENT_PLACEHOLDER.sub(value, stream.path)
 
 
 def _json_body(content: bytes, response: requests.Response, where: str, stream: str) -> Any:
@@ -652,6 +728,9 @@ class _Boundary:
         self.cursor_field = cursor_field
         self.primary_key = primary_key
         self.temporal = temporal
+        self.descending = bool(
+            stream.incremental and stream.incremental.records_order == "descending"
+        )
         self.cursor, self.tie_keys = cursor, tie_keys
         self.highest, self.highest_keys = highest, _capped(highest_keys)
         # The state's key lists, sorted once per change rather than for every batch.
@@ -707,6 +786,16 @@ class _Boundary:
         if param is None or self.cursor is None:
             return {}
         return {param: self.cursor}
+
+    def passed(self, records: list[dict[str, Any]]) -> bool:
+        """Whether a record of `records` is older than the boundary: with records listed
+        newest first, none after it is new."""
+        if self.cursor is None:
+            return False
+        return any(
+            value is not None and _finite(value) and _compare(value, self.cursor, self.temporal) < 0
+            for value in (record.get(self.cursor_field) for record in records)
+        )
 
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = []
