@@ -483,7 +483,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "syncs.models.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "syncs.models.JobStatus",
+        # Two `provider` fields with different choices: sign-in providers and integrations.
+        "SignInProviderEnum": "landed.accounts.oauth.providers.PROVIDER_NAMES",
+        "IntegrationProviderEnum": "integrations.selectors.PROVIDERS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",
