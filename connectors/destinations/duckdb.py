@@ -94,6 +94,44 @@ def tenant_root(tenant: str | None) -> Path:
     return root / tenant
 
 
+# The POSIX limits Linux file systems share; a file system that says less (os.pathconf) wins.
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def _limits(directory: Path) -> tuple[int, int]:
+    """(longest file name, longest path) in bytes where files under `directory` go."""
+    name_max, path_max = NAME_MAX, PATH_MAX
+    existing = _nearest_directory(directory / "_")
+    for key, default in (("PC_NAME_MAX", NAME_MAX), ("PC_PATH_MAX", PATH_MAX)):
+        try:
+            value = os.pathconf(existing, key)
+        except (OSError, ValueError, AttributeError):
+            continue  # not known here (or not on this OS): the POSIX figure stands
+        if 0 < value < default:
+            if key == "PC_NAME_MAX":
+                name_max = value
+            else:
+                path_max = value
+    return name_max, path_max
+
+
+def _check_lengths(path: Path, root: Path) -> None:
+    """Refuse a path the file system cannot hold, before anything touches it: the OS would
+    answer ENAMETOOLONG only later, in the middle of a check or a sync."""
+    name_max, path_max = _limits(root)
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(
+                f"A name in the DuckDB path is too long: at most {name_max} bytes per file or "
+                "directory name."
+            )
+    if len(os.fsencode(str(path))) >= path_max:
+        raise ConfigError(
+            f"The DuckDB path is too long: the server's full path must stay under {path_max} bytes."
+        )
+
+
 def resolve_path(raw: Any, tenant: str | None = None) -> Path:
     """The file a configured `path` names, refused (ConfigError) unless it is a `.duckdb` file
     inside the tenant's directory."""
@@ -105,7 +143,15 @@ def resolve_path(raw: Any, tenant: str | None = None) -> Path:
     if candidate.suffix != SUFFIX or candidate.name == SUFFIX:
         raise ConfigError(f"The DuckDB path must name a file ending in {SUFFIX}.")
     root = tenant_root(tenant)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    joined = candidate if candidate.is_absolute() else root / candidate
+    _check_lengths(joined, root)
+    try:
+        resolved = joined.resolve()
+    except (OSError, RuntimeError) as exc:
+        # RuntimeError is how Python 3.11 reports a symbolic-link loop.
+        raise ConfigError(f"The DuckDB path {raw.strip()!r} cannot be resolved: {exc}.") from exc
+    # A symbolic link may lengthen the path; the file system's limits apply to what it opens.
+    _check_lengths(resolved, root)
     if not resolved.is_relative_to(root) or resolved == root:
         raise ConfigError(
             "The DuckDB path must lie inside the server's DuckDB directory; "
@@ -252,6 +298,15 @@ class DuckDBDestination(Destination):
                 self._open(path, read_only=True).close()
         except ConnectorError as exc:
             return CheckResult.failure(exc)
+        except OSError as exc:
+            # Whatever the OS refuses (a name too long for this file system, an I/O error) is
+            # the answer to the test, not a crash of it.
+            return CheckResult.failure(
+                ConnectorError(
+                    f"The DuckDB file {self.config.get('path')!r} cannot be reached: "
+                    f"{exc.strerror or exc}."
+                )
+            )
         return CheckResult.success(f"The DuckDB file {self.config['path']!r} can be written.")
 
     def open_loader(self, namespace: str) -> DuckDBLoader:

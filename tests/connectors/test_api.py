@@ -484,3 +484,21 @@ def test_a_duckdb_path_into_another_accounts_directory_is_422(client, duckdb_roo
         "/destinations", {"name": "x", "type": "duckdb", "config": {"path": mine}}, format="json"
     )
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a" * 250 + ".duckdb",  # one file name over 255 bytes
+        "é" * 125 + ".duckdb",  # 257 bytes in UTF-8, though 132 characters
+        "/".join(["d" * 200] * 21) + "/x.duckdb",  # every name short, the whole over 4096
+    ],
+)
+def test_duckdb_paths_too_long_for_the_file_system_are_422(client, duckdb_root, path):
+    for url in ("/destinations", "/destinations/test"):
+        response = client.post(
+            url, {"name": "x", "type": "duckdb", "config": {"path": path}}, format="json"
+        )
+        assert response.status_code == 422, response.content
+        assert response.json()["detail"][0]["loc"] == ["body", "config", "path"]
+    assert Destination.objects.count() == 0

@@ -219,3 +219,45 @@ def test_a_file_in_use_is_a_retryable_clear_error(
     result = destination.check()
     assert not result.ok and result.error_type == "transient" and "in use" in result.message
     assert time.monotonic() - started < 10
+
+
+# --- Lengths and OS errors -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a" * 250 + ".duckdb",
+        "dir/" + "é" * 125 + ".duckdb",
+        "/".join(["d" * 200] * 21) + "/x.duckdb",
+    ],
+)
+def test_names_longer_than_the_file_system_allows_are_refused(root: Path, path: str) -> None:
+    with pytest.raises(ConfigError, match="too long"):
+        duck.resolve_path(path)
+    result = DuckDBDestination({"path": path}).check()
+    assert not result.ok and result.error_type == "config_error"
+
+
+def test_the_longest_file_name_is_accepted(root: Path) -> None:
+    name = "a" * (255 - len(".duckdb")) + ".duckdb"
+    assert duck.resolve_path(name).name == name
+
+
+def test_check_reports_an_os_error_as_a_failed_check(
+    destination: DuckDBDestination, root: Path
+) -> None:
+    # A regular file where the tenant's directory should be: stat() and the probe fail with
+    # ENOTDIR, which must come back as a failed check rather than an exception.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.write_text("not a directory")
+    result = destination.check()
+    assert not result.ok
+    assert result.error_type == "permission_denied"
+
+
+def test_a_symlink_loop_is_a_failed_check_not_a_crash(root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / "loop").symlink_to(root / "loop")
+    with pytest.raises(ConfigError):
+        duck.resolve_path("loop/data.duckdb")
+    result = DuckDBDestination({"path": "loop/data.duckdb"}).check()
+    assert not result.ok and result.error_type == "config_error"
