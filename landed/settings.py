@@ -537,7 +537,10 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "landed.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "landed.logging.RequestIdFilter"},
+        "disallowed_host": {"()": "landed.logging.DisallowedHostFilter"},
+    },
     "formatters": {
         "standard": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s",
@@ -553,5 +556,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # A bad Host header: one WARNING line, not a traceback at ERROR (see the filter).
+        "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
     },
 }

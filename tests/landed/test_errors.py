@@ -1,5 +1,7 @@
 """Every failure is the reference's JSON envelope, with the reference's status codes."""
 
+import logging
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -140,3 +142,18 @@ def test_disallowed_host_is_json_400(api):
     response = api.get("/health", HTTP_HOST="evil.example.com")
     assert response.status_code == 400
     assert response.json()["error"] == "Bad request"
+
+
+def test_disallowed_host_logs_one_warning_line_without_a_traceback(api, caplog):
+    # Anyone can send any Host header, on every request: an operator's problem at most (a
+    # missing ALLOWED_HOSTS entry), never a crash worth a traceback at ERROR.
+    caplog.set_level(logging.DEBUG)
+    response = api.get("/health", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Bad request", "detail": "Invalid Host header."}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.exc_info or r.exc_text]
+    (line,) = [r for r in caplog.records if "evil.example.com" in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert line.name == "django.security.DisallowedHost"
+    assert "\n" not in caplog.text.strip()
