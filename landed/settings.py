@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "landed.middleware.PermissionsPolicyMiddleware",
     "landed.middleware.JsonErrorFallbackMiddleware",
+    # Refuses a chunked body the WSGI layer (landed.chunked) could not read, before any view.
+    "landed.chunked.ChunkedBodyRefusalMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -4,6 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from landed.chunked import ChunkedBodyMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "landed.settings")
 
-application = get_wsgi_application()
+# Django reads a body by Content-Length only: chunked bodies are buffered before it sees them.
+application = ChunkedBodyMiddleware(get_wsgi_application())
