@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from connectors.models import Connector, Destination
 from syncs.models import SyncReceipt
+from tests.pg import pg_config
 from tests.stripe_server import FakeStripe, sign_event
 
 WEBHOOK_SECRET = "whsec_test_landed_billing"
@@ -159,3 +160,22 @@ def subscription(
     else:
         obj["current_period_start"], obj["current_period_end"] = start, end
     return obj
+
+
+# A destination and connectors through the HTTP API, for the quota and enforcement tests.
+@pytest.fixture
+def destination(client) -> dict:
+    body = {"name": "wh", "type": "postgres", "config": pg_config("landed_unused")}
+    response = client.post("/destinations", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def create_connector(client, destination: dict, name: str):
+    body = {
+        "name": name,
+        "type": "postgres",
+        "config": pg_config("landed_unused"),
+        "destination_id": destination["id"],
+    }
+    return client.post("/connectors", body, format="json")

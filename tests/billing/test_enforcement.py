@@ -12,28 +12,15 @@ from billing.models import BillingAccount
 from billing.services import billing_account_for
 from syncs import services as sync_services
 from syncs.models import Job
-from tests.billing.conftest import make_connector, post_event, stripe_event, subscription
-from tests.pg import pg_config
+from tests.billing.conftest import (
+    create_connector,
+    make_connector,
+    post_event,
+    stripe_event,
+    subscription,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def destination(client) -> dict:
-    body = {"name": "wh", "type": "postgres", "config": pg_config("landed_unused")}
-    response = client.post("/destinations", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def create_connector(client, destination: dict, name: str):
-    body = {
-        "name": name,
-        "type": "postgres",
-        "config": pg_config("landed_unused"),
-        "destination_id": destination["id"],
-    }
-    return client.post("/connectors", body, format="json")
 
 
 def set_status(account, status: str, **fields) -> BillingAccount:

@@ -5,27 +5,9 @@ it that this server actually offers, and that way works."""
 import pytest
 
 from billing.models import BillingAccount
-from tests.pg import pg_config
+from tests.billing.conftest import create_connector
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def destination(client) -> dict:
-    body = {"name": "wh", "type": "postgres", "config": pg_config("landed_unused")}
-    response = client.post("/destinations", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def create_connector(client, destination: dict, name: str):
-    body = {
-        "name": name,
-        "type": "postgres",
-        "config": pg_config("landed_unused"),
-        "destination_id": destination["id"],
-    }
-    return client.post("/connectors", body, format="json")
 
 
 def fill(client, destination: dict, count: int) -> None:
