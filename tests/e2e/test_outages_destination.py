@@ -40,6 +40,7 @@ OUTAGE_SECONDS = 20
 # second after it is back: the production defaults (30 s, then 60 s) space them out the same
 # way around an outage of this length, on a shorter clock.
 RETRY_BACKOFF_SECONDS = 10
+MAX_ATTEMPTS = 3  # SYNC_MAX_ATTEMPTS's default
 
 
 @pytest.fixture(scope="module")
@@ -109,29 +110,40 @@ def test_destination_postgres_down_for_20_seconds_resumes_exactly_once(
     assert failed["status"] == "failed", failed
     error = failed["error"]
     assert set(error) == {"type", "message", "stream", "retryable"}
-    assert error["retryable"] is True and error["stream"] == "public.orders", error
-    assert "connection" in error["message"].lower(), error
+    assert (error["type"], error["retryable"], error["stream"]) == (
+        "transient",
+        True,
+        "public.orders",
+    ), error
+    assert error["message"].startswith(
+        "Lost the connection to the destination PostgreSQL server"
+    ), error
     assert 0 < failed["rows_written"] < ROWS
 
     time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
     own_postgres.start()
 
-    # Attempt 2 found the server down (retryable too); attempt 3 loads the rest.
+    # An attempt that starts while the server is down fails to connect (retryable too); the
+    # first one after it is back loads the rest.
     deadline = time.monotonic() + 90
     while True:
         attempts = _attempts(api, connector["id"])
-        if attempts[-1]["status"] in ("succeeded", "cancelled") or (
-            attempts[-1]["status"] == "failed" and not attempts[-1]["error"]["retryable"]
+        last = attempts[-1]
+        if last["status"] in ("succeeded", "cancelled") or (
+            last["status"] == "failed"
+            and (not last["error"]["retryable"] or last["attempt"] >= MAX_ATTEMPTS)
         ):
             break
         assert time.monotonic() < deadline, (attempts, celery.logs())
         time.sleep(0.5)
-    last = attempts[-1]
     assert last["status"] == "succeeded", (attempts, celery.logs())
     assert all(a["run_id"] == job["run_id"] for a in attempts)
     assert [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
-    for earlier in attempts[:-1]:
-        assert earlier["status"] == "failed" and earlier["error"]["retryable"], earlier
+    for earlier in attempts[1:-1]:
+        # Started while the server was down: could not connect, retried again.
+        assert earlier["status"] == "failed", earlier
+        assert (earlier["error"]["type"], earlier["error"]["retryable"]) == ("unreachable", True)
+        assert earlier["rows_written"] == 0, earlier
 
     # Resumed after the last committed batch: every row was written by exactly one attempt,
     # and the last read only what the earlier ones had not committed.
