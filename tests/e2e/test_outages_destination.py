@@ -36,9 +36,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROWS = 300_000
 BATCH = 2000
 OUTAGE_SECONDS = 20
-# The first retry comes while the destination is still down (and fails to connect), the
-# second after it is back: the production defaults (30 s, then 60 s) space them out the same
-# way around an outage of this length, on a shorter clock.
+# Retries 10 s and then 20 s more after the failure: the first comes while the destination
+# is still down (and fails to connect), the second after it is back, so the test sees both.
+# (With the production defaults, 30 s then 60 s, the first retry already outlasts the outage.)
 RETRY_BACKOFF_SECONDS = 10
 MAX_ATTEMPTS = 3  # SYNC_MAX_ATTEMPTS's default
 
