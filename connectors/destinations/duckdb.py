@@ -181,6 +181,27 @@ def _probe_writable(directory: Path) -> None:
         ) from exc
 
 
+# Less room than this and a load cannot commit even one batch (DuckDB grows its file by 256 KB
+# blocks, and writes its WAL beside it): the connection test fails then, as the sync would.
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def _probe_space(directory: Path, shown: str) -> None:
+    """A full disk still takes the probe's empty file (inodes outlast blocks), so the free
+    space is asked for as well: a test after a sync failed on a full disk must not say the
+    file can be written."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return  # the probe proved the directory usable; the space is unknown here
+    free = stats.f_bavail * stats.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StorageFullError(
+            f"The disk holding the DuckDB file {shown!r} is full ({free // 1024} KB free). "
+            "Free space in the Landed server's DuckDB directory."
+        )
+
+
 # --- Types ---------------------------------------------------------------------------------
 class DuckDBTypes:
     """Logical types as `duckdb_columns()` spells them (so they compare as strings). Decimals
@@ -323,11 +344,13 @@ class DuckDBDestination(Destination):
         return []
 
     def check(self) -> CheckResult:
-        """The path lies inside the root, its directory is writable, and the file (when it
-        exists) opens as a DuckDB database. Nothing is created."""
+        """The path lies inside the root, its directory is writable and has room, and the file
+        (when it exists) opens as a DuckDB database. Nothing is created."""
         try:
             path = resolve_path(self.config.get("path"), self.tenant)
-            _probe_writable(_nearest_directory(path))
+            directory = _nearest_directory(path)
+            _probe_writable(directory)
+            _probe_space(directory, str(self.config["path"]))
             if path.exists():
                 self._open(path, read_only=True).close()
         except ConnectorError as exc:

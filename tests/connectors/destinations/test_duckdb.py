@@ -2,6 +2,7 @@
 check, paths kept inside the root, the file lock, and the table rebuild where DuckDB cannot
 ALTER in place. What every destination does is in test_contract.py."""
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -335,3 +336,17 @@ def test_a_full_disk_fails_clearly_and_the_file_keeps_its_last_committed_batch(
         resumed = again.open_stream(load("t"))
         resumed.write(_rows(last, per_batch), {"after": last + per_batch})
     assert values(file, f"SELECT count(*) FROM {NS}.t") == [(last + per_batch,)]
+
+
+def test_the_connection_test_says_when_the_disk_is_full(
+    destination: DuckDBDestination, small_disk: Path
+) -> None:
+    assert destination.check().ok
+    filler = small_disk / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        out.write(b"\0" * (8 * 1024 * 1024))  # more than the disk holds
+    result = destination.check()
+    assert not result.ok and result.error_type == "storage_full"
+    assert result.message.startswith(f"The disk holding the DuckDB file {PATH!r} is full")
+    filler.unlink()
+    assert destination.check().ok
