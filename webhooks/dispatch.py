@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from landed.db import delete_in_batches
 from landed.tasks import enqueue
+from webhooks import isolation
 from webhooks.alerts.channels import emails_requeue
 from webhooks.alerts.evaluation import alerts_for_event
 from webhooks.alerts.models import Notification
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.dispatch")
 
@@ -78,7 +79,8 @@ def deliveries_enqueue(ids: list[str]) -> None:
 
 def webhooks_sweep() -> dict[str, int]:
     """Enqueue what is due and not on the queue: events never dispatched, deliveries whose
-    retry time has come, deliveries whose message or worker was lost, alert emails not sent."""
+    retry time has come (or whose endpoint's breaker has closed), deliveries whose message or
+    worker was lost, alert emails not sent."""
     now = timezone.now()
     lost = now - timedelta(seconds=settings.WEBHOOK_LOST_AFTER_SECONDS)
     events = list(
@@ -92,8 +94,11 @@ def webhooks_sweep() -> dict[str, int]:
     stuck = now - timedelta(
         seconds=max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_LOST_AFTER_SECONDS)
     )
+    # One per endpoint (its oldest due), and none for an endpoint with an attempt in flight or
+    # its breaker open: that attempt hands the endpoint over when it ends, and a held
+    # endpoint's deliveries wait for its cooldown (webhooks/isolation.py).
     due = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        isolation.due_heads(now)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stuck))
         .order_by("next_attempt_at")
