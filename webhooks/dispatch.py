@@ -26,7 +26,10 @@ logger = logging.getLogger("webhooks.dispatch")
 
 def event_dispatch(*, event_id: Any) -> list[str]:
     """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
-    of the deliveries to attempt now (also enqueued after commit)."""
+    of the deliveries created. After commit, each endpoint that is free (no attempt in flight,
+    breaker closed) gets its next delivery on the queue; a busy one gets it from the attempt in
+    flight when that ends, a held one from the sweep when its cooldown ends: a hanging
+    endpoint's backlog does not wait on the queue ahead of everyone else's deliveries."""
     now = timezone.now()
     with transaction.atomic():
         event = (
@@ -44,7 +47,7 @@ def event_dispatch(*, event_id: Any) -> list[str]:
         existing = set(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True))
         created = Delivery.objects.bulk_create(
             [
-                Delivery(endpoint=e, event=event, next_attempt_at=now, enqueued_at=now)
+                Delivery(endpoint=e, event=event, next_attempt_at=now)
                 for e in wanted
                 if e.id not in existing
             ]
@@ -63,9 +66,15 @@ def event_dispatch(*, event_id: Any) -> list[str]:
         event.dispatched_at = now
         event.save(update_fields=["dispatched_at"])
         ids = [str(d.id) for d in created]
-        transaction.on_commit(lambda: deliveries_enqueue(ids))
+        endpoint_ids = [d.endpoint_id for d in created]
+        transaction.on_commit(lambda: endpoints_handoff(endpoint_ids))
     logger.info("webhooks.event_dispatched event=%s deliveries=%s", event_id, len(ids))
     return ids
+
+
+def endpoints_handoff(endpoint_ids: list[Any]) -> None:
+    for endpoint_id in endpoint_ids:
+        isolation.endpoint_handoff(endpoint_id=endpoint_id)
 
 
 def deliveries_enqueue(ids: list[str]) -> None:

@@ -144,8 +144,12 @@ def due_heads(now: datetime) -> QuerySet[Delivery]:
 
 
 def endpoint_handoff(*, endpoint_id: Any) -> str | None:
-    """After an attempt: put the endpoint's next due delivery on the queue, when the endpoint
-    is free for it. The id sent, if any."""
+    """Put the endpoint's next due delivery on the queue, when the endpoint is free for it:
+    after an attempt, and after new deliveries commit. The id sent, if any.
+
+    Called after the release (or the commit), it cannot miss a delivery: a delivery that
+    committed before it is found here; one that commits after it finds the endpoint free
+    when its own dispatch calls this."""
     now = timezone.now()
     head = due_heads(now).filter(endpoint_id=endpoint_id).values_list("id", flat=True).first()
     if head is None:
@@ -154,7 +158,8 @@ def endpoint_handoff(*, endpoint_id: Any) -> str | None:
     try:
         enqueue("webhooks.deliver", str(head))
     except Exception:
-        # The broker is down: the sweep sends it (its enqueued_at ages like a lost message's).
+        # The broker is down: the sweep sends it at its next run.
+        Delivery.objects.filter(id=head).update(enqueued_at=None)
         logger.exception("webhooks.enqueue_failed delivery=%s", head)
         return None
     return str(head)
