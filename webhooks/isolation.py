@@ -137,10 +137,13 @@ def due_heads(now: datetime) -> QuerySet[Delivery]:
     """Per endpoint that is free, the due pending delivery to attempt next: the oldest (by its
     event), so that deliveries held by the breaker or waiting for their turn go out in the
     order they were made. Sending the others too would only have them find the endpoint busy."""
-    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-    head = due.filter(endpoint_id=OuterRef("endpoint_id")).order_by("created_at", "id")
+    head = _due(now).filter(endpoint_id=OuterRef("endpoint_id")).order_by("created_at", "id")
     free = WebhookEndpoint.objects.filter(_free(now)).values("id")
-    return due.filter(endpoint_id__in=free, id=Subquery(head.values("id")[:1]))
+    return _due(now).filter(endpoint_id__in=free, id=Subquery(head.values("id")[:1]))
+
+
+def _due(now: datetime) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
 
 
 def endpoint_handoff(*, endpoint_id: Any) -> str | None:
@@ -151,7 +154,10 @@ def endpoint_handoff(*, endpoint_id: Any) -> str | None:
     committed before it is found here; one that commits after it finds the endpoint free
     when its own dispatch calls this."""
     now = timezone.now()
-    head = due_heads(now).filter(endpoint_id=endpoint_id).values_list("id", flat=True).first()
+    if not WebhookEndpoint.objects.filter(id=endpoint_id).filter(_free(now)).exists():
+        return None
+    due = _due(now).filter(endpoint_id=endpoint_id).order_by("created_at", "id")
+    head = due.values_list("id", flat=True).first()
     if head is None:
         return None
     Delivery.objects.filter(id=head).update(enqueued_at=now)

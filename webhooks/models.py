@@ -126,7 +126,13 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            # An endpoint's next delivery, the oldest pending one (webhooks/isolation.py).
+            models.Index(
+                fields=["endpoint", "created_at"],
+                name="delivery_pending_by_endpoint",
+                condition=models.Q(status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:
