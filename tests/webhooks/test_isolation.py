@@ -207,3 +207,20 @@ def test_a_test_delivery_goes_around_an_open_breaker_and_closing_it_resumes_the_
     assert breaker(endpoint)["state"] == "closed"
     assert sent(broker) == [str(held.id)]
     assert delivery.delivery_attempt(delivery_id=held.id).succeeded
+
+
+def test_a_new_delivery_is_queued_for_a_free_endpoint_and_waits_for_a_busy_ones_turn(
+    broker, account, receiver, django_capture_on_commit_callbacks
+):
+    # A hanging endpoint's backlog must not wait on the queue ahead of other deliveries.
+    endpoint, _ = services.webhook_create(account=account, url=receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        (first,) = deliveries_to(account, endpoint, 1)
+    assert sent(broker) == [str(first.id)]
+    isolation.endpoint_take(endpoint_id=endpoint.id, delivery_id=first.id, now=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second, _third = deliveries_to(account, endpoint, 2)
+    assert sent(broker) == []
+    assert delivery.delivery_attempt(delivery_id=first.id).succeeded
+    assert sent(broker) == [str(second.id)]
