@@ -246,6 +246,14 @@ WEBHOOK_LOCK_SECONDS = env.float("WEBHOOK_LOCK_SECONDS", default=60.0)
 # queue (the process died between commit and publish, or the broker lost it): sent again.
 WEBHOOK_LOST_AFTER_SECONDS = env.float("WEBHOOK_LOST_AFTER_SECONDS", default=30.0)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# The circuit breaker: an endpoint that timed out this many attempts in a row (0: never) is
+# held (no attempt, its deliveries wait in order) for the cooldown, doubled at each further
+# timeout up to the cap; then one probe attempt decides.
+WEBHOOK_BREAKER_TIMEOUTS = env.int("WEBHOOK_BREAKER_TIMEOUTS", default=3)
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = env.float("WEBHOOK_BREAKER_COOLDOWN_SECONDS", default=60.0)
+WEBHOOK_BREAKER_MAX_COOLDOWN_SECONDS = env.float(
+    "WEBHOOK_BREAKER_MAX_COOLDOWN_SECONDS", default=1800.0
+)
 ALERT_FRESHNESS_CHECK_SECONDS = env.float("ALERT_FRESHNESS_CHECK_SECONDS", default=300.0)
 
 # Alert emails go through Django's email backend: SMTP when EMAIL_HOST is set, else the
