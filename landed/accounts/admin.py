@@ -209,10 +209,18 @@ class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LoginThrottleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Unlocking an email is deleting its lockout (here or with the action below).
     deletable = True
-    list_display = ("email", "failed_attempts", "last_failed_at", "locked_until")
-    search_fields = ("email",)
+    # A blank address is the email's row across all addresses (its lock is the backoff).
+    list_display = (
+        "email",
+        "client_address",
+        "failed_attempts",
+        "last_failed_at",
+        "locked_until",
+        "last_succeeded_at",
+    )
+    search_fields = ("email", "client_address")
     list_filter = (("locked_until", admin.EmptyFieldListFilter),)
-    readonly_fields = ("email", "failed_attempts", "last_failed_at", "locked_until")
+    readonly_fields = list_display
     actions = ["unlock"]
 
     @admin.action(description="Unlock sign-in for selected emails", permissions=["delete"])

@@ -1,8 +1,10 @@
 """An account owns every resource; users sign in to it; API keys act for it."""
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models, transaction
 from django.utils import timezone
@@ -110,23 +112,47 @@ class ApiKey(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed sign-ins per email address, whether or not a user has that address, so that
-    the lockout reveals nothing about which emails exist."""
+    """Failed sign-ins for an email address, whether or not a user has that address, so that
+    the lockout reveals nothing about which emails exist.
 
-    email = models.CharField(max_length=254, unique=True)
+    One row per (email, client address) holds that address's lockout, and when it last signed
+    in to the email (which makes it a known address). The email's row with a blank address
+    counts failures from every address, and `locked_until` there is the global backoff: no
+    attempt for the email before then, except from a known address."""
+
+    ALL_ADDRESSES = ""
+
+    email = models.CharField(max_length=254)
+    client_address = models.CharField(
+        max_length=45, blank=True, help_text="Blank: the email's failures from every address."
+    )
     failed_attempts = models.PositiveIntegerField(default=0)
     last_failed_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "login lockout"
-        indexes = [models.Index(fields=["last_failed_at"])]
+        indexes = [
+            models.Index(fields=["last_failed_at"]),
+            models.Index(fields=["last_succeeded_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "client_address"], name="accounts_loginthrottle_email_address"
+            )
+        ]
 
     def __str__(self) -> str:
-        return self.email
+        return f"{self.email} from {self.client_address or 'all addresses'}"
 
     def is_locked(self, now: Any = None) -> bool:
         return self.locked_until is not None and self.locked_until > (now or timezone.now())
+
+    def is_known_address(self, now: datetime) -> bool:
+        """This address signed in to the email recently: the global backoff spares it."""
+        known_for = timedelta(seconds=settings.LOGIN_KNOWN_ADDRESS_SECONDS)
+        return self.last_succeeded_at is not None and now - self.last_succeeded_at < known_for
 
 
 class AuthCode(models.Model):

@@ -63,8 +63,11 @@ class LoginView(LandedAPIView):
         tags=["auth"],
         summary="Sign in with email and password",
         description=(
-            "After 5 failed attempts for an email, sign-in for it is locked for 15 minutes "
-            "(429 with Retry-After)."
+            "After 5 failed attempts for an email from one client address, sign-in for it is "
+            "locked from that address for 15 minutes (429 `Account locked` with Retry-After). "
+            "From 20 failures for an email across all addresses, each further attempt waits "
+            "1 to 60 seconds (429 with Retry-After), except from an address that signed in to "
+            "it in the last 30 days."
         ),
         request=serializers.CredentialsInputSerializer,
         responses={200: serializers.SessionSerializer, **error_responses(400, 401, 415, 422)},
