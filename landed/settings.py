@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session whose sign-in has ended is signed out here (landed/accounts/sign_ins.py).
+    "landed.accounts.middleware.SignInSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 

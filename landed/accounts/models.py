@@ -111,6 +111,30 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+class SignIn(models.Model):
+    """One sign-in: a session (the `landed_session` cookie holds its id) and the JWTs issued
+    under it (their `sid` claim), or the JWTs handed out to an API key by `GET /auth/me`.
+    Deleting the row ends them all at their next request: logout deletes the session's row,
+    signing out everywhere all of a user's rows, revoking a key ends its row's JWTs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_ins")
+    api_key = models.OneToOneField(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="sign_in"
+    )
+    # The user's session auth hash (an HMAC of the password hash) when the session was signed
+    # in, as Django keeps it in the session: a password change ends the sign-in's JWTs as it
+    # ends the session. Blank for an API key's, which outlive password changes as keys do.
+    auth_hash = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"sign-in of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
 class LoginThrottle(models.Model):
     """Failed sign-ins for an email address, whether or not a user has that address, so that
     the lockout reveals nothing about which emails exist.
@@ -161,6 +185,11 @@ class AuthCode(models.Model):
 
     code_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_codes")
+    # The session the browser was signed in to when the code was issued; the code's JWT
+    # belongs to it.
+    sign_in = models.ForeignKey(
+        SignIn, null=True, blank=True, on_delete=models.CASCADE, related_name="auth_codes"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

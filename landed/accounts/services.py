@@ -13,7 +13,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from landed.accounts.hashing import hash_secret
-from landed.accounts.models import Account, ApiKey, AuthCode, LoginThrottle, User, normalize_email
+from landed.accounts.models import (
+    Account,
+    ApiKey,
+    AuthCode,
+    LoginThrottle,
+    SignIn,
+    User,
+    normalize_email,
+)
 from landed.api.errors import ConflictError, NotAuthenticatedError, RateLimitedError
 from landed.api.ratelimit import UNKNOWN_CLIENT_IP, client_ip
 
@@ -197,13 +205,15 @@ def api_key_touch(*, key: ApiKey) -> None:
         key.last_used_at = now
 
 
-def auth_code_issue(*, user: User) -> str:
-    """A single-use code, valid AUTH_CODE_TTL_SECONDS, for `POST /auth/exchange-code`."""
+def auth_code_issue(*, user: User, sign_in: SignIn) -> str:
+    """A single-use code, valid AUTH_CODE_TTL_SECONDS, for `POST /auth/exchange-code`. Its JWT
+    will belong to `sign_in`, the session the browser was just signed in to."""
     now = timezone.now()
     raw_code = secrets.token_urlsafe(32)
     AuthCode.objects.create(
         code_hash=hash_secret(raw_code),
         user=user,
+        sign_in=sign_in,
         expires_at=now + timedelta(seconds=settings.AUTH_CODE_TTL_SECONDS),
     )
     # Codes are worthless after expiry; keep the table small.
@@ -211,9 +221,10 @@ def auth_code_issue(*, user: User) -> str:
     return raw_code
 
 
-def auth_code_exchange(*, code: str) -> User:
-    """The user a valid code was issued to. The code is spent by this call, atomically, so two
-    concurrent exchanges of one code cannot both succeed."""
+def auth_code_exchange(*, code: str) -> tuple[User, SignIn]:
+    """The user a valid code was issued to, and the sign-in its JWT belongs to. The code is
+    spent by this call, atomically, so two concurrent exchanges of one code cannot both
+    succeed."""
     now = timezone.now()
     code_hash = hash_secret(code)
     spent = AuthCode.objects.filter(
@@ -221,7 +232,11 @@ def auth_code_exchange(*, code: str) -> User:
     ).update(used_at=now)
     if spent != 1:
         raise NotAuthenticatedError("Invalid code", "The code is unknown, expired or already used.")
-    user = AuthCode.objects.select_related("user").get(code_hash=code_hash).user
+    auth_code = AuthCode.objects.select_related("user", "sign_in").get(code_hash=code_hash)
+    user, sign_in = auth_code.user, auth_code.sign_in
     if not user.is_active:
         raise NotAuthenticatedError("Invalid code", "The account is disabled.")
-    return user
+    if sign_in is None:
+        # Only a code issued before codes named their session; signing out deletes the codes.
+        raise NotAuthenticatedError("Invalid code", "The code belongs to no session.")
+    return user, sign_in
