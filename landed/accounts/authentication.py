@@ -55,7 +55,7 @@ class BearerJWTAuthentication(JWTAuthentication):
     """simplejwt's JWT check, reading the header like the API-key check does, and accepting a
     token only while its sign-in lasts: not logged out, not signed out everywhere, the user
     active and their password unchanged, the API key that obtained it not revoked. The sign-in
-    is read with its user and key in one query, the one simplejwt would make for the user."""
+    is read with its user in one query, in place of the one simplejwt makes for the user."""
 
     def authenticate(self, request: Request) -> tuple[User, Token] | None:
         raw_token = bearer_token(request)

@@ -3,8 +3,8 @@
 Every Django login (the API's, OAuth's, the admin's) creates a `SignIn` whose id the session
 keeps; every JWT names the sign-in it was issued under in its `sid` claim. A JWT is accepted
 only while its sign-in row exists, its user is active, and (for a session's) the user's
-password is the one it signed in with. The check reads the sign-in with its user and key in
-the one query that reads the user anyway, so a JWT costs no extra query.
+password is the one it signed in with. The check reads the sign-in with its user in the one
+query that reads the user anyway, so a session's JWT costs no extra query.
 """
 
 import logging
@@ -47,26 +47,32 @@ def sign_in_for_api_key(*, key: ApiKey) -> SignIn:
 
 
 def sign_in_of_session(request: HttpRequest) -> SignIn | None:
-    """The sign-in of the request's session (None without one). A session still valid for
-    Django has the user's current password hash, so the sign-in takes it too: an operator who
-    changed their own password in the admin keeps their session, and its new JWTs work."""
+    """The sign-in of the request's session (None without one). A session Django still takes
+    has the user's current password hash; if its sign-in has an older one (an operator changed
+    their own password in the admin and kept that session), the session gets a new sign-in:
+    its new JWTs work, the ones from before the change stay ended."""
     sign_in = sign_in_get(request.session.get(SESSION_SIGN_IN_KEY))
     if sign_in is None or str(sign_in.user_id) != str(request.session.get(SESSION_KEY)):
         return None
-    current = sign_in.user.get_session_auth_hash()
-    if sign_in.auth_hash != current:
-        SignIn.objects.filter(pk=sign_in.pk).update(auth_hash=current)
-        sign_in.auth_hash = current
+    if not constant_time_compare(sign_in.auth_hash, sign_in.user.get_session_auth_hash()):
+        user = sign_in.user
+        sign_in.delete()
+        sign_in = sign_in_create(user=user)
+        request.session[SESSION_SIGN_IN_KEY] = str(sign_in.id)
     return sign_in
 
 
 def sign_in_get(sign_in_id: Any) -> SignIn | None:
-    """The sign-in with this id, with its user and key; None for an unknown or malformed id."""
+    """The sign-in with this id, with its user (an API key's sign-in reads its key when
+    checked: one more query, for those JWTs only); None for an unknown or malformed id."""
     try:
         parsed = uuid.UUID(str(sign_in_id))
     except ValueError:
         return None
-    return SignIn.objects.select_related("user", "api_key").filter(pk=parsed).first()
+    try:
+        return SignIn.objects.select_related("user").get(pk=parsed)
+    except SignIn.DoesNotExist:
+        return None
 
 
 def sign_in_is_live(sign_in: SignIn) -> bool:

@@ -207,6 +207,23 @@ def test_checking_a_jwt_costs_one_query(user):
     with CaptureQueriesContext(connection) as queries:
         authenticated, _ = BearerJWTAuthentication().authenticate(request)
     assert authenticated == user
-    # The sign-in, its user and its key, in the query that reads the user anyway.
+    # The sign-in and its user, in the query that reads the user anyway.
     assert len(queries) == 1
     assert "accounts_signin" in queries[0]["sql"]
+
+
+def test_an_operator_who_changes_their_own_password_keeps_the_session(operator):
+    from landed.accounts.models import User
+
+    me = User.objects.get(email="ops@example.com")
+    old_token = operator.get("/auth/me").json()["access_token"]
+
+    response = operator.post(
+        f"/admin/accounts/user/{me.id}/password/",
+        {"password1": "a-new-long-passphrase-2026", "password2": "a-new-long-passphrase-2026"},
+    )
+    assert response.status_code == 302
+
+    new_token = operator.get("/auth/me").json()["access_token"]
+    assert with_jwt(new_token).get("/auth/me").status_code == 200
+    assert with_jwt(old_token).get("/auth/me").status_code == 401
