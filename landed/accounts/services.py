@@ -70,8 +70,8 @@ def user_login(*, request: HttpRequest | None, email: str, password: str) -> Use
     if here is not None and here.is_locked(now):
         raise _locked_error(here, now)
     known = here is not None and here.is_known_address(now)
-    if everywhere is not None and everywhere.is_locked(now) and not known:
-        raise _backoff_error(everywhere, now)
+    if everywhere is not None and not known and _backoff_applies(everywhere, now):
+        _claim_backoff_slot(email, now)
 
     # authenticate() hashes the password even for an unknown email, so that timing does not
     # tell whether an account exists.
@@ -123,12 +123,9 @@ def _record_failed_login(email: str, address: str, now: datetime) -> LoginThrott
             everywhere.failed_attempts = 0
         everywhere.failed_attempts += 1
         everywhere.last_failed_at = now
-        beyond = everywhere.failed_attempts - settings.LOGIN_BACKOFF_THRESHOLD
-        if beyond >= 0:
-            # 1, 2, 4, ... seconds; the exponent is capped so that the number stays small.
-            delay = min(2 ** min(beyond, 30), settings.LOGIN_BACKOFF_MAX_SECONDS)
-            everywhere.locked_until = now + timedelta(seconds=delay)
-            if beyond == 0:
+        if everywhere.failed_attempts >= settings.LOGIN_BACKOFF_THRESHOLD:
+            everywhere.locked_until = now + _backoff_delay(everywhere.failed_attempts)
+            if everywhere.failed_attempts == settings.LOGIN_BACKOFF_THRESHOLD:
                 logger.warning("accounts.login_backoff email_hash=%s", hash_secret(email)[:12])
         everywhere.save()
 
@@ -144,6 +141,39 @@ def _record_failed_login(email: str, address: str, now: datetime) -> LoginThrott
         locked_until__gt=now
     ).delete()
     return here
+
+
+def _backoff_applies(everywhere: LoginThrottle, now: datetime) -> bool:
+    backoff_window = timedelta(seconds=settings.LOGIN_BACKOFF_WINDOW_SECONDS)
+    return (
+        everywhere.failed_attempts >= settings.LOGIN_BACKOFF_THRESHOLD
+        and everywhere.last_failed_at is not None
+        and now - everywhere.last_failed_at <= backoff_window
+    )
+
+
+def _backoff_delay(failed_attempts: int) -> timedelta:
+    """1, 2, 4, ... seconds from the threshold on, up to LOGIN_BACKOFF_MAX_SECONDS."""
+    beyond = min(max(failed_attempts - settings.LOGIN_BACKOFF_THRESHOLD, 0), 30)
+    return timedelta(seconds=min(2**beyond, settings.LOGIN_BACKOFF_MAX_SECONDS))
+
+
+def _claim_backoff_slot(email: str, now: datetime) -> None:
+    """Let one attempt through per delay, or raise 429. The slot is taken under the row's
+    lock before the password is checked: otherwise attempts sent at once from many addresses
+    would all find the wait over and all be checked."""
+    with transaction.atomic():
+        everywhere = (
+            LoginThrottle.objects.select_for_update()
+            .filter(email=email, client_address=LoginThrottle.ALL_ADDRESSES)
+            .first()
+        )
+        if everywhere is None:  # purged a moment ago: its failures no longer count
+            return
+        if everywhere.is_locked(now):
+            raise _backoff_error(everywhere, now)
+        everywhere.locked_until = now + _backoff_delay(everywhere.failed_attempts)
+        everywhere.save(update_fields=["locked_until"])
 
 
 def _locked_error(throttle: LoginThrottle, now: datetime) -> RateLimitedError:

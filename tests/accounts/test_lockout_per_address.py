@@ -140,3 +140,18 @@ def test_the_admin_sign_in_follows_the_same_rule(user, password):
         "/admin/login/", {"username": user.email, "password": password}
     )
     assert owner.status_code == 302
+
+
+def test_past_the_threshold_each_attempt_takes_the_next_slot_before_it_is_checked(
+    settings, user, password
+):
+    # Attempts sent at once must not all find the wait over: the first through takes the slot.
+    settings.LOGIN_BACKOFF_THRESHOLD = 2
+    for ip in many_addresses(2):
+        login(user.email, "wrong", ip=ip)
+    everywhere = LoginThrottle.objects.filter(email=user.email, client_address="")
+    everywhere.update(locked_until=timezone.now())
+
+    assert login(user.email, password, ip="192.0.2.50").status_code == 200
+    # The right password got through, and the next stranger still waits for the slot.
+    assert login(user.email, "wrong", ip="192.0.2.51").status_code == 429
