@@ -532,6 +532,12 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError as _exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from _exc
 RATELIMIT_IP_META_KEY = "landed.api.ratelimit.client_ip"
+if env.str("RATELIMIT_IP_META_KEY", default=""):
+    # It named a header believed from anyone; every client would now count as the proxy.
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY is no longer read: set TRUSTED_PROXIES to your proxies' "
+        "addresses instead (README, Configuration)."
+    )
 
 # --- Security headers -----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
