@@ -157,8 +157,9 @@ class OAuthCallbackView(LandedAPIView):
             )
             return _redirect(with_params(target, error=exc.code, provider=provider.name))
 
-        start_session(request, user)
-        return _redirect(with_params(target, code=services.auth_code_issue(user=user)))
+        sign_in = start_session(request, user)
+        code = services.auth_code_issue(user=user, sign_in=sign_in)
+        return _redirect(with_params(target, code=code))
 
 
 class OAuthExchangeView(LandedAPIView):
@@ -187,8 +188,8 @@ class OAuthExchangeView(LandedAPIView):
         provider.require_configured()
         identity = provider.identity_from_access_token(data["access_token"])
         user = linking.social_sign_in(identity=identity)
-        start_session(request, user)
-        return session_response(user)
+        sign_in = start_session(request, user)
+        return session_response(user, sign_in)
 
 
 def _start_schema(label: str, name: str) -> dict:
