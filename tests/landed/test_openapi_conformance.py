@@ -1,24 +1,34 @@
 """Every operation of the OpenAPI description, called with generated requests (schemathesis):
-the answers are never a 5xx, and their status, content type and body are the documented ones.
+the answers are never a 500, and their status, content type and body are the documented ones.
+Then every write, with the broken requests a generator never makes (malformed JSON, not JSON,
+too large, chunked without an end, a session cookie without its CSRF token): refused in the
+envelope, with a documented status.
 
 The requests go to the WSGI application in-process (chunked-body layer included), signed in
 with a real API key of a user who has a destination, a connector with a pending job, a webhook
 endpoint, an alert group, a notification policy and a notification. A generated id in a path
 is replaced by the id of that user's resource for most examples (chosen from the id itself, so
 the run is reproducible), so that operations reach their services and not only their 404.
+Rate limits are off, as in every test that is not about them (tests/conftest.py).
 """
 
+import io
+import json
 import uuid
 import zlib
 from collections.abc import Iterator
 from typing import Any
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 import schemathesis
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -106,8 +116,12 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
         "type_name": "sample",
         "provider": "github",
     }
+    browser = Client()
+    browser.force_login(user)
+    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
     return {
         "authorization": f"Bearer {raw_key}",
+        "session_cookie": f"{settings.SESSION_COOKIE_NAME}={session}",
         "ids": {name: str(value) for name, value in ids.items()},
     }
 
@@ -122,8 +136,8 @@ def use_real_ids(path_parameters: dict[str, Any], ids: dict[str, str]) -> dict[s
 
 
 @schema.parametrize()
-@settings(
-    max_examples=8,
+@hypothesis_settings(
+    max_examples=6,
     derandomize=True,
     deadline=None,
     database=None,
@@ -139,6 +153,94 @@ def test_operation_conforms_to_its_description(
         headers={"Authorization": account_data["authorization"]},
         checks=CHECKS,
     )
+
+
+# Requests generated from the description are always well-formed JSON of a fitting size, with
+# its credentials: these are the refusals that only a broken request gets, sent to every write
+# that could get them.
+LIMIT = 64
+REFUSED_BODIES = {
+    "malformed JSON": ({"CONTENT_TYPE": "application/json"}, b'{"name": '),
+    "not JSON": ({"CONTENT_TYPE": "text/plain"}, b"name=x"),
+    "over the size limit": ({"CONTENT_TYPE": "application/json"}, b'{"x": "%s"}' % (b"a" * LIMIT)),
+    "chunked, unending": (
+        {"CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked"},
+        b"{}",
+    ),
+    "chunked, over the size limit": (
+        {
+            "CONTENT_TYPE": "application/json",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input_terminated": True,
+        },
+        b'{"x": "%s"}' % (b"a" * LIMIT),
+    ),
+}
+
+
+ALWAYS = {
+    "chunked, unending": 411,
+    "chunked, over the size limit": 413,
+    "cookie without CSRF token": 403,
+}
+
+
+def wsgi_call(method: str, path: str, extra: dict[str, Any], body: bytes, authorization: str):
+    """`application` called as a WSGI server would: (status, content type, JSON body)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "HTTP_AUTHORIZATION": authorization,
+        "wsgi.input": io.BytesIO(body),
+        **extra,
+    }
+    if "HTTP_TRANSFER_ENCODING" not in extra:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    setup_testing_defaults(environ)
+    started: list[str] = []
+    headers: dict[str, str] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc: Any = None):
+        started.append(status)
+        headers.update(response_headers)
+
+    content = b"".join(application(environ, start_response))
+    return int(started[0].split()[0]), headers.get("Content-Type", ""), json.loads(content)
+
+
+def test_refused_requests_are_documented(
+    account_data: dict[str, Any], wsgi_requests_in_test_transaction: None, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = LIMIT
+    # A write signed in by the session cookie, without its CSRF token.
+    no_csrf_token = ({"HTTP_COOKIE": account_data["session_cookie"]}, b"{}")
+    document = schema.raw_schema
+    undocumented = []
+    for template, item in document["paths"].items():
+        for method, operation in item.items():
+            if method.upper() not in {"POST", "PUT", "PATCH", "DELETE"}:
+                continue
+            path = template.format(**account_data["ids"])
+            probes = dict(REFUSED_BODIES)
+            if any("sessionCookie" in scheme for scheme in operation.get("security", [])):
+                probes["cookie without CSRF token"] = no_csrf_token
+            for name, (extra, body) in probes.items():
+                # A view that reads no body meets only the chunked layer's refusals.
+                reads_no_body = "requestBody" not in operation and "chunked" not in name
+                if name in REFUSED_BODIES and reads_no_body:
+                    continue
+                status, content_type, answer = wsgi_call(
+                    method.upper(), path, extra, body, account_data["authorization"]
+                )
+                assert content_type == "application/json", (method, template, name)
+                assert isinstance(answer.get("error"), str), (method, template, name)
+                # (A documented 503: Stripe's webhook on this server without its secret.)
+                assert status != 500, (method, template, name, answer)
+                # Refused before any view runs, whatever the operation.
+                assert status == ALWAYS.get(name, status), (method, template, name, answer)
+                if str(status) not in operation["responses"]:
+                    undocumented.append((method.upper(), template, name, status))
+    assert undocumented == []
 
 
 def test_real_ids_replace_most_generated_ones() -> None:
