@@ -140,7 +140,8 @@ class LandedAutoSchema(AutoSchema):
 
     def _error_response(self, status: int, description: str) -> dict[str, Any]:
         serializer: Any = ValidationErrorSerializer if status == 422 else ErrorSerializer
-        response = self._get_response_for_code(
+        # drf-spectacular's own builder, so that the envelope's component is registered.
+        response: dict[str, Any] = self._get_response_for_code(  # type: ignore[no-untyped-call]
             OpenApiResponse(serializer, description=description), str(status)
         )
         if status == RateLimitedError.status_code:
@@ -176,7 +177,8 @@ def collapse_redundant_blank_choices(result: dict[str, Any], **kwargs: Any) -> d
             return [visit(item) for item in node]
         return node
 
-    return visit(result)
+    collapsed: dict[str, Any] = visit(result)
+    return collapsed
 
 
 def error_schema(description: str) -> dict[str, Any]:
