@@ -94,9 +94,8 @@ class JobRetryView(LandedAPIView):
     @raises(
         (
             ConflictError,
-            "Conflict: the job has not failed or been cancelled, was already retried,"
-            " another sync of the connector is pending or running, or the connector "
-            "is paused.",
+            "Conflict: the job has not failed or been cancelled, was already retried, "
+            "another sync of the connector is pending or running, or the connector is paused.",
         ),
     )
     @extend_schema(

@@ -12,7 +12,7 @@ from landed.accounts.authentication import CookieSessionAuthentication, bearer_t
 from landed.accounts.models import User
 from landed.accounts.tokens import access_token_for, verify_refreshable
 from landed.api import ratelimit
-from landed.api.errors import ConflictError, NotAuthenticatedError
+from landed.api.errors import ConflictError, NotAuthenticatedError, RateLimitedError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
 from landed.api.schema import raises
 from landed.api.validation import parse_body
@@ -60,9 +60,10 @@ class LoginView(LandedAPIView):
     rate_limit_tiers = {"POST": ratelimit.LOGIN}
 
     @raises(
+        (NotAuthenticatedError, "Not authenticated: invalid email or password."),
         (
-            NotAuthenticatedError,
-            "Not authenticated: invalid email or password, or the account is locked.",
+            RateLimitedError,
+            "Account locked: too many failed sign-ins for this email; see the Retry-After header.",
         ),
     )
     @extend_schema(
