@@ -13,9 +13,9 @@ from landed.accounts.authentication import CookieSessionAuthentication, bearer_t
 from landed.accounts.models import ApiKey, SignIn, User
 from landed.accounts.tokens import SIGN_IN_ENDED, access_token_for, verify_refreshable
 from landed.api import ratelimit
-from landed.api.errors import NotAuthenticatedError
+from landed.api.errors import ConflictError, NotAuthenticatedError, RateLimitedError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
+from landed.api.schema import raises
 from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
@@ -61,12 +61,13 @@ class SignupView(LandedAPIView):
     permission_classes = [AllowAny]
     rate_limit_tiers = {"POST": ratelimit.SIGNUP}
 
+    @raises((ConflictError, "Conflict: an account with this email already exists."))
     @extend_schema(
         operation_id="auth_signup",
         tags=["auth"],
         summary="Create an account with email and password",
         request=serializers.SignupInputSerializer,
-        responses={201: serializers.SessionSerializer, **error_responses(400, 409, 415, 422)},
+        responses={201: serializers.SessionSerializer},
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -83,6 +84,13 @@ class LoginView(LandedAPIView):
     permission_classes = [AllowAny]
     rate_limit_tiers = {"POST": ratelimit.LOGIN}
 
+    @raises(
+        (NotAuthenticatedError, "Not authenticated: invalid email or password."),
+        (
+            RateLimitedError,
+            "Account locked: too many failed sign-ins for this email; see the Retry-After header.",
+        ),
+    )
     @extend_schema(
         operation_id="auth_login",
         tags=["auth"],
@@ -95,7 +103,7 @@ class LoginView(LandedAPIView):
             "it in the last 30 days."
         ),
         request=serializers.CredentialsInputSerializer,
-        responses={200: serializers.SessionSerializer, **error_responses(400, 401, 415, 422)},
+        responses={200: serializers.SessionSerializer},
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -120,10 +128,7 @@ class LogoutView(LandedAPIView):
             "session of the user ends, with all its JWTs (API keys stay)."
         ),
         request=serializers.LogoutInputSerializer,
-        responses={
-            204: OpenApiResponse(description="Signed out."),
-            **error_responses(400, 401, 403, 415, 422),
-        },
+        responses={204: OpenApiResponse(description="Signed out.")},
     )
     def post(self, request: Request) -> Response:
         data = parse_body(serializers.LogoutInputSerializer, request).validated_data
@@ -147,7 +152,7 @@ class RefreshView(LandedAPIView):
             "`access_token` in the body."
         ),
         request=serializers.RefreshInputSerializer,
-        responses={200: serializers.TokenSerializer, **error_responses(400, 401, 403, 415, 422)},
+        responses={200: serializers.TokenSerializer},
     )
     def post(self, request: Request) -> Response:
         data = parse_body(serializers.RefreshInputSerializer, request).validated_data
@@ -168,7 +173,7 @@ class MeView(LandedAPIView):
         operation_id="auth_me",
         tags=["auth"],
         summary="The signed-in customer, with a fresh JWT",
-        responses={200: serializers.SessionSerializer, **error_responses(401)},
+        responses={200: serializers.SessionSerializer},
     )
     def get(self, request: Request) -> Response:
         return session_response(request.user, request_sign_in(request))
@@ -185,7 +190,6 @@ class ApiKeysView(LandedAPIView):
         parameters=[PageQuerySerializer],
         responses={
             200: page_serializer(serializers.ApiKeySerializer),
-            **error_responses(401, 422),
         },
     )
     def get(self, request: Request) -> Response:
@@ -199,7 +203,6 @@ class ApiKeysView(LandedAPIView):
         request=serializers.ApiKeyCreateInputSerializer,
         responses={
             201: serializers.ApiKeyCreatedSerializer,
-            **error_responses(400, 401, 403, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -212,7 +215,7 @@ class ApiKeysView(LandedAPIView):
         operation_id="auth_api_keys_revoke_all",
         tags=["auth"],
         summary="Revoke all of the account's API keys",
-        responses={200: serializers.RevokedSerializer, **error_responses(401, 403)},
+        responses={200: serializers.RevokedSerializer},
     )
     def delete(self, request: Request) -> Response:
         revoked = services.api_keys_revoke_all(account=request.user.account)
@@ -224,12 +227,19 @@ class ExchangeCodeView(LandedAPIView):
     permission_classes = [AllowAny]
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (
+            NotAuthenticatedError,
+            "Not authenticated: the code is unknown, expired or already used, or the "
+            "account is disabled.",
+        ),
+    )
     @extend_schema(
         operation_id="auth_exchange_code",
         tags=["auth"],
         summary="Exchange a one-time auth code (from the OAuth redirect) for a JWT",
         request=serializers.ExchangeCodeInputSerializer,
-        responses={200: serializers.SessionSerializer, **error_responses(400, 401, 415, 422)},
+        responses={200: serializers.SessionSerializer},
         auth=[],
     )
     def post(self, request: Request) -> Response:
