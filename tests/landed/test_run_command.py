@@ -292,7 +292,7 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path):
         "gunicorn",
         "--config",
         "python:landed.gunicorn_conf",
-        "landed.wsgi",
+        "landed.asgi",
     ]
     with running(command, env, port, tmp_path / "gunicorn.log") as url:
         response = requests.get(f"{url}/health", timeout=30)
