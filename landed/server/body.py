@@ -96,12 +96,11 @@ class RequestBody:
             async with asyncio.timeout(max(wait, 0)):
                 message = await receive()
         except TimeoutError:
-            if wait < self.deadlines.body_idle:
-                detail = f"The request body was not all sent within {self.deadlines.body:g} seconds."
+            deadlines = self.deadlines
+            if wait < deadlines.body_idle:
+                detail = f"The request body was not all sent within {deadlines.body:g} seconds."
             else:
-                detail = (
-                    f"Nothing of the request body arrived for {self.deadlines.body_idle:g} seconds."
-                )
+                detail = f"Nothing of the request body arrived for {deadlines.body_idle:g} seconds."
             raise BodyRefused(408, "Request timeout", detail) from None
         if message["type"] == "http.disconnect":
             raise ClientGone

@@ -129,8 +129,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.refuse(
                 431,
                 "Request headers too large",
-                f"The request line and headers are limited to {self.limits.max_head_bytes} "
-                "bytes.",
+                f"The request line and headers are limited to {self.limits.max_head_bytes} bytes.",
             )
 
     # --- Parser callbacks -------------------------------------------------------------------
@@ -197,7 +196,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.head_bytes or self.in_head:
             seconds = f"{self.limits.header_seconds:g}"
             self.refuse(
-                408, "Request timeout", f"The request headers were not all sent within {seconds} s."
+                408,
+                "Request timeout",
+                f"The request headers were not all sent within {seconds} seconds.",
             )
         else:
             # Connected and said nothing: there is no request to answer.

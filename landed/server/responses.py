@@ -61,9 +61,7 @@ def raw_error_response(
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-async def send_error(
-    send: Send, status: int, message: str, detail: Any, request_id: str
-) -> None:
+async def send_error(send: Send, status: int, message: str, detail: Any, request_id: str) -> None:
     """Answer through ASGI with an error, and close the connection after it."""
     headers, body = error_answer(message, detail, request_id)
     await send({"type": "http.response.start", "status": status, "headers": headers})
