@@ -6,6 +6,7 @@ Django code at once.
 """
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
 
@@ -15,6 +16,14 @@ from landed.server.limits import deadlines, request_slots
 from landed.server.slots import RequestSlots
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "landed.settings")
+
+# The only streaming answers are the admin's static files (whitenoise), whose file iterators
+# Django reads whole before sending: small files, and the warning says nothing more.
+warnings.filterwarnings(
+    "ignore",
+    message="StreamingHttpResponse must consume synchronous iterators",
+    module="django.core.handlers.asgi",
+)
 
 application = AccessLog(
     RequestBody(RequestSlots(get_asgi_application(), request_slots()), deadlines())

@@ -515,7 +515,8 @@ RATE_LIMIT_TIERS = {
     "login": env.list("RATE_LIMIT_LOGIN", default=["10/m", "50/h"]),
 }
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
-# Behind a trusted proxy, set to e.g. HTTP_X_FORWARDED_FOR so limits apply per client.
+# The client address limits count by. Behind a proxy listed in FORWARDED_ALLOW_IPS
+# (landed/gunicorn_conf.py), the server puts the address it forwards in REMOTE_ADDR already.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 
 # --- Security headers -----------------------------------------------------------------------
