@@ -75,11 +75,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits
         self.head_timer: asyncio.TimerHandle | None = None
-        # Bytes received since the head timer started: a partial head when it fires.
-        self.head_bytes = 0
-        # Between a request's first byte and the end of its headers (pipelining included).
+        # Between a request's first byte and the end of its headers (pipelining included), and
+        # the bytes received meanwhile.
         self.in_head = False
+        self.head_bytes = 0
+        # The request's header fields: how many, and their size as sent ("name: value\r\n").
         self.header_fields = 0
+        self.header_bytes = 0
         self.refused = False
 
     # --- Connection -------------------------------------------------------------------------
@@ -105,8 +107,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.head_timer is None and not self.answering():
             # The first byte after an idle keep-alive pause: the next head is due in time too.
             self.start_head_timer()
-        if self.head_timer is not None:
-            self.head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -125,18 +125,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.logger.warning("Invalid HTTP request received.")
                 self.refuse(400, "Bad request", "The request is not valid HTTP/1.1.")
             return
-        if self.head_timer is not None and self.head_bytes > self.limits.max_head_bytes:
-            self.refuse(
-                431,
-                "Request headers too large",
-                f"The request line and headers are limited to {self.limits.max_head_bytes} bytes.",
-            )
+        if not self.in_head:
+            return
+        # httptools buffers an unfinished header whole: bound what a head may hold.
+        self.head_bytes += len(data)
+        if self.head_bytes > self.limits.max_head_bytes:
+            refusal = self.head_too_large()
+            self.refuse(refusal.status, refusal.message, refusal.detail)
 
     # --- Parser callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_head = True
+        self.head_bytes = 0
         self.header_fields = 0
+        self.header_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -146,6 +149,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_fields += 1
+        self.header_bytes += len(name) + 2 + len(value) + 2
         count, size = self.limits.limit_request_fields, self.limits.limit_request_field_size
         if count and self.header_fields > count:
             raise Refusal(
@@ -161,6 +165,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.stop_head_timer()
+        if len(self.url) + self.header_bytes > self.limits.max_head_bytes:
+            # A head that came whole in one read, within the limits of each field.
+            raise self.head_too_large()
         if len(self.tasks) >= self.limits.max_connections:
             raise Refusal(
                 503,
@@ -176,12 +183,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.start_head_timer()
 
     # --- Deadline and refusals --------------------------------------------------------------
+    def head_too_large(self) -> Refusal:
+        limit = self.limits.max_head_bytes
+        return Refusal(
+            431,
+            "Request headers too large",
+            f"The request line and headers are limited to {limit} bytes.",
+        )
+
     def answering(self) -> bool:
         return self.cycle is not None and not self.cycle.response_complete
 
     def start_head_timer(self) -> None:
         self.stop_head_timer()
-        self.head_bytes = 0
         self.head_timer = self.loop.call_later(self.limits.header_seconds, self.head_timed_out)
 
     def stop_head_timer(self) -> None:
@@ -193,7 +207,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timer = None
         if self.transport.is_closing():
             return
-        if self.head_bytes or self.in_head:
+        if self.in_head:
             seconds = f"{self.limits.header_seconds:g}"
             self.refuse(
                 408,

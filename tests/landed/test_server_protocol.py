@@ -180,6 +180,15 @@ def test_a_head_that_keeps_growing_is_refused_past_its_size(loop, state):
     assert body["detail"] == "The request line and headers are limited to 400 bytes."
 
 
+def test_a_whole_head_over_its_size_is_refused(loop, state):
+    protocol, transport = connect(loop, state)
+    fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 90) for i in range(5))  # 5 of ~96 bytes
+    protocol.data_received(b"GET / HTTP/1.1\r\n" + fields + b"\r\n")
+    status, _, body = transport.answer()
+    assert status == 431
+    assert body["detail"] == "The request line and headers are limited to 400 bytes."
+
+
 def test_connections_past_the_bound_are_answered_503(loop, state):
     for _ in range(LIMITS.max_connections):
         _, transport = connect(loop, state)
