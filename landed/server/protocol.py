@@ -88,12 +88,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
-            self.refuse(
-                503,
-                "Service unavailable",
-                "The server has too many connections open; retry shortly.",
-                [(b"retry-after", b"1")],
-            )
+            detail = "The server has too many connections open; retry shortly."
+            self.refuse(503, "Service unavailable", detail)
             return
         self.start_head_timer()
 
@@ -218,13 +214,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # Connected and said nothing: there is no request to answer.
             self.transport.close()
 
-    def refuse(
-        self,
-        status: int,
-        message: str,
-        detail: str,
-        extra: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
+    def refuse(self, status: int, message: str, detail: str) -> None:
         self.refused = True
         self.stop_head_timer()
         self._unset_keepalive_if_required()
@@ -236,7 +226,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         request_id = str(uuid.uuid4())
-        answer = raw_error_response(status, message, detail, request_id, extra or ())
+        # An overloaded server is worth trying again, soon.
+        extra = [(b"retry-after", b"1")] if status == 503 else []
+        answer = raw_error_response(status, message, detail, request_id, extra)
         self.transport.write(answer)
         log_access(
             client=self.client[0] if self.client else "-",
