@@ -1,5 +1,6 @@
 # The Landed platform image: the API server by default (scripts/run.sh, with RUN_WORKERS=false
-# the API alone), workers and beat with `scripts/celery.sh worker|beat ...`.
+# the API alone: gunicorn with uvicorn workers, docs/server.md), workers and beat with
+# `scripts/celery.sh worker|beat ...`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

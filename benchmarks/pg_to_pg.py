@@ -165,7 +165,7 @@ class Platform:
             [python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
         self._spawn(
-            [python, "-m", "gunicorn", "--config", "python:landed.gunicorn_conf", "landed.wsgi"],
+            [python, "-m", "gunicorn", "--config", "python:landed.gunicorn_conf", "landed.asgi"],
             "api.log",
         )
         for _ in range(100):

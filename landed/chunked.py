@@ -5,6 +5,10 @@ used to answer 200 having changed nothing and a chunked POST a misleading 422. T
 below reads such a body whole (up to DATA_UPLOAD_MAX_MEMORY_SIZE) and hands Django a
 Content-Length; what it cannot read it leaves to `ChunkedBodyRefusalMiddleware`, which answers
 in the API's JSON error envelope (with the request id and security headers every answer has).
+
+This is the WSGI entry point's (landed.wsgi: `manage.py runserver`, the test suite's live
+server). The server the API is deployed with serves landed.asgi, whose body layer
+(landed.server.body) reads chunked bodies itself.
 """
 
 import io

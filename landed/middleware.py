@@ -18,6 +18,11 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
+def request_id_for(supplied: str) -> str:
+    """The id of a request: the client's X-Request-ID if it is a plain token, else a new UUID."""
+    return supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
+
+
 class RequestIdMiddleware:
     """Echo the client's X-Request-ID (or mint a UUID) and expose it to logging."""
 
@@ -25,8 +30,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        supplied = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
         request.request_id = request_id
         token = current_request_id.set(request_id)
         try:

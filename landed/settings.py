@@ -108,6 +108,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg's connection pool, one per server process; its figures are reported by /health.
+    # It is how connections are reused under ASGI: each request takes one from the pool in its
+    # own thread and gives it back when it ends.
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
@@ -115,7 +117,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
     else:
-        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        # 0: a connection per request. The API is served under ASGI, where each request runs
+        # in a thread of its own, new each time (asgiref's ThreadSensitiveContext): a connection
+        # kept open past its request (CONN_MAX_AGE > 0) stays behind with its finished thread,
+        # open and never reused. Django's documentation says so: under ASGI, persistent
+        # connections off, a pool instead. (Celery workers reuse their threads, and may set it.)
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the API read while another process (a worker) writes.

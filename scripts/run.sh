@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the Landed platform: apply migrations, then run the API (gunicorn), the Celery workers
-# (syncs, light scheduled work, webhooks) and beat together; Ctrl-C stops them all.
+# Start the Landed platform: apply migrations, then run the API (gunicorn with uvicorn workers,
+# landed/gunicorn_conf.py), the Celery workers (syncs, light scheduled work, webhooks) and beat
+# together; Ctrl-C stops them all.
 # With nothing configured it runs embedded (SQLite file, a file-based broker and a local secret
 # key under LANDED_DATA_DIR, default ./var); DATABASE_URL and REDIS_URL switch to PostgreSQL
 # and Redis. RUN_WORKERS=false serves the API alone (workers run elsewhere).
@@ -98,6 +99,6 @@ else
 fi
 
 echo "Landed API on http://$HOST:$PORT  (database: $db; cache: $cache$workers_note). Ctrl-C stops it."
-start TERM gunicorn --config python:landed.gunicorn_conf landed.wsgi
+start TERM gunicorn --config python:landed.gunicorn_conf landed.asgi
 # Stop everything as soon as any of the processes exits.
 wait -n "${pids[@]}"

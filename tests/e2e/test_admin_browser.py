@@ -137,7 +137,7 @@ def site(browser, django_db_setup, tmp_path_factory) -> Iterator[Site]:
             "gunicorn",
             "--config",
             "python:landed.gunicorn_conf",
-            "landed.wsgi",
+            "landed.asgi",
         ],
         cwd=ROOT,
         env=env,

@@ -1,7 +1,9 @@
-"""Request bodies sent with `Transfer-Encoding: chunked` (no Content-Length) on the real server.
+"""Request bodies sent with `Transfer-Encoding: chunked` (no Content-Length) on the real server
+(`scripts/run.sh`: gunicorn's uvicorn workers serving landed.asgi).
 
-Django reads a body by CONTENT_LENGTH, so behind gunicorn a chunked body used to read as empty:
-a PATCH answered 200 and changed nothing, a POST answered a misleading 422.
+Django and DRF read a body by CONTENT_LENGTH, so a chunked body used to read as empty: a PATCH
+answered 200 and changed nothing, a POST answered a misleading 422. The last test is the WSGI
+entry point's (landed.wsgi), which the test suite's live server and `manage.py runserver` use.
 """
 
 import io
@@ -20,7 +22,7 @@ from tests.landed.test_run_command import PASSWORD, ROOT, base_env, free_port, r
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The API alone (`scripts/run.sh`, gunicorn), a signed-up user and a connector."""
+    """The API alone (`scripts/run.sh`), a signed-up user and a connector."""
     tmp_path = tmp_path_factory.mktemp("chunked")
     port = free_port()
     env = base_env(tmp_path, port, RUN_WORKERS="false")

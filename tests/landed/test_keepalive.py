@@ -21,7 +21,7 @@ def test_a_polling_client_reuses_its_connection_after_a_pause(tmp_path):
     command = [sys.executable, "-m", "gunicorn", "--config", "python:landed.gunicorn_conf"]
     env = base_env(tmp_path, port, SECRET_KEY="x" * 50)
     (tmp_path / "data").mkdir()
-    with running([*command, "landed.wsgi"], env, port, tmp_path / "gunicorn.log"):
+    with running([*command, "landed.asgi"], env, port, tmp_path / "gunicorn.log"):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             connection.request("GET", "/health")

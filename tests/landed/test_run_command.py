@@ -103,7 +103,7 @@ def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 @contextmanager
 def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
-    """Start `command` in its own session, wait until it listens, and stop it with Ctrl-C
+    """Start `command` in its own session, wait until it answers HTTP, and stop it with Ctrl-C
     (unless the test did); every process it started must be gone within
     STOP_WITHIN_SECONDS."""
     with log.open("wb") as out:
@@ -121,7 +121,7 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"server exited early:\n{log.read_text()}")
-            if not port_is_closed(port):
+            if answers_http(server.url):
                 break
             time.sleep(0.3)
         else:
@@ -146,6 +146,17 @@ def hold_a_delivery_in_flight(api: Api, receiver: Receiver, destination_id: str)
     connector = {"name": "in-flight", "type": "sample", "config": {"size": 1}}
     api.ok("POST", "/connectors", 201, json={**connector, "destination_id": destination_id})
     receiver.wait_for(lambda received: len(received) > seen, timeout=30)
+
+
+def answers_http(url: str) -> bool:
+    """Whether the server answers a request, whatever its status. gunicorn listens before its
+    worker has loaded the application (seconds, on a loaded machine): until then a request
+    waits, and may time out."""
+    try:
+        requests.get(f"{url}/health", timeout=5)
+    except requests.RequestException:
+        return False
+    return True
 
 
 def port_is_closed(port: int) -> bool:
@@ -292,7 +303,7 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path):
         "gunicorn",
         "--config",
         "python:landed.gunicorn_conf",
-        "landed.wsgi",
+        "landed.asgi",
     ]
     with running(command, env, port, tmp_path / "gunicorn.log") as url:
         response = requests.get(f"{url}/health", timeout=30)
