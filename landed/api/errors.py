@@ -156,3 +156,43 @@ class InternalServerError(ApplicationError):
     status_code = 500
     default_message = "Internal server error"
     description = "Internal server error; quote the X-Request-ID."
+
+
+# The server's own answers (landed/server/), given before any view runs: documented on every
+# operation, since any request can meet them.
+class RequestTimeoutError(ApplicationError):
+    status_code = 408
+    default_message = "Request timeout"
+    description = (
+        "Request timeout: the request's headers or body did not arrive within the server's "
+        "deadlines (docs/server.md); the connection is closed."
+    )
+
+
+class UriTooLongError(ApplicationError):
+    status_code = 414
+    default_message = "Request line too long"
+    description = "Request line too long: the URL is longer than the server accepts."
+
+
+class HeadersTooLargeError(ApplicationError):
+    status_code = 431
+    default_message = "Request headers too large"
+    description = "Request headers too large: a header, or all of them, past the server's limit."
+
+
+class ServerBusyError(ApplicationError):
+    status_code = 503
+    default_message = "Service unavailable"
+    description = (
+        "Service unavailable: the server process has too many connections open; retry after "
+        "Retry-After."
+    )
+
+
+SERVER_ERRORS: tuple[type[ApplicationError], ...] = (
+    RequestTimeoutError,
+    UriTooLongError,
+    HeadersTooLargeError,
+    ServerBusyError,
+)

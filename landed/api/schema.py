@@ -3,7 +3,8 @@
 Every operation documents the errors its view can produce, each with the error envelope and
 the description its error class gives (landed/api/errors.py):
 
-- what every view of its kind can answer, read from the view itself: 500 always; 429 where a
+- what every view of its kind can answer, read from the view itself: 500 always, and the
+  server's own 408, 414, 431 and 503 (landed/server/); 429 where a
   rate-limit tier applies; 401 where it authenticates; 403 for a cookie-authenticated write
   without its CSRF token; 404 where the path names a resource; 400, 413, 415 and 422 where it
   parses a JSON body; 422 where it validates query parameters; 411 and 413 for a chunked body
@@ -22,6 +23,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
 
 from landed.api.errors import (
+    SERVER_ERRORS,
     ApplicationError,
     CsrfFailedError,
     InternalServerError,
@@ -75,7 +77,8 @@ def derived_errors(
     whether its path names a resource, it validates query parameters or a body with a
     serializer (`parse_query`, `parse_body`), or takes a body at all."""
     method = method.upper()
-    errors: list[type[ApplicationError]] = [InternalServerError]
+    # 500 always, and what the server answers before any view (landed/server/).
+    errors: list[type[ApplicationError]] = [InternalServerError, *SERVER_ERRORS]
     tier = getattr(view, "rate_limit_tier", None)
     if tier is not None and tier(method) is not None:
         errors.append(RateLimitedError)

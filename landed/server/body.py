@@ -17,6 +17,7 @@ import contextlib
 
 from django.conf import settings
 
+from landed.api.errors import RequestTimeoutError
 from landed.middleware import request_id_for
 from landed.server.limits import Deadlines
 from landed.server.responses import send_error
@@ -101,7 +102,9 @@ class RequestBody:
                 detail = f"The request body was not all sent within {deadlines.body:g} seconds."
             else:
                 detail = f"Nothing of the request body arrived for {deadlines.body_idle:g} seconds."
-            raise BodyRefused(408, "Request timeout", detail) from None
+            raise BodyRefused(
+                RequestTimeoutError.status_code, RequestTimeoutError.default_message, detail
+            ) from None
         if message["type"] == "http.disconnect":
             raise ClientGone
         return message

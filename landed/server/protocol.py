@@ -31,6 +31,12 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from landed.api.errors import (
+    HeadersTooLargeError,
+    RequestTimeoutError,
+    ServerBusyError,
+    UriTooLongError,
+)
 from landed.server.access_log import log_access
 from landed.server.responses import raw_error_response
 
@@ -89,7 +95,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             detail = "The server has too many connections open; retry shortly."
-            self.refuse(503, "Service unavailable", detail)
+            self.refuse(ServerBusyError.status_code, ServerBusyError.default_message, detail)
             return
         self.start_head_timer()
 
@@ -141,7 +147,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
         limit = self.limits.limit_request_line
         if limit and len(self.url) > limit:
-            raise Refusal(414, "Request line too long", f"The limit is {limit} bytes.")
+            raise Refusal(
+                UriTooLongError.status_code,
+                UriTooLongError.default_message,
+                f"The limit is {limit} bytes.",
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_fields += 1
@@ -149,12 +159,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         count, size = self.limits.limit_request_fields, self.limits.limit_request_field_size
         if count and self.header_fields > count:
             raise Refusal(
-                431, "Request headers too large", f"A request has at most {count} header fields."
+                HeadersTooLargeError.status_code,
+                HeadersTooLargeError.default_message,
+                f"A request has at most {count} header fields.",
             )
         # As gunicorn counts a field: "name: value".
         if size and len(name) + 2 + len(value) > size:
             raise Refusal(
-                431, "Request headers too large", f"A header field is limited to {size} bytes."
+                HeadersTooLargeError.status_code,
+                HeadersTooLargeError.default_message,
+                f"A header field is limited to {size} bytes.",
             )
         super().on_header(name, value)
 
@@ -166,8 +180,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise self.head_too_large()
         if len(self.tasks) >= self.limits.max_connections:
             raise Refusal(
-                503,
-                "Service unavailable",
+                ServerBusyError.status_code,
+                ServerBusyError.default_message,
                 "The server has too many requests under way; retry shortly.",
             )
         super().on_headers_complete()
@@ -182,8 +196,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def head_too_large(self) -> Refusal:
         limit = self.limits.max_head_bytes
         return Refusal(
-            431,
-            "Request headers too large",
+            HeadersTooLargeError.status_code,
+            HeadersTooLargeError.default_message,
             f"The request line and headers are limited to {limit} bytes.",
         )
 
@@ -206,8 +220,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.in_head:
             seconds = f"{self.limits.header_seconds:g}"
             self.refuse(
-                408,
-                "Request timeout",
+                RequestTimeoutError.status_code,
+                RequestTimeoutError.default_message,
                 f"The request headers were not all sent within {seconds} seconds.",
             )
         else:
