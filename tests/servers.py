@@ -62,11 +62,6 @@ class OwnPostgres:
         directory.mkdir(parents=True, exist_ok=True)
         if "owner" in user:
             os.chown(directory, *user["owner"])
-            # Parents of a pytest tmp_path are 0700 root: the postgres account must reach it.
-            for parent in directory.parents:
-                if str(parent).startswith("/tmp/") and parent.stat().st_uid == 0:
-                    # Search (x) only, not read: the account can pass through, not list.
-                    os.chmod(parent, parent.stat().st_mode | 0o111)  # noqa: S103
         self._run(
             "initdb",
             "-D",
@@ -79,13 +74,35 @@ class OwnPostgres:
             "UTF8",
         )
 
+    def _reach(self) -> None:
+        """Parents of a pytest tmp_path are 0700 root: the postgres account must pass through
+        them. Made so before every run of a tool, not once: each pytest session that starts
+        meanwhile (another suite on the machine) takes the access back from its root
+        (/tmp/pytest-of-<user>), and pg_ctl stop, or start after a stop, could no longer reach
+        the data directory (the running server, already inside it, would not notice)."""
+        if self._preexec is None:
+            return
+        for parent in self.directory.parents:
+            if str(parent).startswith("/tmp/") and parent.stat().st_uid == 0:
+                # Search (x) only, not read: the account can pass through, not list.
+                os.chmod(parent, parent.stat().st_mode | 0o111)  # noqa: S103
+
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
+        self._reach()
+        done = subprocess.run(
             [str(self.bin / tool), *args],
-            check=True,
             capture_output=True,
+            text=True,
             preexec_fn=self._preexec,  # drops root before exec
         )
+        if done.returncode != 0:
+            # What the tool and the server said, in the failing test's report.
+            log = self.directory / "server.log"
+            server_log = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+                f"\n--- server.log\n{server_log}"
+            )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -135,7 +152,7 @@ class OwnPostgres:
 
     def close(self) -> None:
         if self.is_running():
-            with contextlib.suppress(subprocess.CalledProcessError):
+            with contextlib.suppress(RuntimeError):
                 self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
 
