@@ -123,7 +123,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # open and never reused. Django's documentation says so: under ASGI, persistent
         # connections off, a pool instead. (Celery workers reuse their threads, and may set it.)
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A connection is checked before it is used again: with the pool, one empty query as it
+    # leaves the pool (psycopg's check_connection). After the database restarted, the idle
+    # connections are all broken, and each would otherwise fail the one request or task that
+    # took it (a 500) before it was let go.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the API read while another process (a worker) writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -177,6 +181,18 @@ if not REDIS_URL:
         # a shutdown only between polls. Listing the folder ten times a second costs ~0.2% CPU.
         "polling_interval": 0.1,
     }
+# A broker outage (Redis restarted, a failover) is waited out, however long, by every process:
+# at start too (Celery 6 will no longer retry there unless told), and past the 100 retries
+# after which a worker would exit by default (and `scripts/run.sh` with it).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A sync running when the worker loses the broker goes on: its progress, checkpoints and end
+# are written to the database, not sent through the broker. (Celery 6 will cancel it by
+# default, to run it again when its unacknowledged message comes back: a restart of the whole
+# sync for a broker blip.) Its message, if it cannot be acknowledged, comes back after the
+# visibility timeout and finds its job settled.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

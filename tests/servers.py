@@ -63,7 +63,6 @@ class OwnPostgres:
         self._as_root = "owner" in user
         if "owner" in user:
             os.chown(directory, *user["owner"])
-            self._let_postgres_through()
         self._run(
             "initdb",
             "-D",
@@ -76,12 +75,13 @@ class OwnPostgres:
             "UTF8",
         )
 
-    def _let_postgres_through(self) -> None:
-        """Parents of a pytest tmp_path are 0700 root: the postgres account must reach the
-        cluster's directory. Done again before every start: a pytest session starting
-        anywhere on the machine resets /tmp/pytest-of-root to 0700, and a server restarted
-        after that could not reach its data directory."""
-        if not self._as_root:
+    def _reach(self) -> None:
+        """Parents of a pytest tmp_path are 0700 root: the postgres account must pass through
+        them. Made so before every run of a tool, not once: each pytest session that starts
+        meanwhile (another suite on the machine) takes the access back from its root
+        (/tmp/pytest-of-<user>), and pg_ctl stop, or start after a stop, could no longer reach
+        the data directory (the running server, already inside it, would not notice)."""
+        if self._preexec is None:
             return
         for parent in self.directory.parents:
             if str(parent).startswith("/tmp/") and parent.stat().st_uid == 0:
@@ -89,12 +89,21 @@ class OwnPostgres:
                 os.chmod(parent, parent.stat().st_mode | 0o111)  # noqa: S103
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
+        self._reach()
+        done = subprocess.run(
             [str(self.bin / tool), *args],
-            check=True,
             capture_output=True,
+            text=True,
             preexec_fn=self._preexec,  # drops root before exec
         )
+        if done.returncode != 0:
+            # What the tool and the server said, in the failing test's report.
+            log = self.directory / "server.log"
+            server_log = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+                f"\n--- server.log\n{server_log}"
+            )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -110,7 +119,6 @@ class OwnPostgres:
         }
 
     def start(self) -> None:
-        self._let_postgres_through()
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
             " -c fsync=off -c full_page_writes=off -c max_connections=100"
@@ -146,7 +154,7 @@ class OwnPostgres:
 
     def close(self) -> None:
         if self.is_running():
-            with contextlib.suppress(subprocess.CalledProcessError):
+            with contextlib.suppress(RuntimeError):
                 self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from syncs import services
+from syncs.engine.outage import through_outage
 from syncs.live import RecentRate
 from syncs.models import Job, JobStage
 from syncs.streams import (
@@ -151,9 +152,17 @@ class Progress:
         """Write progress; stop if the job was deleted or a cancel was requested."""
         if not self.write():
             raise JobGone
-        stream_states_save(connector_id=self.job.connector_id, states=self.last_state)
+        through_outage(
+            lambda: stream_states_save(connector_id=self.job.connector_id, states=self.last_state),
+            job_id=self.job.id,
+            what="stream_states",
+        )
         self.last_state.clear()
-        if services.job_cancel_requested(job_id=self.job.id):
+        if through_outage(
+            lambda: services.job_cancel_requested(job_id=self.job.id),
+            job_id=self.job.id,
+            what="cancel_check",
+        ):
             raise SyncCancelled
 
     def write_counts(self) -> None:
@@ -196,7 +205,13 @@ class Progress:
                 rows_per_second=self._job_rate.rate,
             )
         try:
-            return job_progress_record(job_id=self.job.id, job=job, streams=streams)
+            # A restart of the database is waited out: the figures are absolute, so writing
+            # them again is harmless.
+            return through_outage(
+                lambda: job_progress_record(job_id=self.job.id, job=job, streams=streams),
+                job_id=self.job.id,
+                what="progress",
+            )
         except BaseException:
             with self._lock:
                 self._changed |= changed

@@ -41,6 +41,7 @@ from syncs.backfills import (
 )
 from syncs.engine import resume
 from syncs.engine.estimates import Estimates
+from syncs.engine.outage import UNAVAILABLE, through_outage
 from syncs.engine.prefetch import Prefetched
 from syncs.engine.progress import Heartbeat, JobGone, Progress, SyncCancelled
 from syncs.models import BackfillStatus, Job, JobStage, JobStatus
@@ -117,6 +118,18 @@ def run_sync_job(job_id: str) -> None:
                 JobStatus.FAILED,
                 _error("secrets_unreadable", str(exc), retryable=False),
             )
+        except UNAVAILABLE:
+            # The metadata database was away longer than a write waits for it (a read between
+            # two streams has no wait of its own): the rows loaded are committed with their
+            # state in the destination, so a retry resumes from there.
+            logger.exception("syncs.metadata_unavailable job=%s", job.id)
+            status = JobStatus.FAILED
+            error = _error(
+                "metadata_unavailable",
+                "Landed's own database was unreachable during the sync; it resumes from its "
+                "last committed checkpoint.",
+                retryable=True,
+            )
         except Exception:
             logger.exception("syncs.job_crashed job=%s", job.id)
             status = JobStatus.FAILED
@@ -126,7 +139,14 @@ def run_sync_job(job_id: str) -> None:
                 retryable=True,
             )
         sync_run.progress.write_counts()
-        services.job_finish(job=job, status=status, error=error)
+        # Settled through a restart of the database too (the update is conditional on the job
+        # still running: a second try after an unanswered commit changes nothing). Should the
+        # database stay away, the job stays running and the reaper settles it.
+        through_outage(
+            lambda: services.job_finish(job=job, status=status, error=error),
+            job_id=job.id,
+            what="finish",
+        )
     finally:
         heartbeat.stop()
 

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kombu.exceptions
 import pytest
 from django.conf import settings
 
 import billing.tasks
+import landed.tasks
 import syncs.tasks
 import webhooks.tasks
 from landed.celery import app
@@ -93,3 +95,21 @@ def test_on_commit_sends_only_once_the_transaction_commits(
         enqueue_on_commit("webhooks.dispatch_event", "event-1")
         assert queued(broker, Queue.WEBHOOKS) == []
     assert queued(broker, Queue.WEBHOOKS) == [("webhooks.dispatch_event", ["event-1"])]
+
+
+@pytest.mark.django_db
+def test_on_commit_with_the_broker_down_logs_and_leaves_the_commit_standing(
+    monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    """The change is committed before the message is sent: a broker that cannot take it must
+    not turn the request that made the change into an error (a sweep sends it again)."""
+
+    def broker_down(task_name: str, *args: object, countdown: float | None = None) -> None:
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+
+    monkeypatch.setattr(landed.tasks, "enqueue", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit("syncs.run", "job-1")
+    (record,) = [r for r in caplog.records if r.name == "landed.tasks"]
+    assert record.getMessage() == "landed.enqueue_failed task=syncs.run args=('job-1',)"
+    assert record.exc_info is not None
