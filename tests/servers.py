@@ -60,7 +60,6 @@ class OwnPostgres:
         user = _as_postgres_user()
         self._preexec = user.get("preexec_fn")
         directory.mkdir(parents=True, exist_ok=True)
-        self._as_root = "owner" in user
         if "owner" in user:
             os.chown(directory, *user["owner"])
         self._run(
@@ -139,7 +138,6 @@ class OwnPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `fast` disconnects clients cleanly, `immediate` is a crash."""
-        self._let_postgres_through()  # pg_ctl runs as the postgres account (see start)
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
     def is_running(self) -> bool:
