@@ -18,6 +18,9 @@ Paths (the settings point each provider here, see `configure`):
   Shopify      GET  /shopify/<shop>/admin/oauth/authorize (a callback signed with an HMAC)
                POST /shopify/<shop>/admin/oauth/access_token (offline tokens, no refresh)
 
+The data APIs of the sources plug in (`apis`: objects with `answer(method, path, query, raw,
+headers)` returning (status, body, headers) or None): tests/saas_apis/.
+
 Controls: `deny_next()`, `fail(path, status, times)`, `revoke_all(provider)`,
 `expires_in[provider]`, `hits(path)`, `refreshes(provider)`, `token_is_valid(token)`.
 """
@@ -70,6 +73,9 @@ class SaaSOAuth:
         # Slack's workspace, Salesforce's org, HubSpot's portal the next consent is for.
         self.account_ids = {"slack": "T0001", "salesforce": "00D000000000001", "hubspot": 4242}
         self.refresh_delay = 0.0
+        # The providers' data APIs (tests/saas_apis/): each answers the paths it knows, with
+        # the tokens this server issued.
+        self.apis: list[Any] = []
         self._failures: dict[str, deque[int]] = defaultdict(deque)
         self._deny = 0
         self._lock = threading.Lock()
@@ -193,6 +199,10 @@ class SaaSOAuth:
             if not self.token_is_valid(token):
                 return 404, {"status": "error", "message": "not found"}, {}
             return 200, {"hub_id": self.account_ids["hubspot"], "hub_domain": "acme.com"}, {}
+        for api in self.apis:
+            answer = api.answer(method, path, query, raw, headers)
+            if answer is not None:
+                return answer
         return 404, {"error": "not_found"}, {}
 
     # --- Authorize ---------------------------------------------------------------------------

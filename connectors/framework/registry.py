@@ -16,10 +16,18 @@ def _sources() -> dict[str, type[Source]]:
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.sample import SampleSource
+    from connectors.sources.shopify import ShopifySource
 
     return {
         cls.spec.type: cls
-        for cls in (SampleSource, PostgresSource, HttpApiSource, MySQLSource, GitHubSource)
+        for cls in (
+            SampleSource,
+            PostgresSource,
+            HttpApiSource,
+            MySQLSource,
+            GitHubSource,
+            ShopifySource,
+        )
     }
 
 

@@ -8,7 +8,7 @@ from integrations.models import OAuthGrantStatus
 from landed.api.serializers import Timestamp
 
 
-class AuthorizeQuerySerializer(serializers.Serializer):
+class OAuthAuthorizeQuerySerializer(serializers.Serializer):
     shop = serializers.CharField(
         required=False,
         max_length=80,
@@ -39,7 +39,7 @@ class AuthorizeQuerySerializer(serializers.Serializer):
     )
 
 
-class AuthorizeSerializer(serializers.Serializer):
+class OAuthAuthorizeSerializer(serializers.Serializer):
     authorize_url = serializers.URLField(help_text="Open it in a popup window.")
     state = serializers.CharField(help_text="Signed, single use; the callback checks it.")
     expires_at = Timestamp(help_text="Finish the authorization before this.")
@@ -49,14 +49,14 @@ class AuthorizeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField())
 
 
-class CallbackQuerySerializer(serializers.Serializer):
+class OAuthCallbackQuerySerializer(serializers.Serializer):
     state = serializers.CharField(required=False, max_length=1000)
     code = serializers.CharField(required=False, max_length=4000)
     error = serializers.CharField(required=False, max_length=200)
     error_description = serializers.CharField(required=False, max_length=2000)
 
 
-class CallbackSerializer(serializers.Serializer):
+class OAuthCallbackSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="Always `landed:oauth`.")
     provider = serializers.CharField()
     code = serializers.CharField(
@@ -66,11 +66,11 @@ class CallbackSerializer(serializers.Serializer):
     message = serializers.CharField(required=False)
 
 
-class ResultQuerySerializer(serializers.Serializer):
+class OAuthResultQuerySerializer(serializers.Serializer):
     code = serializers.CharField(max_length=200)
 
 
-class ResultSerializer(serializers.Serializer):
+class OAuthResultSerializer(serializers.Serializer):
     credential_id = serializers.UUIDField(
         source="id", help_text="Put it in the connector's config as `credential_id`."
     )

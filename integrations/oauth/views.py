@@ -39,11 +39,14 @@ class ConnectorOAuthAuthorizeView(LandedAPIView):
         "Shopify needs `shop`; Salesforce takes `environment`. With `connector_id`, the "
         "authorization re-links that connector. 404 for an unknown provider, 422 for bad "
         "parameters, 503 while the provider is not configured on this server.",
-        parameters=[PROVIDER_PARAMETER, shapes.AuthorizeQuerySerializer],
-        responses={200: shapes.AuthorizeSerializer, **error_responses(401, 404, 422, 429, 503)},
+        parameters=[PROVIDER_PARAMETER, shapes.OAuthAuthorizeQuerySerializer],
+        responses={
+            200: shapes.OAuthAuthorizeSerializer,
+            **error_responses(401, 404, 422, 429, 503),
+        },
     )
     def get(self, request: Request, provider: str) -> Response:
-        parse_query(shapes.AuthorizeQuerySerializer, request)
+        parse_query(shapes.OAuthAuthorizeQuerySerializer, request)
         query = {k: str(v) for k, v in request.query_params.items()}
         authorization = flows.oauth_authorize(
             account=request.user.account,
@@ -51,7 +54,7 @@ class ConnectorOAuthAuthorizeView(LandedAPIView):
             query=query,
             server_origin=request.build_absolute_uri("/"),
         )
-        return Response(shapes.AuthorizeSerializer(authorization).data)
+        return Response(shapes.OAuthAuthorizeSerializer(authorization).data)
 
 
 def _wants_json(request: Request) -> bool:
@@ -94,10 +97,12 @@ class ConnectorOAuthCallbackView(LandedAPIView):
         "`access_denied`, `provider_error`, `code_missing`, `code_rejected`, "
         "`account_mismatch`, `provider_unavailable`, `unknown_provider`. With `Accept: "
         "application/json`, the same message as JSON.",
-        parameters=[PROVIDER_PARAMETER, shapes.CallbackQuerySerializer],
+        parameters=[PROVIDER_PARAMETER, shapes.OAuthCallbackQuerySerializer],
         responses={
-            (200, "text/html"): OpenApiResponse(description="The page that hands over the code."),
-            200: shapes.CallbackSerializer,
+            (200, "text/html"): OpenApiResponse(
+                OpenApiTypes.STR, description="The page that hands over the code."
+            ),
+            200: shapes.OAuthCallbackSerializer,
             **error_responses(400, 409, 422, 429, 502),
         },
         auth=[],
@@ -116,7 +121,7 @@ class ConnectorOAuthCallbackView(LandedAPIView):
             if outcome.error == "account_mismatch":
                 status = 409
         if _wants_json(request):
-            return Response(shapes.CallbackSerializer(message).data, status=status)
+            return Response(shapes.OAuthCallbackSerializer(message).data, status=status)
         nonce = secrets.token_urlsafe(16)
         title = "Authorized" if outcome.code else "Authorization failed"
         page = _PAGE.format(
@@ -149,13 +154,13 @@ class ConnectorOAuthResultView(LandedAPIView):
         "CONNECTOR_OAUTH_RESULT_TTL_SECONDS, for the credential reference: create the "
         "connector with `config.credential_id` set to it (POST /connectors). The tokens "
         "never leave the server. 404 for a code unknown, used or expired.",
-        parameters=[shapes.ResultQuerySerializer],
-        responses={200: shapes.ResultSerializer, **error_responses(404, 422, 429)},
+        parameters=[shapes.OAuthResultQuerySerializer],
+        responses={200: shapes.OAuthResultSerializer, **error_responses(404, 422, 429)},
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        query = parse_query(shapes.ResultQuerySerializer, request).validated_data
+        query = parse_query(shapes.OAuthResultQuerySerializer, request).validated_data
         grant = flows.oauth_result_consume(code=query["code"])
-        response = Response(shapes.ResultSerializer(grant).data)
+        response = Response(shapes.OAuthResultSerializer(grant).data)
         response["Cache-Control"] = "no-store"
         return response
