@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -382,3 +383,98 @@ def test_flows_and_urls_never_carry_the_client_secret(client, saas):
     url = authorize(client, "salesforce")["authorize_url"]
     assert CLIENT_SECRET not in url
     assert CLIENT_SECRET not in urlencode(OAuthFlow.objects.get().params)
+
+
+# --- connectors named by their credential ------------------------------------------------------
+def test_a_connector_takes_only_a_credential_of_its_account_and_provider(client, user, saas):
+    from tests.accounts.factories import UserFactory
+    from tests.clients import client_for
+    from tests.connectors.factories import make_destination
+
+    credential, _ = authorized_grant(client, "shopify")
+    slack_credential, _ = authorized_grant(client, "slack")
+    destination = make_destination(user.account, "lake")
+
+    def create(api, config: dict, destination_id: str) -> Any:
+        return api.post(
+            "/connectors",
+            {"name": "shop", "type": "shopify", "config": config, "destination_id": destination_id},
+            format="json",
+        )
+
+    for wrong in (slack_credential, "not-a-uuid", "7d0c7a4e-0000-4000-8000-000000000000"):
+        refused = create(client, {"credential_id": wrong}, str(destination.id))
+        assert refused.status_code == 422, refused.content
+        assert refused.json()["detail"][0]["loc"] == ["body", "config", "credential_id"]
+    stranger = UserFactory()
+    theirs = make_destination(stranger.account, "theirs")
+    refused = create(client_for(stranger), {"credential_id": credential}, str(theirs.id))
+    assert refused.status_code == 422
+    created = create(client, {"credential_id": credential}, str(destination.id))
+    assert created.status_code == 201, created.content
+    assert created.json()["config"] == {"credential_id": credential}
+
+
+def test_relinking_keeps_the_connectors_grant_and_refuses_another_account(client, user, saas):
+    from connectors.models import Connector
+    from tests.connectors.factories import make_destination
+
+    credential, _ = authorized_grant(client, "shopify")
+    connector = Connector.objects.create(
+        account=user.account,
+        name="shop",
+        type="shopify",
+        config={"credential_id": credential},
+        destination=make_destination(user.account, "lake"),
+        destination_schema="shop",
+    )
+    OAuthGrant.objects.filter(pk=credential).update(
+        status=OAuthGrantStatus.REAUTHORIZE_REQUIRED, revoked_reason="refused"
+    )
+    before = Connector.objects.get(pk=connector.pk).updated_at
+    # The shop is kept from the grant when the client does not name it.
+    authorization = client.get(
+        "/connectors/oauth/shopify/authorize", {"connector_id": str(connector.pk)}
+    ).json()
+    back = callback("shopify", consent(authorization))
+    assert back.status_code == 200, back.content
+    result = client.get("/connectors/oauth/result", {"code": back.json()["code"]}).json()
+    assert result["credential_id"] == credential
+    assert OAuthGrant.objects.get(pk=credential).status == OAuthGrantStatus.ACTIVE
+    assert OAuthGrant.objects.count() == 1
+    assert Connector.objects.get(pk=connector.pk).updated_at > before
+
+    # Another shop for that connector: refused, the grant untouched.
+    other = authorize(client, "shopify", connector_id=str(connector.pk), shop="other.myshopify.com")
+    mismatch = callback("shopify", consent(other))
+    assert mismatch.status_code == 409
+    assert mismatch.json()["error"] == "account_mismatch"
+    grant = OAuthGrant.objects.get(pk=credential)
+    assert grant.external_account["shop"] == "acme-store.myshopify.com"
+
+
+def test_a_connector_of_another_type_cannot_be_relinked(client, user, saas):
+    from connectors.models import Connector
+    from tests.connectors.factories import make_destination
+
+    connector = Connector.objects.create(
+        account=user.account,
+        name="pg",
+        type="sample",
+        config={},
+        destination=make_destination(user.account, "lake"),
+        destination_schema="pg",
+    )
+    response = client.get("/connectors/oauth/slack/authorize", {"connector_id": str(connector.pk)})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "connector_id"]
+
+
+def test_operators_see_grants_without_their_tokens(client, operator, saas):
+    credential, _ = authorized_grant(client, "hubspot")
+    tokens = decrypt_secrets(OAuthGrant.objects.get(pk=credential).encrypted_tokens)
+    page = operator.get(f"/admin/integrations/oauthgrant/{credential}/change/")
+    assert page.status_code == 200
+    assert "hubspot" in page.content.decode().lower()
+    assert tokens["access_token"] not in page.content.decode()
+    assert tokens["refresh_token"] not in page.content.decode()
