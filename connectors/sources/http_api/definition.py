@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from connectors.framework.base import ConfigError
 from connectors.framework.spec import ConfigIssue
 from connectors.sources.http_api.auth import AUTHS
+from connectors.sources.http_api.body_errors import body_error_issues
 from connectors.sources.http_api.paginators import (
     DEFAULT_MAX_PAGES,
     PAGINATORS,
@@ -85,6 +86,9 @@ class StreamDef:
     # Error statuses that mean "no records here" for this stream's requests (a repository
     # with issues turned off answers 410; an empty one, 409 to its commits).
     ignore_statuses: frozenset[int] = frozenset()
+    # Error codes of the definition's `body_errors` that mean the same (Slack's
+    # `not_in_channel`: the app was not invited to that channel).
+    ignore_error_codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ _STREAM_KEYS = {
     "columns",
     "add_fields",
     "ignore_statuses",
+    "ignore_error_codes",
 }
 _PARENT_KEYS = {"stream", "field", "include_as"}
 _INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value", "records_order"}
@@ -149,6 +154,8 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
     _check_headers(config.get("headers"), issues)
     for loc, msg, kind in rate_limit_issues(config.get("rate_limit")):
         issues.add(("rate_limit", *loc), msg, kind)
+    for loc, msg, kind in body_error_issues(config.get("body_errors")):
+        issues.add(("body_errors", *loc), msg, kind)
 
     raw_streams = config.get("streams")
     if not isinstance(raw_streams, list) or not raw_streams:
@@ -284,8 +291,17 @@ def _parse_stream(
     columns = _parse_columns(raw.get("columns"), (*loc, "columns"), issues)
     add_fields = _parse_add_fields(raw.get("add_fields"), (*loc, "add_fields"), issues)
     ignore_statuses = _parse_statuses(raw.get("ignore_statuses"), (*loc, "ignore_statuses"), issues)
+    ignore_codes = raw.get("ignore_error_codes") or []
+    if not isinstance(ignore_codes, list) or not all(isinstance(c, str) and c for c in ignore_codes):
+        issues.add((*loc, "ignore_error_codes"), "Give a list of error codes.", "list_type")
+        ignore_codes = []
+    elif ignore_codes and not isinstance(config.get("body_errors"), dict):
+        issues.add(
+            (*loc, "ignore_error_codes"),
+            "Error codes come from the definition's body_errors rule: define it first.",
+        )
     if path is not None:
-        _check_placeholders(path, parent, (*loc, "path"), issues)
+        _check_placeholders(path, params, parent, (*loc, "path"), issues)
     if len(issues.items) > before or name is None or path is None:
         return None
     return StreamDef(
@@ -300,6 +316,7 @@ def _parse_stream(
         columns=columns,
         add_fields=add_fields,
         ignore_statuses=ignore_statuses,
+        ignore_error_codes=frozenset(ignore_codes),
     )
 
 
@@ -440,25 +457,41 @@ def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:
     return dict(raw)
 
 
-def _check_placeholders(path: str, parent: ParentDef | None, loc: tuple, issues: _Issues) -> None:
-    names = _PLACEHOLDER.findall(path)
-    if parent is None:
-        if names:
-            issues.add(loc, "Placeholders like {parent.id} need a parent stream.")
-        return
-    expected = f"parent.{parent.field}"
-    valid = PARENT_PLACEHOLDER.findall(path)
-    if not valid:
-        issues.add(loc, f"A child stream's path holds {{{expected}}}.", "missing")
-    for name in names:
-        if f"{{{name}}}" not in {f"{{parent.{v}}}" for v in valid}:
-            issues.add(
-                loc,
-                f"Unknown placeholder {{{name}}}; use {{{expected}}} (or another field of the "
-                "parent record, {parent.<field>}, a dotted path for a nested one).",
-            )
-    if path.count("{") != len(names) or path.count("}") != len(names):
-        issues.add(loc, "Unbalanced braces in the path.")
+def _check_placeholders(
+    path: str, params: dict[str, Any], parent: ParentDef | None, loc: tuple, issues: _Issues
+) -> None:
+    """A child stream names its parent's fields in its path or in the text of its params
+    (`{parent.id}`); nothing else is a placeholder, and only a child stream has them."""
+    texts = {"path": path} | {
+        name: value for name, value in params.items() if isinstance(value, str)
+    }
+    found_any = False
+    for where, text in texts.items():
+        here = loc if where == "path" else (*loc[:-1], "params", where)
+        names = _PLACEHOLDER.findall(text)
+        if not names:
+            continue
+        if parent is None:
+            issues.add(here, "Placeholders like {parent.id} need a parent stream.")
+            continue
+        valid = PARENT_PLACEHOLDER.findall(text)
+        found_any = found_any or bool(valid)
+        for name in names:
+            if f"{{{name}}}" not in {f"{{parent.{v}}}" for v in valid}:
+                issues.add(
+                    here,
+                    f"Unknown placeholder {{{name}}}; use {{parent.{parent.field}}} (or another "
+                    "field of the parent record, {parent.<field>}, a dotted path for a nested "
+                    "one).",
+                )
+        if text.count("{") != len(names) or text.count("}") != len(names):
+            issues.add(here, "Unbalanced braces.")
+    if parent is not None and not found_any:
+        issues.add(
+            loc,
+            f"A child stream's path (or a param) holds {{parent.{parent.field}}}.",
+            "missing",
+        )
 
 
 def _check_parents(

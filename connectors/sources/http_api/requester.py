@@ -43,6 +43,7 @@ from connectors.framework.credentials import TokenProvider
 from connectors.framework.http import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
 from connectors.sources.http_api.masking import Masker
+from connectors.sources.http_api.body_errors import BodyErrorRule
 from connectors.sources.http_api.ratelimit import RateLimitRule, retry_after_seconds
 from landed.security.outbound import CURRENT_WATCH as _WATCH
 from landed.security.outbound import DeadlineExceeded as _DeadlineExceeded
@@ -108,6 +109,7 @@ class Requester:
         self.masker = masker or Masker.from_config(config)
         self.auth: Auth = build_auth(config, self._post_token, self.masker, credentials)
         self.rate_limit = RateLimitRule.from_config(config.get("rate_limit"))
+        self.body_errors = BodyErrorRule.from_config(config.get("body_errors"))
         # When the API said the window's last request was used: the next waits for its reset
         # (monotonic clock).
         self._paused_until = 0.0
@@ -137,6 +139,17 @@ class Requester:
                 renewed = True
                 continue
             accepted = self._accepted(response, stream)
+            if self.body_errors is not None:
+                code = self.body_errors.error_code(accepted)
+                if code is not None:
+                    if code in self.body_errors.auth_codes and not renewed and self.auth.renew():
+                        renewed = True
+                        continue
+                    if code in self.body_errors.retry_codes and attempt < self.retry.max_retries:
+                        time.sleep(self.retry.backoff(attempt))
+                        attempt += 1
+                        continue
+                    raise self._body_error(accepted, code, stream)
             if self.rate_limit is not None:
                 pause = self.rate_limit.pause_after(accepted)
                 if pause is not None and pause <= self.rate_limit.max_wait_seconds:
@@ -324,6 +337,23 @@ class Requester:
         error.http_status = status  # type: ignore[attr-defined]  # read by http_status()
         raise error
 
+    def _body_error(
+        self, response: requests.Response, code: str, stream: str | None
+    ) -> ConnectorError:
+        """The error a successful status's body reported (`body_errors`)."""
+        where = self._where(stream, "GET", response.url, None)
+        detail = f"{where} answered error '{code}': {self._snippet(response)}"
+        rule = self.body_errors
+        error: ConnectorError
+        if rule is not None and code in rule.auth_codes:
+            error = AuthenticationError(detail, stream=stream)
+        elif rule is not None and code in rule.retry_codes:
+            error = TransientError(detail, stream=stream)
+        else:
+            error = ConnectorError(detail, stream=stream)
+        error.error_code = code  # type: ignore[attr-defined]  # read by body_error_code()
+        return error
+
     def _where(
         self, stream: str | None, method: str, url: str, params: dict[str, Any] | None
     ) -> str:
@@ -366,3 +396,8 @@ def query_values(params: dict[str, Any]) -> dict[str, Any]:
 def http_status(error: BaseException) -> int | None:
     """The HTTP status an error of `Requester.get` reports (None: not an HTTP answer)."""
     return getattr(error, "http_status", None)
+
+
+def body_error_code(error: BaseException) -> str | None:
+    """The error code a successful status's body reported (`body_errors`); None otherwise."""
+    return getattr(error, "error_code", None)

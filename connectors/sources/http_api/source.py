@@ -89,6 +89,7 @@ from connectors.sources.http_api.requester import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Requester,
     RetryPolicy,
+    body_error_code,
     http_status,
 )
 
@@ -177,6 +178,13 @@ class HttpApiSource(Source):
                 "json",
                 "The API's rate-limit headers to honour: {remaining_header, reset_header, "
                 "reset_format, statuses, max_wait_seconds} (see docs/http_api.md).",
+            ),
+            SpecField(
+                "body_errors",
+                "json",
+                "Errors the API answers with a 2xx status, read from the body: "
+                "{success_path, success_value, code_path, auth_codes, retry_codes} (see "
+                "docs/http_api.md).",
             ),
             SpecField(
                 "page_size",
@@ -513,7 +521,8 @@ class HttpApiSource(Source):
                     following_parent = {"parent": parent_page.after, "index": 0, "page": first}
                 else:
                     following_parent = None
-                chain = self._requests(stream, path, start_token, extra_params, requester, stop)
+                params = {**_child_params(stream, record), **extra_params}
+                chain = self._requests(stream, path, start_token, params, requester, stop)
                 # A stored page of a resumed read is not a deleted parent: its 404 is for
                 # read() to judge (an expired position).
                 resumed = start_token != first
@@ -602,12 +611,18 @@ class HttpApiSource(Source):
             try:
                 response = requester.get(page_url, page_params, stream=stream.name)
             except ConnectorError as error:
-                if http_status(error) not in stream.ignore_statuses:
+                if (
+                    http_status(error) not in stream.ignore_statuses
+                    and body_error_code(error) not in stream.ignore_error_codes
+                ):
                     raise
                 # The stream's definition says this answer means "nothing here" (a repository
                 # with issues turned off): no records, and no page after.
                 logger.info(
-                    "http_api.status_ignored stream=%s status=%s", stream.name, http_status(error)
+                    "http_api.status_ignored stream=%s status=%s code=%s",
+                    stream.name,
+                    http_status(error),
+                    body_error_code(error),
                 )
                 yield [], token, END, 0
                 return
@@ -679,6 +694,30 @@ def _child_path(stream: StreamDef, record: dict[str, Any]) -> str:
         return quote(_text(found), safe="")
 
     return PARENT_PLACEHOLDER.sub(value, stream.path)
+
+
+def _child_params(stream: StreamDef, record: dict[str, Any]) -> dict[str, Any]:
+    """The child stream's params that name the parent record's fields ({parent.<field>}),
+    filled in with its values for one parent record (as text; the query encodes them)."""
+    parent = stream.parent
+    assert parent is not None  # only called for child streams
+    filled: dict[str, Any] = {}
+    for name, text in stream.params.items():
+        if not isinstance(text, str) or "{parent." not in text:
+            continue
+
+        def value(match: re.Match[str]) -> str:
+            found = value_at(record, _dotted(match.group(1)))
+            if found is None or isinstance(found, dict | list):
+                raise ConnectorError(
+                    f"Stream '{stream.name}': a record of '{parent.stream}' has no usable "
+                    f"'{match.group(1)}' ({json.dumps(found)[:60]}).",
+                    stream=stream.name,
+                )
+            return _text(found)
+
+        filled[name] = PARENT_PLACEHOLDER.sub(value, text)
+    return filled
 
 
 def _json_body(content: bytes, response: requests.Response, where: str, stream: str) -> Any:
