@@ -22,6 +22,7 @@ The data APIs of the sources plug in (`apis`: objects with `answer(method, path,
 headers)` returning (status, body, headers) or None): tests/saas_apis/.
 
 Controls: `deny_next()`, `fail(path, status, times)`, `revoke_all(provider)`,
+`expire_access_tokens(provider)`,
 `expires_in[provider]`, `hits(path)`, `refreshes(provider)`, `token_is_valid(token)`.
 """
 
@@ -62,6 +63,8 @@ class SaaSOAuth:
         self.codes: dict[str, dict[str, Any]] = {}
         # access token -> provider; refresh token -> grant info
         self.access_tokens: dict[str, str] = {}
+        # Access tokens past their expiry (the provider answers "expired", not "invalid").
+        self.expired_tokens: set[str] = set()
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self.expires_in: dict[str, int] = {
             "slack": 43200,
@@ -142,6 +145,18 @@ class SaaSOAuth:
             for token, info in list(self.refresh_tokens.items()):
                 if info["provider"] == provider:
                     del self.refresh_tokens[token]
+
+    def expire_access_tokens(self, provider: str) -> None:
+        """Every live access token of the provider expires now (refresh tokens stay good)."""
+        with self._lock:
+            for token, owner in list(self.access_tokens.items()):
+                if owner == provider:
+                    del self.access_tokens[token]
+                    self.expired_tokens.add(token)
+
+    def token_is_expired(self, token: str) -> bool:
+        with self._lock:
+            return token in self.expired_tokens
 
     def token_is_valid(self, token: str) -> bool:
         with self._lock:

@@ -17,6 +17,7 @@ def _sources() -> dict[str, type[Source]]:
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.sample import SampleSource
     from connectors.sources.shopify import ShopifySource
+    from connectors.sources.slack import SlackSource
 
     return {
         cls.spec.type: cls
@@ -27,6 +28,7 @@ def _sources() -> dict[str, type[Source]]:
             MySQLSource,
             GitHubSource,
             ShopifySource,
+            SlackSource,
         )
     }
 

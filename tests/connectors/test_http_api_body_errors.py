@@ -137,9 +137,7 @@ def read_all(source: HttpApiSource, name: str) -> list[dict[str, Any]]:
 
 def test_parent_fields_fill_query_parameters_and_ignored_codes_are_empty_pages(api):
     tokens = Tokens("t2")
-    source = HttpApiSource(
-        definition(api.url), allow_private_networks=True, credentials=tokens
-    )
+    source = HttpApiSource(definition(api.url), allow_private_networks=True, credentials=tokens)
     records = read_all(source, "messages")
     assert sorted(r["ts"] for r in records) == ["C1-0", "C1-1", "C3-0", "C3-1"]
     assert {r["channel"] for r in records} == {"C1", "C3"}
@@ -156,7 +154,9 @@ def test_a_token_refused_in_the_body_is_renewed_once(api):
     # Refused again after the renewal: the API's answer, authentication_failed.
     api.valid_tokens = set()
     api.expired = set()
-    stale = HttpApiSource(definition(api.url), allow_private_networks=True, credentials=Tokens("t2"))
+    stale = HttpApiSource(
+        definition(api.url), allow_private_networks=True, credentials=Tokens("t2")
+    )
     with pytest.raises(AuthenticationError) as refused:
         read_all(stale, "channels")
     assert "invalid_auth" in refused.value.message
@@ -164,7 +164,9 @@ def test_a_token_refused_in_the_body_is_renewed_once(api):
 
 def test_retry_codes_are_retried_and_other_codes_fail_naming_the_code(api):
     api.retry_first["/channels"] = 2
-    source = HttpApiSource(definition(api.url), allow_private_networks=True, credentials=Tokens("t2"))
+    source = HttpApiSource(
+        definition(api.url), allow_private_networks=True, credentials=Tokens("t2")
+    )
     assert len(read_all(source, "channels")) == 3
     api.retry_first["/channels"] = 10
     with pytest.raises(TransientError) as transient:

@@ -292,7 +292,9 @@ def _parse_stream(
     add_fields = _parse_add_fields(raw.get("add_fields"), (*loc, "add_fields"), issues)
     ignore_statuses = _parse_statuses(raw.get("ignore_statuses"), (*loc, "ignore_statuses"), issues)
     ignore_codes = raw.get("ignore_error_codes") or []
-    if not isinstance(ignore_codes, list) or not all(isinstance(c, str) and c for c in ignore_codes):
+    if not isinstance(ignore_codes, list) or not all(
+        isinstance(c, str) and c for c in ignore_codes
+    ):
         issues.add((*loc, "ignore_error_codes"), "Give a list of error codes.", "list_type")
         ignore_codes = []
     elif ignore_codes and not isinstance(config.get("body_errors"), dict):

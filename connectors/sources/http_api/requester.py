@@ -42,8 +42,8 @@ from connectors.framework.base import (
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.http import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
-from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.body_errors import BodyErrorRule
+from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.ratelimit import RateLimitRule, retry_after_seconds
 from landed.security.outbound import CURRENT_WATCH as _WATCH
 from landed.security.outbound import DeadlineExceeded as _DeadlineExceeded
