@@ -478,3 +478,16 @@ def test_operators_see_grants_without_their_tokens(client, operator, saas):
     assert "hubspot" in page.content.decode().lower()
     assert tokens["access_token"] not in page.content.decode()
     assert tokens["refresh_token"] not in page.content.decode()
+
+
+@pytest.mark.parametrize("type_name", ["shopify", "slack"])
+def test_the_catalog_serves_the_oauth_sources_declared_schema(api, type_name):
+    response = api.get(f"/connectors/catalog/{type_name}/schema")
+    assert response.status_code == 200, response.content
+    streams = {s["name"]: s for s in response.json()["streams"]}
+    assert streams
+    for stream in streams.values():
+        assert stream["columns"] and stream["primary_key"]
+    body = api.get("/connectors/catalog").json()
+    catalog = {c["type"]: c for c in body.get("items", body) if isinstance(c, dict)}
+    assert "credential_id" in {f["name"] for f in catalog[type_name]["fields"]}

@@ -28,6 +28,9 @@ from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, wit
 from connectors.sources.http_api import HttpApiSource
 
 CREDENTIALS = "oauth_shopify"
+# The platform binds the shop's own Admin API URL (`api_url`); without one (the catalog's
+# schema, read without a connector) no request is made, and this only has to be a URL.
+DEFAULT_API_URL = "https://admin.shopify.com"
 # Shopify's largest page.
 PAGE_SIZE = 250
 
@@ -155,7 +158,7 @@ def manifest(config: dict[str, Any]) -> dict[str, Any]:
     for stream in streams:
         stream["columns"] = _COLUMNS[str(stream["name"])]
     return {
-        "base_url": str(config["api_url"]),
+        "base_url": str(config.get("api_url") or DEFAULT_API_URL),
         "auth_type": "provided_token",
         "token_header": "X-Shopify-Access-Token",
         "token_prefix": "",

@@ -32,6 +32,8 @@ from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, wit
 from connectors.sources.http_api import HttpApiSource
 
 CREDENTIALS = "oauth_slack"
+# The platform binds SLACK_API_URL (`api_url`); this is Slack's own.
+DEFAULT_API_URL = "https://slack.com/api"
 # Slack recommends at most 200 a page for its cursor-paged methods.
 PAGE_SIZE = 200
 # Slack's codes for a token it refuses (renewed once, then the grant is judged).
@@ -150,7 +152,7 @@ def manifest(config: dict[str, Any]) -> dict[str, Any]:
     for stream in streams:
         stream["columns"] = _COLUMNS[str(stream["name"])]
     return {
-        "base_url": str(config["api_url"]),
+        "base_url": str(config.get("api_url") or DEFAULT_API_URL),
         "auth_type": "provided_token",
         "page_size": PAGE_SIZE,
         "body_errors": {
