@@ -15,6 +15,7 @@ def _sources() -> dict[str, type[Source]]:
     from connectors.sources.http_api import HttpApiSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
+    from connectors.sources.salesforce import SalesforceSource
     from connectors.sources.sample import SampleSource
     from connectors.sources.shopify import ShopifySource
     from connectors.sources.slack import SlackSource
@@ -29,6 +30,7 @@ def _sources() -> dict[str, type[Source]]:
             GitHubSource,
             ShopifySource,
             SlackSource,
+            SalesforceSource,
         )
     }
 
