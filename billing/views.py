@@ -8,7 +8,8 @@ from rest_framework.response import Response
 
 from billing import selectors, serializers, services
 from landed.api import ratelimit
-from landed.api.schema import error_responses
+from landed.api.errors import BadRequestError, ConflictError, NotConfiguredError, UpstreamError
+from landed.api.schema import raises
 from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
@@ -28,7 +29,7 @@ class UsageView(LandedAPIView):
         description="The period is the subscription's current one, or the calendar month in "
         "UTC without a subscription. The estimate is the plan's monthly price plus the rows "
         "beyond those included, priced per million and rounded up to the cent.",
-        responses={200: serializers.UsageSerializer, **error_responses(401)},
+        responses={200: serializers.UsageSerializer},
     )
     def get(self, request: Request) -> Response:
         usage = selectors.billing_usage(account=request.user.account)
@@ -39,6 +40,11 @@ class CheckoutView(LandedAPIView):
     permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (ConflictError, "Conflict: the account is already subscribed."),
+        UpstreamError,
+        NotConfiguredError,
+    )
     @extend_schema(
         operation_id="billing_checkout",
         tags=TAGS,
@@ -49,7 +55,6 @@ class CheckoutView(LandedAPIView):
         request=serializers.CheckoutInputSerializer,
         responses={
             200: serializers.CheckoutSerializer,
-            **error_responses(400, 401, 409, 413, 415, 422, 502, 503),
         },
     )
     def post(self, request: Request) -> Response:
@@ -66,6 +71,14 @@ class PortalView(LandedAPIView):
     permission_classes = [IsAuthenticated]  # no billing check: see billing/permissions.py
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (
+            ConflictError,
+            "Conflict: the account has no billing account yet (no checkout was started).",
+        ),
+        UpstreamError,
+        NotConfiguredError,
+    )
     @extend_schema(
         operation_id="billing_portal",
         tags=TAGS,
@@ -75,7 +88,6 @@ class PortalView(LandedAPIView):
         request=None,
         responses={
             200: serializers.PortalSerializer,
-            **error_responses(401, 409, 502, 503),
         },
     )
     def post(self, request: Request) -> Response:
@@ -91,6 +103,16 @@ class StripeWebhookView(LandedAPIView):
     # Stripe sends from many addresses, bursts included; a bad signature costs one HMAC.
     rate_limit_tiers = {"POST": None}
 
+    @raises(
+        (
+            BadRequestError,
+            "Bad request: a missing or bad Stripe-Signature, or a body that is not a Stripe event.",
+        ),
+        (
+            NotConfiguredError,
+            "Service unavailable: no webhook secret is configured (STRIPE_WEBHOOK_SECRET).",
+        ),
+    )
     @extend_schema(
         operation_id="billing_webhook",
         tags=TAGS,
@@ -102,8 +124,6 @@ class StripeWebhookView(LandedAPIView):
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
             200: OpenApiResponse(serializers.WebhookReceivedSerializer),
-            # Not rate-limited: no 429.
-            **{code: r for code, r in error_responses(400, 413, 503).items() if code != 429},
         },
         auth=[],
     )

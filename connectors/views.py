@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from connectors import selectors, serializers, services
 from connectors.framework.selection import assign_tables
 from landed.api import ratelimit
-from landed.api.errors import NotFoundError
+from landed.api.errors import BadRequestError, ConflictError, NotFoundError, UpstreamError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
+from landed.api.schema import raises
 from landed.api.validation import invalid, parse_body
 from landed.api.views import LandedAPIView
 from syncs import services as sync_services
@@ -54,7 +54,7 @@ class ConnectorCatalogView(LandedAPIView):
         operation_id="connectors_catalog",
         tags=TAG_CONNECTORS,
         summary="Connector types with their config fields",
-        responses={200: serializers.CatalogSerializer, **error_responses()},
+        responses={200: serializers.CatalogSerializer},
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -69,7 +69,7 @@ class ConnectorCatalogSchemaView(LandedAPIView):
         operation_id="connectors_catalog_schema",
         tags=TAG_CONNECTORS,
         summary="The fixed stream schema of a connector type (where it has one)",
-        responses={200: serializers.CatalogSchemaSerializer, **error_responses(404)},
+        responses={200: serializers.CatalogSchemaSerializer},
         auth=[],
     )
     def get(self, request: Request, type_name: str) -> Response:
@@ -84,7 +84,7 @@ class DestinationCatalogView(LandedAPIView):
         operation_id="destinations_catalog",
         tags=TAG_DESTINATIONS,
         summary="Destination types with their config fields",
-        responses={200: serializers.CatalogSerializer, **error_responses()},
+        responses={200: serializers.CatalogSerializer},
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -100,13 +100,19 @@ class ConnectorListView(LandedAPIView):
         parameters=[PageQuerySerializer],
         responses={
             200: page_serializer(serializers.ConnectorSerializer),
-            **error_responses(401, 422),
         },
     )
     def get(self, request: Request) -> Response:
         connectors = selectors.connector_list(account=request.user.account)
         return Response(paginate(request, connectors, serializers.ConnectorSerializer))
 
+    @raises(
+        (
+            ConflictError,
+            "Conflict: another connector already has this name, or loads into this "
+            "schema of the destination.",
+        ),
+    )
     @extend_schema(
         operation_id="connectors_create",
         tags=TAG_CONNECTORS,
@@ -116,7 +122,6 @@ class ConnectorListView(LandedAPIView):
         request=serializers.ConnectorCreateInputSerializer,
         responses={
             201: serializers.ConnectorSerializer,
-            **error_responses(400, 401, 409, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -155,11 +160,18 @@ class ConnectorDetailView(LandedAPIView):
         operation_id="connectors_get",
         tags=TAG_CONNECTORS,
         summary="Get a connector",
-        responses={200: serializers.ConnectorSerializer, **error_responses(401, 404)},
+        responses={200: serializers.ConnectorSerializer},
     )
     def get(self, request: Request, connector_id: Any) -> Response:
         return Response(_connector_out(request, connector_id))
 
+    @raises(
+        (
+            ConflictError,
+            "Conflict: a duplicate name or destination schema, or the config or "
+            "destination changed while a sync is pending or running.",
+        ),
+    )
     @extend_schema(
         operation_id="connectors_update",
         tags=TAG_CONNECTORS,
@@ -170,7 +182,6 @@ class ConnectorDetailView(LandedAPIView):
         request=serializers.ConnectorUpdateInputSerializer,
         responses={
             200: serializers.ConnectorSerializer,
-            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
     )
     def patch(self, request: Request, connector_id: Any) -> Response:
@@ -186,7 +197,7 @@ class ConnectorDetailView(LandedAPIView):
         tags=TAG_CONNECTORS,
         summary="Delete a connector with its jobs, history and state",
         description="The destination's tables are left in place.",
-        responses={204: OpenApiResponse(description="Deleted."), **error_responses(401, 404)},
+        responses={204: OpenApiResponse(description="Deleted.")},
     )
     def delete(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
@@ -203,7 +214,7 @@ class ConnectorTestView(LandedAPIView):
         summary="Test the connector's credentials (nothing is written)",
         description="200 with the outcome, step by step; a failed test is `status: failed`.",
         request=None,
-        responses={200: serializers.TestResultSerializer, **error_responses(401, 404)},
+        responses={200: serializers.TestResultSerializer},
     )
     def post(self, request: Request, connector_id: Any) -> Response:
         connector = selectors.connector_get(account=request.user.account, connector_id=connector_id)
@@ -211,13 +222,23 @@ class ConnectorTestView(LandedAPIView):
 
 
 class ConnectorStreamsView(LandedAPIView):
+    @raises(
+        (
+            BadRequestError,
+            "Bad request: the source refused the credentials or config, or the saved "
+            "stream settings cannot be read.",
+        ),
+        (
+            UpstreamError,
+            "Upstream provider unavailable: stream discovery could not reach the source.",
+        ),
+    )
     @extend_schema(
         operation_id="connectors_streams_get",
         tags=TAG_CONNECTORS,
         summary="Streams found by live discovery, with the saved selection",
         responses={
             200: serializers.StreamListSerializer,
-            **error_responses(400, 401, 404, 502),
         },
     )
     def get(self, request: Request, connector_id: Any) -> Response:
@@ -225,6 +246,18 @@ class ConnectorStreamsView(LandedAPIView):
         selections = services.connector_streams(connector=connector)
         return Response(_streams_out(connector, selections))
 
+    @raises(
+        (
+            BadRequestError,
+            "Bad request: the source refused the credentials or config, or the saved "
+            "stream settings cannot be read.",
+        ),
+        (ConflictError, "Conflict: a sync of the connector is pending or running."),
+        (
+            UpstreamError,
+            "Upstream provider unavailable: stream discovery could not reach the source.",
+        ),
+    )
     @extend_schema(
         operation_id="connectors_streams_update",
         tags=TAG_CONNECTORS,
@@ -237,7 +270,6 @@ class ConnectorStreamsView(LandedAPIView):
         request=serializers.StreamsInputSerializer,
         responses={
             200: serializers.StreamListSerializer,
-            **error_responses(400, 401, 404, 409, 413, 415, 422, 502),
         },
     )
     def put(self, request: Request, connector_id: Any) -> Response:
@@ -258,13 +290,13 @@ class DestinationListView(LandedAPIView):
         parameters=[PageQuerySerializer],
         responses={
             200: page_serializer(serializers.DestinationSerializer),
-            **error_responses(401, 422),
         },
     )
     def get(self, request: Request) -> Response:
         destinations = selectors.destination_list(account=request.user.account)
         return Response(paginate(request, destinations, serializers.DestinationSerializer))
 
+    @raises((ConflictError, "Conflict: a destination with this name already exists."))
     @extend_schema(
         operation_id="destinations_create",
         tags=TAG_DESTINATIONS,
@@ -272,7 +304,6 @@ class DestinationListView(LandedAPIView):
         request=serializers.DestinationInputSerializer,
         responses={
             201: serializers.DestinationSerializer,
-            **error_responses(400, 401, 409, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -295,11 +326,12 @@ class DestinationDetailView(LandedAPIView):
         operation_id="destinations_get",
         tags=TAG_DESTINATIONS,
         summary="Get a destination",
-        responses={200: serializers.DestinationSerializer, **error_responses(401, 404)},
+        responses={200: serializers.DestinationSerializer},
     )
     def get(self, request: Request, destination_id: Any) -> Response:
         return Response(serializers.DestinationSerializer(self._get(request, destination_id)).data)
 
+    @raises((ConflictError, "Conflict: a destination with this name already exists."))
     @extend_schema(
         operation_id="destinations_update",
         tags=TAG_DESTINATIONS,
@@ -308,7 +340,6 @@ class DestinationDetailView(LandedAPIView):
         request=serializers.DestinationInputSerializer,
         responses={
             200: serializers.DestinationSerializer,
-            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
     )
     def patch(self, request: Request, destination_id: Any) -> Response:
@@ -317,6 +348,7 @@ class DestinationDetailView(LandedAPIView):
         destination = services.destination_update(destination=destination, **data)
         return Response(serializers.DestinationSerializer(destination).data)
 
+    @raises((ConflictError, "Conflict: the destination is used by connectors."))
     @extend_schema(
         operation_id="destinations_delete",
         tags=TAG_DESTINATIONS,
@@ -324,7 +356,6 @@ class DestinationDetailView(LandedAPIView):
         description="409 while connectors load into it. Its tables are left in place.",
         responses={
             204: OpenApiResponse(description="Deleted."),
-            **error_responses(401, 404, 409),
         },
     )
     def delete(self, request: Request, destination_id: Any) -> Response:
@@ -342,7 +373,6 @@ class DestinationTestView(LandedAPIView):
         request=serializers.DestinationTestInputSerializer,
         responses={
             200: serializers.TestResultSerializer,
-            **error_responses(400, 401, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -362,7 +392,7 @@ class DestinationSavedTestView(LandedAPIView):
         tags=TAG_DESTINATIONS,
         summary="Test a saved destination's connectivity",
         request=None,
-        responses={200: serializers.TestResultSerializer, **error_responses(401, 404)},
+        responses={200: serializers.TestResultSerializer},
     )
     def post(self, request: Request, destination_id: Any) -> Response:
         destination = selectors.destination_get(

@@ -14,9 +14,16 @@ from rest_framework.response import Response
 
 from integrations import selectors, serializers, services
 from landed.api import ratelimit
-from landed.api.errors import ApplicationError
+from landed.api.errors import (
+    ApplicationError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotConfiguredError,
+    UpstreamError,
+)
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
+from landed.api.schema import raises
 from landed.api.validation import parse_query
 from landed.api.views import LandedAPIView
 
@@ -26,6 +33,7 @@ TAGS = ["integrations"]
 class GitHubInstallView(LandedAPIView):
     rate_limit_tiers = {"GET": ratelimit.SENSITIVE}
 
+    @raises((NotConfiguredError, "Service unavailable: the GitHub App is not configured."))
     @extend_schema(
         operation_id="integrations_github_install",
         tags=TAGS,
@@ -34,7 +42,7 @@ class GitHubInstallView(LandedAPIView):
         "to install the App on, then sends it back to the callback with a `state` signed for "
         "this account (valid GITHUB_APP_STATE_MAX_AGE_SECONDS). 503 until the server's "
         "GitHub App is configured.",
-        responses={200: serializers.InstallUrlSerializer, **error_responses(401, 503)},
+        responses={200: serializers.InstallUrlSerializer},
     )
     def get(self, request: Request) -> Response:
         url = services.github_install_url(account=request.user.account)
@@ -60,6 +68,7 @@ class GitHubCallbackView(LandedAPIView):
     permission_classes = [AllowAny]
     rate_limit_tiers = {"GET": ratelimit.SENSITIVE}
 
+    @raises(BadRequestError, ForbiddenError, ConflictError, UpstreamError, NotConfiguredError)
     @extend_schema(
         operation_id="integrations_github_callback",
         tags=TAGS,
@@ -84,7 +93,6 @@ class GitHubCallbackView(LandedAPIView):
         responses={
             200: serializers.CallbackSerializer,
             302: OpenApiResponse(description="To the frontend, with the outcome."),
-            **error_responses(400, 403, 409, 422, 502, 503),
         },
         auth=[],
     )
@@ -124,7 +132,6 @@ class IntegrationListView(LandedAPIView):
         parameters=[PageQuerySerializer],
         responses={
             200: page_serializer(serializers.IntegrationSerializer),
-            **error_responses(401, 422),
         },
     )
     def get(self, request: Request) -> Response:
@@ -133,6 +140,7 @@ class IntegrationListView(LandedAPIView):
 
 
 class IntegrationDetailView(LandedAPIView):
+    @raises(ConflictError)
     @extend_schema(
         operation_id="integrations_disconnect",
         tags=TAGS,
@@ -147,7 +155,7 @@ class IntegrationDetailView(LandedAPIView):
             OpenApiParameter("provider", OpenApiTypes.STR, OpenApiParameter.PATH, enum=["github"]),
             serializers.DisconnectQuerySerializer,
         ],
-        responses={200: serializers.DisconnectSerializer, **error_responses(401, 404, 409, 422)},
+        responses={200: serializers.DisconnectSerializer},
     )
     def delete(self, request: Request, provider: str) -> Response:
         query = parse_query(serializers.DisconnectQuerySerializer, request).validated_data

@@ -14,13 +14,13 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from landed.api.errors import error_response
+from landed.api.errors import LengthRequiredError, PayloadTooLargeError, error_response
 from landed.middleware import Handler
 
 # The environ key through which the WSGI layer tells the Django middleware to refuse a body.
 REFUSAL_KEY = "landed.chunked_body_refusal"
-LENGTH_REQUIRED = 411
-TOO_LARGE = 413
+LENGTH_REQUIRED = LengthRequiredError.status_code
+TOO_LARGE = PayloadTooLargeError.status_code
 _READ_SIZE = 64 * 1024
 
 
@@ -77,12 +77,12 @@ class ChunkedBodyRefusalMiddleware:
         if refusal == LENGTH_REQUIRED:
             return error_response(
                 LENGTH_REQUIRED,
-                "Length required",
+                LengthRequiredError.default_message,
                 "Send the body with a Content-Length header.",
             )
         if refusal == TOO_LARGE:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return error_response(
-                TOO_LARGE, "Request body too large", f"The limit is {limit} bytes."
+                TOO_LARGE, PayloadTooLargeError.default_message, f"The limit is {limit} bytes."
             )
         return self.get_response(request)

@@ -5,6 +5,7 @@ generated once, under `LANDED_DATA_DIR`, and an in-process cache. Production set
 `DATABASE_URL` (PostgreSQL), `REDIS_URL` and `SECRET_KEY`.
 """
 
+import ipaddress
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session whose sign-in has ended is signed out here (landed/accounts/sign_ins.py).
+    "landed.accounts.middleware.SignInSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -246,6 +249,14 @@ WEBHOOK_LOCK_SECONDS = env.float("WEBHOOK_LOCK_SECONDS", default=60.0)
 # queue (the process died between commit and publish, or the broker lost it): sent again.
 WEBHOOK_LOST_AFTER_SECONDS = env.float("WEBHOOK_LOST_AFTER_SECONDS", default=30.0)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# The circuit breaker: an endpoint that timed out this many attempts in a row (0: never) is
+# held (no attempt, its deliveries wait in order) for the cooldown, doubled at each further
+# timeout up to the cap; then one probe attempt decides.
+WEBHOOK_BREAKER_TIMEOUTS = env.int("WEBHOOK_BREAKER_TIMEOUTS", default=3)
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = env.float("WEBHOOK_BREAKER_COOLDOWN_SECONDS", default=60.0)
+WEBHOOK_BREAKER_MAX_COOLDOWN_SECONDS = env.float(
+    "WEBHOOK_BREAKER_MAX_COOLDOWN_SECONDS", default=1800.0
+)
 ALERT_FRESHNESS_CHECK_SECONDS = env.float("ALERT_FRESHNESS_CHECK_SECONDS", default=300.0)
 
 # Alert emails go through Django's email backend: SMTP when EMAIL_HOST is set, else the
@@ -398,8 +409,19 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Lax"
 
+# Sign-in lockout (docs/auth.md#failed-sign-ins): LOGIN_LOCKOUT_THRESHOLD failures for an
+# email from one client address lock that email from that address for LOGIN_LOCKOUT_SECONDS.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+# Across all addresses: from LOGIN_BACKOFF_THRESHOLD failures for an email (each less than
+# LOGIN_BACKOFF_WINDOW_SECONDS after the one before), every further attempt for it waits a
+# delay that doubles from 1 second up to LOGIN_BACKOFF_MAX_SECONDS, except from an address
+# that signed in to it within LOGIN_KNOWN_ADDRESS_SECONDS. Keep the cap well under the
+# lockout: it is all a stranger's failures can cost the owner.
+LOGIN_BACKOFF_THRESHOLD = env.int("LOGIN_BACKOFF_THRESHOLD", default=20)
+LOGIN_BACKOFF_WINDOW_SECONDS = env.int("LOGIN_BACKOFF_WINDOW_SECONDS", default=3600)
+LOGIN_BACKOFF_MAX_SECONDS = env.int("LOGIN_BACKOFF_MAX_SECONDS", default=60)
+LOGIN_KNOWN_ADDRESS_SECONDS = env.int("LOGIN_KNOWN_ADDRESS_SECONDS", default=30 * 24 * 3600)
 AUTH_CODE_TTL_SECONDS = env.int("AUTH_CODE_TTL_SECONDS", default=60)
 JWT_REFRESH_MAX_AGE_SECONDS = env.int("JWT_REFRESH_MAX_AGE_SECONDS", default=7 * 24 * 3600)
 
@@ -498,7 +520,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["landed.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "landed.api.schema.LandedAutoSchema",
     "EXCEPTION_HANDLER": "landed.api.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [],
@@ -544,8 +566,22 @@ RATE_LIMIT_TIERS = {
     "login": env.list("RATE_LIMIT_LOGIN", default=["10/m", "50/h"]),
 }
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
-# Behind a trusted proxy, set to e.g. HTTP_X_FORWARDED_FOR so limits apply per client.
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# The addresses (or networks) of the proxies in front of the server, whose X-Forwarded-For
+# is believed. Rate limits and the sign-in lockout count per client address, which is
+# REMOTE_ADDR unless that is one of these (landed.api.ratelimit.client_ip).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from _exc
+RATELIMIT_IP_META_KEY = "landed.api.ratelimit.client_ip"
+if env.str("RATELIMIT_IP_META_KEY", default=""):
+    # It named a header believed from anyone; every client would now count as the proxy.
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY is no longer read: set TRUSTED_PROXIES to your proxies' "
+        "addresses instead (README, Configuration)."
+    )
 
 # --- Security headers -----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

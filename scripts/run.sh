@@ -84,7 +84,9 @@ if [ "${RUN_WORKERS:-true}" = "true" ]; then
     --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}"
   # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
   # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of
-  # their own, as compose.yaml does); a long sync never delays them.
+  # their own, as compose.yaml does); a long sync never delays them. A receiver that hangs
+  # holds one of its slots at most (one attempt at a time per endpoint, then its circuit
+  # breaker: docs/webhooks.md), so the other keeps delivering to everyone else.
   start QUIT celery -A landed worker --queues default,webhooks \
     --concurrency "${LIGHT_WORKER_CONCURRENCY:-2}" \
     --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}"

@@ -4,16 +4,16 @@ two connector endpoints that are syncs' operations: the sync trigger and the hea
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from connectors.selectors import connector_get
 from landed.api import ratelimit
+from landed.api.errors import ConflictError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
-from landed.api.serializers import ErrorSerializer
+from landed.api.schema import raises
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
 from landed.db import snapshot
@@ -23,18 +23,13 @@ from syncs.stats import sync_stats
 TAGS = ["jobs"]
 
 
-def _conflict(description: str) -> OpenApiResponse:
-    """A 409 described for its operation (the shared description is about duplicates)."""
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
 class JobListView(LandedAPIView):
     @extend_schema(
         operation_id="jobs_list",
         tags=TAGS,
         summary="List recent jobs, newest first",
         parameters=[PageQuerySerializer, serializers.JobListQuerySerializer],
-        responses={200: page_serializer(serializers.JobSerializer), **error_responses(401, 422)},
+        responses={200: page_serializer(serializers.JobSerializer)},
     )
     def get(self, request: Request) -> Response:
         query = parse_query(serializers.JobListQuerySerializer, request).validated_data
@@ -60,7 +55,7 @@ class JobDetailView(LandedAPIView):
         "two seconds old. Counts, stages, rates, percent and time left are read at one "
         "moment: the job's counts are the sums of its streams' (docs/syncs.md, Live "
         "progress).",
-        responses={200: serializers.JobSerializer, **error_responses(401, 404)},
+        responses={200: serializers.JobSerializer},
     )
     def get(self, request: Request, job_id: Any) -> Response:
         job = selectors.job_get(account=request.user.account, job_id=job_id)
@@ -70,6 +65,7 @@ class JobDetailView(LandedAPIView):
 class JobCancelView(LandedAPIView):
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises((ConflictError, "Conflict: the job has already finished."))
     @extend_schema(
         operation_id="jobs_cancel",
         tags=TAGS,
@@ -81,7 +77,6 @@ class JobCancelView(LandedAPIView):
         responses={
             200: serializers.JobSerializer,
             202: serializers.JobSerializer,
-            **error_responses(401, 404, 409, 415, 422),
         },
     )
     def post(self, request: Request, job_id: Any) -> Response:
@@ -96,6 +91,13 @@ class JobCancelView(LandedAPIView):
 class JobRetryView(LandedAPIView):
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (
+            ConflictError,
+            "Conflict: the job has not failed or been cancelled, was already retried, "
+            "another sync of the connector is pending or running, or the connector is paused.",
+        ),
+    )
     @extend_schema(
         operation_id="jobs_retry",
         tags=TAGS,
@@ -107,12 +109,6 @@ class JobRetryView(LandedAPIView):
         request=None,
         responses={
             202: serializers.JobSerializer,
-            **error_responses(401, 404),
-            409: _conflict(
-                "Conflict: the job has not failed or been cancelled, was already retried, "
-                "another sync of the connector is pending or running, or the connector is "
-                "paused."
-            ),
         },
     )
     def post(self, request: Request, job_id: Any) -> Response:
@@ -130,6 +126,12 @@ CONNECTOR_TAGS = ["connectors"]
 class ConnectorSyncView(LandedAPIView):
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (
+            ConflictError,
+            "Conflict: a sync of the connector is pending or running, or the connector is paused.",
+        ),
+    )
     @extend_schema(
         operation_id="connectors_sync",
         tags=CONNECTOR_TAGS,
@@ -142,11 +144,6 @@ class ConnectorSyncView(LandedAPIView):
         request=serializers.SyncInputSerializer,
         responses={
             202: serializers.JobSerializer,
-            **error_responses(400, 401, 404, 415, 422),
-            409: _conflict(
-                "Conflict: a sync of the connector is pending or running, or the connector "
-                "is paused."
-            ),
         },
     )
     def post(self, request: Request, connector_id: Any) -> Response:
@@ -161,7 +158,7 @@ class ConnectorSummaryView(LandedAPIView):
         operation_id="connectors_summary",
         tags=CONNECTOR_TAGS,
         summary="Counts by health and 14-day sparklines of rows synced and failures",
-        responses={200: serializers.ConnectorSummarySerializer, **error_responses(401)},
+        responses={200: serializers.ConnectorSummarySerializer},
     )
     def get(self, request: Request) -> Response:
         return Response(selectors.connector_summary(account=request.user.account))
@@ -182,7 +179,6 @@ class SyncListView(LandedAPIView):
         parameters=[PageQuerySerializer, serializers.AccountReceiptListQuerySerializer],
         responses={
             200: RECEIPT_PAGE,
-            **error_responses(401, 422),
         },
     )
     def get(self, request: Request) -> Response:
@@ -200,7 +196,7 @@ class SyncStatsView(LandedAPIView):
         "empty ones included: syncs, successes, failures, cancellations, rows and bytes "
         "written, mean and 95th-percentile duration; and the same for the whole window.",
         parameters=[serializers.StatsQuerySerializer],
-        responses={200: serializers.StatsSerializer, **error_responses(401, 422)},
+        responses={200: serializers.StatsSerializer},
     )
     def get(self, request: Request) -> Response:
         query = parse_query(serializers.StatsQuerySerializer, request).validated_data
@@ -216,7 +212,6 @@ class ConnectorSyncListView(LandedAPIView):
         parameters=[PageQuerySerializer, serializers.ReceiptListQuerySerializer],
         responses={
             200: RECEIPT_PAGE,
-            **error_responses(401, 404, 422),
         },
     )
     def get(self, request: Request, connector_id: Any) -> Response:
@@ -238,7 +233,7 @@ class ConnectorSchemaView(LandedAPIView):
         "added to an incremental merge stream or such a stream is enabled again; the next "
         "sync does it.",
         parameters=[serializers.SchemaQuerySerializer],
-        responses={200: serializers.ConnectorSchemaSerializer, **error_responses(401, 404, 422)},
+        responses={200: serializers.ConnectorSchemaSerializer},
     )
     def get(self, request: Request, connector_id: Any) -> Response:
         connector = connector_get(account=request.user.account, connector_id=connector_id)

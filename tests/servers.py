@@ -60,13 +60,10 @@ class OwnPostgres:
         user = _as_postgres_user()
         self._preexec = user.get("preexec_fn")
         directory.mkdir(parents=True, exist_ok=True)
+        self._as_root = "owner" in user
         if "owner" in user:
             os.chown(directory, *user["owner"])
-            # Parents of a pytest tmp_path are 0700 root: the postgres account must reach it.
-            for parent in directory.parents:
-                if str(parent).startswith("/tmp/") and parent.stat().st_uid == 0:
-                    # Search (x) only, not read: the account can pass through, not list.
-                    os.chmod(parent, parent.stat().st_mode | 0o111)  # noqa: S103
+            self._let_postgres_through()
         self._run(
             "initdb",
             "-D",
@@ -78,6 +75,18 @@ class OwnPostgres:
             "-E",
             "UTF8",
         )
+
+    def _let_postgres_through(self) -> None:
+        """Parents of a pytest tmp_path are 0700 root: the postgres account must reach the
+        cluster's directory. Done again before every start: a pytest session starting
+        anywhere on the machine resets /tmp/pytest-of-root to 0700, and a server restarted
+        after that could not reach its data directory."""
+        if not self._as_root:
+            return
+        for parent in self.directory.parents:
+            if str(parent).startswith("/tmp/") and parent.stat().st_uid == 0:
+                # Search (x) only, not read: the account can pass through, not list.
+                os.chmod(parent, parent.stat().st_mode | 0o111)  # noqa: S103
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(
@@ -101,6 +110,7 @@ class OwnPostgres:
         }
 
     def start(self) -> None:
+        self._let_postgres_through()
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
             " -c fsync=off -c full_page_writes=off -c max_connections=100"
@@ -121,6 +131,7 @@ class OwnPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `fast` disconnects clients cleanly, `immediate` is a crash."""
+        self._let_postgres_through()  # pg_ctl runs as the postgres account (see start)
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
     def is_running(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -129,3 +130,114 @@ class Receiver:
             f"receiver: condition not met in {timeout}s; got "
             f"{[(r.headers.get('landed-event-type'), r.path) for r in self.received]}"
         )
+
+
+class TricklingReceiver:
+    """A receiver that answers `status` and its headers at once (announcing `length` bytes of
+    body), then trickles the body one byte every `interval` seconds: each socket read gets a
+    byte well within any per-read timeout, while the whole body takes length x interval."""
+
+    def __init__(self, *, status: int = 200, length: int = 2048, interval: float = 0.5) -> None:
+        self.status, self.length, self.interval = status, length, interval
+        self.requests = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/hooks"
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            try:
+                conn.sendall(
+                    f"HTTP/1.1 {self.status} Trickling\r\nContent-Type: text/plain\r\n"
+                    f"Content-Length: {self.length}\r\n\r\n".encode()
+                )
+                for _ in range(self.length):
+                    if self._stopped.wait(self.interval):
+                        return
+                    conn.sendall(b"x")
+            except OSError:
+                return  # the client gave up
+
+    def __enter__(self) -> TricklingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stopped.set()
+        self._listener.close()
+
+
+class SilentListener:
+    """A loopback port that accepts connections and never answers on them (a receiver that
+    hangs): `accepted` counts the connections it holds."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/hooks"
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                self._held.append(conn)
+
+    def wait_for_connections(self, count: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.accepted < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"silent listener: {self.accepted} connections, not {count}")
+            time.sleep(0.01)
+
+    def __enter__(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._listener.close()
+        with self._lock:
+            for conn in self._held:
+                conn.close()

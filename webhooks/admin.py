@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from landed.admin_mixins import Operation, OperationsAdminMixin, ReadOnlyAdminMixin, pretty_json
 from landed.api.errors import ApplicationError, RequestValidationError
-from webhooks import services
+from webhooks import isolation, services
 
 # The admin's autodiscovery imports each app's `admin` module only: importing the alert pages
 # here is what registers them (they belong to this app, like their models).
@@ -70,6 +70,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "enabled",
         "event_types_display",
         "failing_since",
+        "breaker_display",
         "disabled_at",
         "created_at",
     )
@@ -90,6 +91,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "event_types",
         "enabled",
         "failing_since",
+        "consecutive_timeouts",
+        "breaker_open_until",
+        "in_flight_until",
         "disabled_at",
         "disabled_reason",
         "created_at",
@@ -99,6 +103,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "id",
         "account",
         "failing_since",
+        # The circuit breaker and the attempt in flight (webhooks/isolation.py): what Landed
+        # decides, not what an operator sets.
+        "consecutive_timeouts",
+        "breaker_open_until",
+        "in_flight_until",
         "disabled_at",
         "disabled_reason",
         "created_at",
@@ -114,6 +123,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def event_types_display(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.event_types) or "all"
 
+    @admin.display(description="Breaker")
+    def breaker_display(self, obj: WebhookEndpoint) -> str:
+        state = isolation.breaker_state(obj)
+        if state == isolation.BreakerState.CLOSED:
+            return state.value
+        return f"{state.value} ({obj.consecutive_timeouts} timeouts in a row)"
+
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         # Through the API's update: only what the form changed is written (the secret columns,
         # and a rotation made meanwhile, are left as they are), and switching a disabled
@@ -128,6 +144,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             disabled_at=None,
             disabled_reason="",
             failing_since=None,
+            consecutive_timeouts=0,
+            breaker_open_until=None,
             updated_at=timezone.now(),
         )
         self.message_user(request, f"{count} endpoint(s) enabled again.")

@@ -5,6 +5,13 @@ An attempt is made by a worker that first claims the delivery (`locked_until`): 
 never make the same attempt at once, and a worker killed mid-attempt lets the claim lapse so
 that the sweep hands the delivery to another. Delivery is therefore at least once: a receiver
 may see an event twice (the same `Landed-Delivery-Id`) and should treat it as one.
+
+Then it takes the endpoint (`webhooks.isolation`): one attempt at a time per endpoint, none
+while its circuit breaker is open, so that a receiver that hangs holds one worker at most.
+
+The deadline (WEBHOOK_TIMEOUT_SECONDS) bounds the whole of connect, headers and the first KiB
+of the body (all of it when shorter) by the clock, not each socket read: a receiver that
+answers 200 and then trickles its body misses it, and that is a timeout, retried.
 """
 
 from __future__ import annotations
@@ -30,12 +37,13 @@ from landed.security.outbound import (
     DeadlineExceeded,
     Watch,
     error_cause,
+    is_timeout,
     read_chunks,
     session,
     watch_connections,
 )
 from landed.security.secrets import decrypt_secrets
-from webhooks import signing
+from webhooks import isolation, signing
 from webhooks.alerts.models import Notification
 from webhooks.events import EventType, event_raise
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
@@ -53,10 +61,13 @@ class Outcome:
     duration_ms: float
     excerpt: str
     error: str
+    # The deadline passed (connecting, waiting for the headers, or reading the first KiB):
+    # a failure whatever the status, and what the circuit breaker counts.
+    timed_out: bool = False
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return not self.timed_out and self.status_code is not None and 200 <= self.status_code < 300
 
 
 def retry_delay_seconds(attempts_made: int) -> float:
@@ -83,9 +94,10 @@ def body_of(event: Event) -> bytes:
 
 
 def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
-    """One signed POST of the event, within WEBHOOK_TIMEOUT_SECONDS from start to end
-    (connect, headers and the excerpt of the body read), never to an address the network
-    policy refuses, never following a redirect (a 3xx is a failed attempt)."""
+    """One signed POST of the event, within WEBHOOK_TIMEOUT_SECONDS by the clock from start to
+    end (connect, headers, and the first KiB of the body, or all of it when shorter), never to
+    an address the network policy refuses, never following a redirect (a 3xx is a failed
+    attempt). Missing the deadline is a timeout, whatever the status already received."""
     body = body_of(event)
     timestamp = int(time.time())
     headers = {
@@ -104,12 +116,16 @@ def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
     started = time.monotonic()
     watch = Watch(seconds)
     reset = CURRENT_WATCH.set(watch)
+    response: requests.Response | None = None
     try:
         try:
             response = http.post(endpoint.url, data=body, headers=headers, stream=True)
             excerpt = _excerpt(response, started + seconds, seconds)
-        except Exception as exc:
+            # The watchdog cut the socket: what read as the end of the body was the deadline.
             if watch.stop():
+                raise DeadlineExceeded(seconds)
+        except Exception as exc:
+            if watch.stop() and not isinstance(exc, DeadlineExceeded):
                 raise DeadlineExceeded(seconds) from exc
             raise
         finally:
@@ -121,7 +137,10 @@ def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
     except (requests.RequestException, ValueError) as exc:
         # ValueError: a host name that cannot be encoded (UnicodeError from IDNA) is a failed
         # attempt, not a crash that leaves the delivery unrecorded and retried for ever.
-        return Outcome(None, _ms(started), "", error_cause(exc, endpoint.url, seconds)[:500])
+        # The status stays when the headers came and the body missed the deadline.
+        status = response.status_code if response is not None else None
+        error = error_cause(exc, endpoint.url, seconds)[:500]
+        return Outcome(status, _ms(started), "", error, timed_out=is_timeout(exc))
     error = ""
     if 300 <= response.status_code < 400:
         error = "Redirects are not followed: give the endpoint's final URL."
@@ -131,14 +150,18 @@ def post(endpoint: WebhookEndpoint, event: Event, delivery_id: Any) -> Outcome:
 
 
 def _excerpt(response: requests.Response, deadline: float, seconds: float) -> str:
+    """The first KiB of the body (all of it when shorter), read by the deadline: a timeout
+    raises; a body cut short or undecodable is what arrived of it (the status is what counts)."""
     content = bytearray()
     try:
         for chunk in read_chunks(response, deadline, seconds):
             content += chunk
             if len(content) >= EXCERPT_BYTES:
                 break
+    except requests.Timeout:
+        raise
     except requests.RequestException:
-        pass  # the status is what counts; the excerpt is what arrived
+        pass
     finally:
         response.close()
     return bytes(content[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
@@ -160,7 +183,7 @@ def delivery_claim(*, delivery_id: Any) -> Delivery | None:
     now = timezone.now()
     # Held at least as long as an attempt can take: a claim lapsing mid-attempt would let a
     # second worker make the same attempt at the same time.
-    hold = max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    hold = isolation.attempt_hold_seconds()
     claimed = (
         Delivery.objects.filter(
             id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
@@ -176,19 +199,55 @@ def delivery_claim(*, delivery_id: Any) -> Delivery | None:
 
 def delivery_attempt(*, delivery_id: Any, retries: bool = True) -> DeliveryAttempt | None:
     """Make one attempt of a due delivery and log it. `retries=False` (a test delivery) makes
-    a failed attempt final. None when there was nothing to do."""
+    a failed attempt final. None when there was nothing to do, or the endpoint could not take
+    the attempt now (another is in flight, or its breaker is open): the delivery is put back,
+    pending, for the endpoint's next turn."""
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return None
     endpoint = delivery.endpoint
+    is_test = delivery.event.type == "webhook.test"
     # Only a test is sent to a disabled endpoint (an alert's event, to one endpoint too, is not).
-    if not endpoint.enabled and delivery.event.type != "webhook.test":
+    if not endpoint.enabled and not is_test:
         _give_up(delivery, "The endpoint is disabled.")
         return None
-    outcome = post(endpoint, delivery.event, delivery.id)
-    # A test is one attempt, also when the sweep makes it (the request that began it died).
-    retries = retries and delivery.event.type != "webhook.test"
-    return delivery_record(delivery=delivery, outcome=outcome, retries=retries)
+    # A test is sent by the request that asks for it, not by a worker: it takes no turn.
+    if not is_test:
+        gate = isolation.endpoint_take(
+            endpoint_id=endpoint.id, delivery_id=delivery.id, now=timezone.now()
+        )
+        if gate != isolation.Gate.TAKEN:
+            _put_back(delivery, gate)
+            return None
+    try:
+        outcome = post(endpoint, delivery.event, delivery.id)
+        # A test is one attempt, also when the sweep makes it (the request that began it died).
+        retries = retries and not is_test
+        attempt = delivery_record(delivery=delivery, outcome=outcome, retries=retries)
+    finally:
+        # Recorded or not (an error): the endpoint's turn passes to its next delivery.
+        isolation.endpoint_release(endpoint_id=endpoint.id, delivery_id=delivery.id)
+    isolation.endpoint_handoff(endpoint_id=endpoint.id)
+    return attempt
+
+
+def _put_back(delivery: Delivery, gate: isolation.Gate) -> None:
+    """Release the claim without an attempt (none is counted), and leave the delivery off the
+    queue: the attempt in flight hands the endpoint to its oldest due delivery when it ends,
+    and the sweep sends that of an endpoint whose breaker has closed again."""
+    Delivery.objects.filter(id=delivery.id, locked_until=delivery.locked_until).update(
+        locked_until=None, enqueued_at=None
+    )
+    if gate == isolation.Gate.BUSY:
+        # The attempt in flight may have ended, and found nothing due to hand over to (this
+        # delivery was claimed), between the claim and now.
+        isolation.endpoint_handoff(endpoint_id=delivery.endpoint_id)
+    logger.info(
+        "webhooks.delivery_waits delivery=%s endpoint=%s reason=%s",
+        delivery.id,
+        delivery.endpoint_id,
+        gate,
+    )
 
 
 def delivery_record(
@@ -240,6 +299,9 @@ def delivery_record(
             response_excerpt=_storable(outcome.excerpt),
             error=_storable(outcome.error)[:500],
             next_retry_at=next_retry_at,
+        )
+        isolation.breaker_record(
+            endpoint_id=current.endpoint_id, timed_out=outcome.timed_out, now=now
         )
         _endpoint_health(current.endpoint_id, outcome.succeeded, now)
     logger.info(

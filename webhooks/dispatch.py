@@ -15,17 +15,21 @@ from django.utils import timezone
 
 from landed.db import delete_in_batches
 from landed.tasks import enqueue
+from webhooks import isolation
 from webhooks.alerts.channels import emails_requeue
 from webhooks.alerts.evaluation import alerts_for_event
 from webhooks.alerts.models import Notification
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 logger = logging.getLogger("webhooks.dispatch")
 
 
 def event_dispatch(*, event_id: Any) -> list[str]:
     """Create the event's deliveries and evaluate the alert policies, once. Returns the ids
-    of the deliveries to attempt now (also enqueued after commit)."""
+    of the deliveries created. After commit, each endpoint that is free (no attempt in flight,
+    breaker closed) gets its next delivery on the queue; a busy one gets it from the attempt in
+    flight when that ends, a held one from the sweep when its cooldown ends: a hanging
+    endpoint's backlog does not wait on the queue ahead of everyone else's deliveries."""
     now = timezone.now()
     with transaction.atomic():
         event = (
@@ -43,7 +47,7 @@ def event_dispatch(*, event_id: Any) -> list[str]:
         existing = set(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True))
         created = Delivery.objects.bulk_create(
             [
-                Delivery(endpoint=e, event=event, next_attempt_at=now, enqueued_at=now)
+                Delivery(endpoint=e, event=event, next_attempt_at=now)
                 for e in wanted
                 if e.id not in existing
             ]
@@ -62,9 +66,15 @@ def event_dispatch(*, event_id: Any) -> list[str]:
         event.dispatched_at = now
         event.save(update_fields=["dispatched_at"])
         ids = [str(d.id) for d in created]
-        transaction.on_commit(lambda: deliveries_enqueue(ids))
+        endpoint_ids = [d.endpoint_id for d in created]
+        transaction.on_commit(lambda: endpoints_handoff(endpoint_ids))
     logger.info("webhooks.event_dispatched event=%s deliveries=%s", event_id, len(ids))
     return ids
+
+
+def endpoints_handoff(endpoint_ids: list[Any]) -> None:
+    for endpoint_id in endpoint_ids:
+        isolation.endpoint_handoff(endpoint_id=endpoint_id)
 
 
 def deliveries_enqueue(ids: list[str]) -> None:
@@ -78,7 +88,8 @@ def deliveries_enqueue(ids: list[str]) -> None:
 
 def webhooks_sweep() -> dict[str, int]:
     """Enqueue what is due and not on the queue: events never dispatched, deliveries whose
-    retry time has come, deliveries whose message or worker was lost, alert emails not sent."""
+    retry time has come (or whose endpoint's breaker has closed), deliveries whose message or
+    worker was lost, alert emails not sent."""
     now = timezone.now()
     lost = now - timedelta(seconds=settings.WEBHOOK_LOST_AFTER_SECONDS)
     events = list(
@@ -92,8 +103,11 @@ def webhooks_sweep() -> dict[str, int]:
     stuck = now - timedelta(
         seconds=max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_LOST_AFTER_SECONDS)
     )
+    # One per endpoint (its oldest due), and none for an endpoint with an attempt in flight or
+    # its breaker open: that attempt hands the endpoint over when it ends, and a held
+    # endpoint's deliveries wait for its cooldown (webhooks/isolation.py).
     due = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        isolation.due_heads(now)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stuck))
         .order_by("next_attempt_at")

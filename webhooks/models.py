@@ -70,6 +70,15 @@ class WebhookEndpoint(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
+    # One attempt at a time per endpoint, across every worker (webhooks/isolation.py): the
+    # delivery being attempted and until when its worker holds the endpoint (a killed worker's
+    # hold lapses).
+    in_flight_delivery = models.UUIDField(null=True, blank=True, editable=False)
+    in_flight_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The circuit breaker: attempts timed out in a row (any other outcome resets it), and,
+    # once they reach WEBHOOK_BREAKER_TIMEOUTS, until when no attempt is made.
+    consecutive_timeouts = models.PositiveIntegerField(default=0, editable=False)
+    breaker_open_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,7 +126,13 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            # An endpoint's next delivery, the oldest pending one (webhooks/isolation.py).
+            models.Index(
+                fields=["endpoint", "created_at"],
+                name="delivery_pending_by_endpoint",
+                condition=models.Q(status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

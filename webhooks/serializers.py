@@ -1,5 +1,6 @@
 """Input and output shapes of the Webhooks endpoints."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from landed.api.serializers import (
@@ -10,6 +11,8 @@ from landed.api.serializers import (
     Timestamp,
 )
 from webhooks.events import SUBSCRIBABLE
+from webhooks.isolation import BreakerState, breaker_state
+from webhooks.models import WebhookEndpoint
 
 _URL_HELP = (
     "Where deliveries are POSTed: an absolute https URL (http only where the server allows "
@@ -48,6 +51,30 @@ class WebhookUpdateInputSerializer(serializers.Serializer):
     )
 
 
+class WebhookBreakerSerializer(serializers.Serializer):
+    """The endpoint's circuit breaker, read from the endpoint's row."""
+
+    state = serializers.SerializerMethodField(
+        help_text="closed: attempts are made as deliveries come; open: the endpoint timed out "
+        "too many attempts in a row, and its deliveries wait (pending, in order, no attempt "
+        "counted) until `open_until`; half_open: the cooldown is over and the next attempt "
+        "probes it (an answer closes the breaker, a timeout opens it again, for longer)."
+    )
+    consecutive_timeouts = serializers.IntegerField(
+        help_text="Attempts that timed out in a row; any answer (or another failure) resets it."
+    )
+    open_until = Timestamp(
+        source="breaker_open_until",
+        allow_null=True,
+        help_text="Until when no attempt is made (open), or since when the probe is due "
+        "(half_open); null when closed.",
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=[s.value for s in BreakerState]))
+    def get_state(self, endpoint: WebhookEndpoint) -> str:
+        return breaker_state(endpoint).value
+
+
 class WebhookSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     url = serializers.CharField()
@@ -60,6 +87,9 @@ class WebhookSerializer(serializers.Serializer):
     disabled_reason = serializers.CharField(allow_blank=True)
     failing_since = Timestamp(
         allow_null=True, help_text="Since when every attempt has failed; null when healthy."
+    )
+    breaker = WebhookBreakerSerializer(
+        source="*", help_text="Whether deliveries are held after repeated timeouts."
     )
     created_at = Timestamp()
     updated_at = Timestamp()

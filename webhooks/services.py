@@ -19,7 +19,7 @@ from landed.api.errors import ConflictError, NotFoundError
 from landed.api.validation import invalid
 from landed.security import network
 from landed.security.secrets import encrypt_secrets
-from webhooks import delivery, signing
+from webhooks import delivery, isolation, signing
 from webhooks.dispatch import deliveries_enqueue
 from webhooks.events import EventType, event_raise
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
@@ -108,17 +108,18 @@ def webhook_create(
 
 def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> WebhookEndpoint:
     """A partial update of url, description, event_types and enabled. Enabling a disabled
-    endpoint clears why and since when it was disabled and its failure streak."""
+    endpoint, or changing its URL, clears its failure streak and closes its breaker (enabling
+    also clears why and since when it was disabled)."""
     if "url" in data:
         webhook_url_check(data["url"])
     with transaction.atomic():
         current = WebhookEndpoint.objects.select_for_update().get(id=endpoint.id)
         changed = [name for name in ("url", "description", "event_types") if name in data]
-        if "url" in data and data["url"] != current.url and current.failing_since is not None:
+        if "url" in data and data["url"] != current.url:
             # Another receiver: the old one's failure streak must not disable it at its first
-            # failed attempt.
+            # failed attempt, nor its timeouts hold its deliveries.
             current.failing_since = None
-            changed.append("failing_since")
+            changed += ["failing_since", *isolation.breaker_reset(current)]
         for name in ("url", "description", "event_types"):
             if name in data:
                 setattr(current, name, data[name])
@@ -128,6 +129,7 @@ def webhook_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) -> Webhoo
                 current.disabled_reason = ""
                 current.failing_since = None
                 changed += ["disabled_at", "disabled_reason", "failing_since"]
+                changed += isolation.breaker_reset(current)
             current.enabled = data["enabled"]
             changed.append("enabled")
         current.save(update_fields=[*dict.fromkeys(changed), "updated_at"])

@@ -8,8 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from landed.api import ratelimit
+from landed.api.errors import ConflictError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
+from landed.api.schema import raises
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
 from webhooks import selectors, serializers, services
@@ -33,12 +34,13 @@ class WebhookListView(LandedAPIView):
         tags=TAGS,
         summary="List webhook endpoints",
         parameters=[PageQuerySerializer],
-        responses={200: WEBHOOK_PAGE, **error_responses(401, 422)},
+        responses={200: WEBHOOK_PAGE},
     )
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_list(account=request.user.account)
         return Response(paginate(request, endpoints, serializers.WebhookSerializer))
 
+    @raises((ConflictError, "Conflict: the account has as many webhook endpoints as allowed."))
     @extend_schema(
         operation_id="webhooks_create",
         tags=TAGS,
@@ -50,7 +52,6 @@ class WebhookListView(LandedAPIView):
         request=serializers.WebhookCreateInputSerializer,
         responses={
             201: serializers.WebhookWithSecretSerializer,
-            **error_responses(400, 401, 409, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -64,7 +65,7 @@ class WebhookDetailView(LandedAPIView):
         operation_id="webhooks_get",
         tags=TAGS,
         summary="Get a webhook endpoint",
-        responses={200: serializers.WebhookSerializer, **error_responses(401, 404)},
+        responses={200: serializers.WebhookSerializer},
     )
     def get(self, request: Request, webhook_id: Any) -> Response:
         return Response(serializers.WebhookSerializer(_endpoint(request, webhook_id)).data)
@@ -78,7 +79,6 @@ class WebhookDetailView(LandedAPIView):
         request=serializers.WebhookUpdateInputSerializer,
         responses={
             200: serializers.WebhookSerializer,
-            **error_responses(400, 401, 404, 413, 415, 422),
         },
     )
     def patch(self, request: Request, webhook_id: Any) -> Response:
@@ -92,7 +92,7 @@ class WebhookDetailView(LandedAPIView):
         tags=TAGS,
         summary="Delete a webhook endpoint",
         description="Its pending deliveries and its delivery log go with it.",
-        responses={204: OpenApiResponse(description="Deleted."), **error_responses(401, 404)},
+        responses={204: OpenApiResponse(description="Deleted.")},
     )
     def delete(self, request: Request, webhook_id: Any) -> Response:
         services.webhook_delete(endpoint=_endpoint(request, webhook_id))
@@ -112,7 +112,6 @@ class WebhookRotateSecretView(LandedAPIView):
         request=None,
         responses={
             200: serializers.WebhookWithSecretSerializer,
-            **error_responses(401, 404),
         },
     )
     def post(self, request: Request, webhook_id: Any) -> Response:
@@ -131,7 +130,7 @@ class WebhookTestView(LandedAPIView):
         "retried), answered with its outcome; it is in the delivery log too. A failed "
         "attempt is `succeeded: false` with the status code or the error.",
         request=None,
-        responses={200: serializers.WebhookTestResultSerializer, **error_responses(401, 404)},
+        responses={200: serializers.WebhookTestResultSerializer},
     )
     def post(self, request: Request, webhook_id: Any) -> Response:
         outcome = services.webhook_test(endpoint=_endpoint(request, webhook_id))
@@ -144,7 +143,7 @@ class WebhookDeliveriesView(LandedAPIView):
         tags=TAGS,
         summary="The endpoint's delivery attempts, newest first",
         parameters=[PageQuerySerializer, serializers.DeliveryListQuerySerializer],
-        responses={200: ATTEMPT_PAGE, **error_responses(401, 404, 422)},
+        responses={200: ATTEMPT_PAGE},
     )
     def get(self, request: Request, webhook_id: Any) -> Response:
         endpoint = _endpoint(request, webhook_id)
@@ -166,7 +165,7 @@ class WebhookSecretView(LandedAPIView):
         tags=TAGS,
         summary="The endpoint's signing secret",
         description="Rate-limited as a sensitive operation.",
-        responses={200: serializers.WebhookSecretSerializer, **error_responses(401, 404)},
+        responses={200: serializers.WebhookSecretSerializer},
     )
     def get(self, request: Request, webhook_id: Any) -> Response:
         secret = selectors.webhook_secret(endpoint=_endpoint(request, webhook_id))

@@ -26,6 +26,7 @@ TimeZone=UTC.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -58,6 +59,7 @@ from connectors.framework.base import (
     Destination,
     PermissionError_,
     SchemaChange,
+    StorageFullError,
     StreamLoad,
     TransientError,
 )
@@ -179,6 +181,27 @@ def _probe_writable(directory: Path) -> None:
         ) from exc
 
 
+# Less room than this and a load cannot commit even one batch (DuckDB grows its file by 256 KB
+# blocks, and writes its WAL beside it): the connection test fails then, as the sync would.
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def _probe_space(directory: Path, shown: str) -> None:
+    """A full disk still takes the probe's empty file (inodes outlast blocks), so the free
+    space is asked for as well: a test after a sync failed on a full disk must not say the
+    file can be written."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return  # the probe proved the directory usable; the space is unknown here
+    free = stats.f_bavail * stats.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StorageFullError(
+            f"The disk holding the DuckDB file {shown!r} is full ({free // 1024} KB free). "
+            "Free space in the Landed server's DuckDB directory."
+        )
+
+
 # --- Types ---------------------------------------------------------------------------------
 class DuckDBTypes:
     """Logical types as `duckdb_columns()` spells them (so they compare as strings). Decimals
@@ -230,11 +253,41 @@ TYPES = DuckDBTypes()
 
 
 # --- Errors --------------------------------------------------------------------------------
+# How DuckDB passes on the OS's ENOSPC and EDQUOT: as an IO error from a write, a failed commit
+# (the WAL could not be written), or a FATAL error from a checkpoint, which invalidates the
+# database for the rest of the connection and repeats the original error in every later one.
+_STORAGE_FULL_HINTS = ("no space left on device", "disk quota exceeded")
+_STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _storage_full(shown: str, stream: str | None = None) -> StorageFullError:
+    """The error a full disk gets, whichever statement met it. DuckDB's own text names the
+    server's directory layout and its WAL; the user needs what happened and what to do. Both
+    halves of a batch (rows and state) are in one transaction, so the file holds whole
+    batches and the state that matches them, however the write failed."""
+    return StorageFullError(
+        f"The disk holding the DuckDB file {shown!r} is full (no space left on device). The "
+        "file keeps every batch committed before it, with the stream state that matches them. "
+        "Free space on the Landed server's DuckDB directory, then sync again: the sync resumes "
+        "from the last committed batch.",
+        stream=stream,
+    )
+
+
+def _is_storage_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _STORAGE_FULL_ERRNOS
+    lowered = str(exc).lower()
+    return any(hint in lowered for hint in _STORAGE_FULL_HINTS)
+
+
 def _open_error(exc: duckdb.Error, shown: str) -> ConnectorError:
     """A failure to open the file, worded with the path as the user gave it (not the server's
     directory layout)."""
     message = str(exc)
     lowered = message.lower()
+    if _is_storage_full(exc):
+        return _storage_full(shown)
     if "lock" in lowered or "different configuration" in lowered:
         return TransientError(
             f"The DuckDB file {shown!r} is in use by another process (DuckDB allows one writer "
@@ -247,7 +300,9 @@ def _open_error(exc: duckdb.Error, shown: str) -> ConnectorError:
     return ConnectorError(f"Could not open the DuckDB file {shown!r}: {message}")
 
 
-def _query_error(exc: duckdb.Error, stream: str | None) -> ConnectorError:
+def _query_error(exc: duckdb.Error, stream: str | None, shown: str) -> ConnectorError:
+    if _is_storage_full(exc):
+        return _storage_full(shown, stream)
     # The first paragraph names the problem and the value; the rest echoes the SQL.
     message = str(exc).split("\n\n")[0].strip()
     if isinstance(exc, duckdb.TransactionException | duckdb.IOException):
@@ -289,11 +344,13 @@ class DuckDBDestination(Destination):
         return []
 
     def check(self) -> CheckResult:
-        """The path lies inside the root, its directory is writable, and the file (when it
-        exists) opens as a DuckDB database. Nothing is created."""
+        """The path lies inside the root, its directory is writable and has room, and the file
+        (when it exists) opens as a DuckDB database. Nothing is created."""
         try:
             path = resolve_path(self.config.get("path"), self.tenant)
-            _probe_writable(_nearest_directory(path))
+            directory = _nearest_directory(path)
+            _probe_writable(directory)
+            _probe_space(directory, str(self.config["path"]))
             if path.exists():
                 self._open(path, read_only=True).close()
         except ConnectorError as exc:
@@ -312,13 +369,16 @@ class DuckDBDestination(Destination):
     def open_loader(self, namespace: str) -> DuckDBLoader:
         namespace = validate_namespace(namespace)
         path = resolve_path(self.config.get("path"), self.tenant)
+        shown = str(self.config["path"])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if _is_storage_full(exc):
+                raise _storage_full(shown) from exc
             raise PermissionError_(
-                f"Cannot create the directory of {self.config['path']!r}: {exc.strerror or exc}."
+                f"Cannot create the directory of {shown!r}: {exc.strerror or exc}."
             ) from exc
-        return DuckDBLoader(self._open(path, read_only=False), namespace)
+        return DuckDBLoader(self._open(path, read_only=False), namespace, shown=shown)
 
     def _open(self, path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
@@ -342,9 +402,13 @@ class DuckDBLoader(SqlLoader):
     dialect = DuckDBDialect()
     driver_error = duckdb.Error
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, namespace: str) -> None:
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, namespace: str, *, shown: str
+    ) -> None:
         # The name a batch is registered under; unique, as registrations are per connection.
         self.view = f"_landed_batch_{uuid.uuid4().hex[:12]}"
+        # The file as the user named it, for errors (not the server's directory layout).
+        self.shown = shown
         super().__init__(connection, namespace)
 
     def _open_session(self) -> None:
@@ -354,7 +418,10 @@ class DuckDBLoader(SqlLoader):
 
     # Connection hooks.
     def close(self) -> None:
-        """Close the connection, releasing the file (an open transaction rolls back)."""
+        """Close the connection, releasing the file (an open transaction rolls back). After a
+        fatal error (a checkpoint that met a full disk) DuckDB has invalidated the database:
+        closing its last connection drops that instance, so that the next sync in this
+        worker process opens the file afresh (replaying its WAL) instead of inheriting it."""
         with suppress(duckdb.Error):
             self.connection.close()
 
@@ -374,7 +441,7 @@ class DuckDBLoader(SqlLoader):
             self.connection.rollback()
 
     def _translate_error(self, exc: Exception, stream: str | None) -> ConnectorError:
-        return _query_error(cast(duckdb.Error, exc), stream)
+        return _query_error(cast(duckdb.Error, exc), stream, self.shown)
 
     def schema_name(self) -> str:
         return f"{quote_ident(self.catalog)}.{quote_ident(self.namespace)}"

@@ -61,6 +61,7 @@ from connectors.framework.base import (
     Destination,
     PermissionError_,
     SchemaChange,
+    StorageFullError,
     StreamLoad,
     TransientError,
     UnreachableError,
@@ -189,15 +190,82 @@ def _connect_error(exc: BaseException, config: dict[str, Any]) -> ConnectorError
     return UnreachableError(f"Could not connect to {where}: {message}")
 
 
+# How libpq words a connection that broke under a statement: the server shut down (fast or
+# immediate), restarted, crashed, or the network dropped it. ADBC often passes these on without
+# a SQLSTATE (the server had no chance to send one, or sent a FATAL that reaches us as text
+# only), so the words decide; SQLSTATE class 08 and 57P01-57P03 say the same when present.
+_CONNECTION_LOST_HINTS = (
+    "server closed the connection",
+    "terminating connection due to",  # administrator command; crash of another process
+    "no connection to the server",
+    "connection to server was lost",
+    "could not send data to server",
+    "could not receive data from server",
+    "ssl connection has been closed unexpectedly",
+    "ssl syscall error",
+    "connection reset by peer",
+    "broken pipe",
+)
+_SQLSTATE_IN_TEXT = re.compile(r"SQLSTATE: ([0-9A-Z]{5})")
+
+
+def _sqlstate(exc: adbc.Error) -> str:
+    """The error's SQLSTATE, from the driver's field or, failing that, its text."""
+    if exc.sqlstate:
+        return exc.sqlstate.upper()
+    match = _SQLSTATE_IN_TEXT.search(str(exc))
+    return match[1] if match else ""
+
+
+def _connection_lost(exc: adbc.Error, state: str) -> str | None:
+    """Why the connection broke (libpq's words, without the driver's framing), or None when
+    it did not."""
+    # The whole text: the FATAL line and libpq's own words can both be there.
+    for line in str(exc).splitlines():
+        lowered = line.lower()
+        for hint in _CONNECTION_LOST_HINTS:
+            at = lowered.find(hint)
+            if at >= 0:
+                return line[at:].strip()
+    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return _server_message(exc)
+    return None
+
+
 def _is_unique_violation(exc: BaseException | None) -> bool:
     return isinstance(exc, adbc.Error) and (exc.sqlstate or "") == "23505"
 
 
 def _query_error(exc: adbc.Error, stream: str | None = None) -> ConnectorError:
     """A failed statement as a ConnectorError, by SQLSTATE."""
-    state = (exc.sqlstate or "").upper()
+    state = _sqlstate(exc)
     message = _server_message(exc)
-    if state in _TRANSIENT_STATES or state.startswith("53") or "server closed" in message:
+    lost = _connection_lost(exc, state)
+    if lost:
+        # Retryable: the batch in flight was not committed (or, if its commit reached the
+        # server, its state was committed with it), so the retry resumes exactly from the
+        # destination's state. Worded for the user, who sees it in the job's error.
+        return TransientError(
+            "Lost the connection to the destination PostgreSQL server (it shut down or "
+            f"restarted, or the network dropped the connection): {lost}.",
+            stream=stream,
+        )
+    if state == "53100":
+        # disk_full: the server's operator must free space (as for a DuckDB file's disk);
+        # retrying within minutes would only fail again. The rest of class 53 (out of
+        # memory, too many connections) passes on its own and is retried.
+        return StorageFullError(
+            f"The destination PostgreSQL server's disk is full: {message}. Batches committed "
+            "before it stay; free space on the server, then sync again: the sync resumes from "
+            "the last committed batch.",
+            stream=stream,
+        )
+    lowered = message.lower()
+    if (
+        state in _TRANSIENT_STATES
+        or state.startswith("53")
+        or any(hint in lowered for hint in _TRANSIENT_HINTS)
+    ):
         return TransientError(f"PostgreSQL failed for now: {message}", stream=stream)
     if state in ("42501", "25006"):
         return PermissionError_(f"Permission denied: {message}", stream=stream)

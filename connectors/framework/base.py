@@ -73,6 +73,14 @@ class TransientError(ConnectorError):
     kind = "transient"
 
 
+class StorageFullError(ConnectorError):
+    """The destination's disk (or quota) is full. Not retried: space does not come back on
+    its own within the retries' minutes; someone frees it, and the next sync resumes from the
+    last batch the destination committed."""
+
+    kind = "storage_full"
+
+
 class ReauthorizeRequiredError(ConnectorError):
     """The grant the source reads with is gone (an app uninstalled or suspended, an
     integration disconnected): only the user can restore it, by authorizing again. Not

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from landed.accounts import services
+from landed.accounts import services, sign_ins
 from landed.accounts.models import Account, ApiKey, LoginThrottle, SocialIdentity, User
 from landed.admin_mixins import ReadOnlyAdminMixin, admin_site_url
 from landed.api import ratelimit
@@ -158,6 +158,23 @@ class UserAdmin(DjangoUserAdmin):
     )
     filter_horizontal = ("groups",)
     inlines = [SocialIdentityInline]
+    actions = ["sign_out_everywhere"]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A disabled user is refused at once anyway; ending the sign-ins also keeps their old
+        # sessions and JWTs from coming back if the user is enabled again.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            sign_ins.user_sign_out_everywhere(user=obj)
+
+    @admin.action(description="Sign out everywhere (end all sessions and JWTs)")
+    def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = sum(sign_ins.user_sign_out_everywhere(user=user) for user in queryset)
+        self.message_user(
+            request,
+            f"Signed out {queryset.count()} user(s): {ended} session(s) ended.",
+            messages.SUCCESS,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("social_identities")
@@ -209,10 +226,18 @@ class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LoginThrottleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Unlocking an email is deleting its lockout (here or with the action below).
     deletable = True
-    list_display = ("email", "failed_attempts", "last_failed_at", "locked_until")
-    search_fields = ("email",)
+    # A blank address is the email's row across all addresses (its lock is the backoff).
+    list_display = (
+        "email",
+        "client_address",
+        "failed_attempts",
+        "last_failed_at",
+        "locked_until",
+        "last_succeeded_at",
+    )
+    search_fields = ("email", "client_address")
     list_filter = (("locked_until", admin.EmptyFieldListFilter),)
-    readonly_fields = ("email", "failed_attempts", "last_failed_at", "locked_until")
+    readonly_fields = list_display
     actions = ["unlock"]
 
     @admin.action(description="Unlock sign-in for selected emails", permissions=["delete"])

@@ -1,8 +1,10 @@
 """An account owns every resource; users sign in to it; API keys act for it."""
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models, transaction
 from django.utils import timezone
@@ -109,24 +111,72 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
-class LoginThrottle(models.Model):
-    """Failed sign-ins per email address, whether or not a user has that address, so that
-    the lockout reveals nothing about which emails exist."""
+class SignIn(models.Model):
+    """One sign-in: a session (the `landed_session` cookie holds its id) and the JWTs issued
+    under it (their `sid` claim), or the JWTs handed out to an API key by `GET /auth/me`.
+    Deleting the row ends them all at their next request: logout deletes the session's row,
+    signing out everywhere all of a user's rows, revoking a key ends its row's JWTs."""
 
-    email = models.CharField(max_length=254, unique=True)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_ins")
+    api_key = models.OneToOneField(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="sign_in"
+    )
+    # The user's session auth hash (an HMAC of the password hash) when the session was signed
+    # in, as Django keeps it in the session: a password change ends the sign-in's JWTs as it
+    # ends the session. Blank for an API key's, which outlive password changes as keys do.
+    auth_hash = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"sign-in of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-ins for an email address, whether or not a user has that address, so that
+    the lockout reveals nothing about which emails exist.
+
+    One row per (email, client address) holds that address's lockout, and when it last signed
+    in to the email (which makes it a known address). The email's row with a blank address
+    counts failures from every address, and `locked_until` there is the global backoff: no
+    attempt for the email before then, except from a known address."""
+
+    ALL_ADDRESSES = ""
+
+    email = models.CharField(max_length=254)
+    client_address = models.CharField(
+        max_length=45, blank=True, help_text="Blank: the email's failures from every address."
+    )
     failed_attempts = models.PositiveIntegerField(default=0)
     last_failed_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "login lockout"
-        indexes = [models.Index(fields=["last_failed_at"])]
+        indexes = [
+            models.Index(fields=["last_failed_at"]),
+            models.Index(fields=["last_succeeded_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "client_address"], name="accounts_loginthrottle_email_address"
+            )
+        ]
 
     def __str__(self) -> str:
-        return self.email
+        return f"{self.email} from {self.client_address or 'all addresses'}"
 
     def is_locked(self, now: Any = None) -> bool:
         return self.locked_until is not None and self.locked_until > (now or timezone.now())
+
+    def is_known_address(self, now: datetime) -> bool:
+        """This address signed in to the email recently: the global backoff spares it."""
+        known_for = timedelta(seconds=settings.LOGIN_KNOWN_ADDRESS_SECONDS)
+        return self.last_succeeded_at is not None and now - self.last_succeeded_at < known_for
 
 
 class AuthCode(models.Model):
@@ -135,6 +185,11 @@ class AuthCode(models.Model):
 
     code_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_codes")
+    # The session the browser was signed in to when the code was issued; the code's JWT
+    # belongs to it.
+    sign_in = models.ForeignKey(
+        SignIn, null=True, blank=True, on_delete=models.CASCADE, related_name="auth_codes"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

@@ -39,5 +39,8 @@ class BearerJWTScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "A JWT from signup, login, /auth/me or /auth/refresh (1 hour).",
+            "description": (
+                "A JWT from signup, login, /auth/me or /auth/refresh (1 hour). It ends earlier "
+                "with its session: logout, signing out everywhere, a password change."
+            ),
         }

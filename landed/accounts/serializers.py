@@ -6,7 +6,12 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from landed.accounts.models import User
-from landed.api.serializers import StrictCharField, StrictEmailField, Timestamp
+from landed.api.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
+    Timestamp,
+)
 
 
 class CredentialsInputSerializer(serializers.Serializer):
@@ -73,6 +78,14 @@ class RefreshInputSerializer(serializers.Serializer):
     access_token = StrictCharField(
         required=False,
         help_text="The JWT to refresh; or send it as `Authorization: Bearer <jwt>`.",
+    )
+
+
+class LogoutInputSerializer(serializers.Serializer):
+    everywhere = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="End every session of the user, with all their JWTs, not only this one.",
     )
 
 

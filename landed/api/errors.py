@@ -1,10 +1,13 @@
-"""The one error envelope: `{"error": "...", "detail": ...}`.
+"""The one error envelope: `{"error": "...", "detail": ...}`, and the one list of the errors.
 
 Services raise `ApplicationError` subclasses; the DRF exception handler and Django's error
-handlers render them (and every other failure) with `error_response`.
+handlers render them (and every other failure) with `error_response`. Each class fixes its
+status code, its message and how the OpenAPI description explains it (`description`): the
+responses documented on each operation are made from these classes (landed/api/schema.py), so
+that a status and its documentation cannot drift apart.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.http import JsonResponse
 
@@ -22,6 +25,7 @@ class ApplicationError(Exception):
 
     status_code = 400
     default_message = "Bad request"
+    description: ClassVar[str] = "Bad request: an invalid parameter or value."
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class BadRequestError(ApplicationError):
 class NotAuthenticatedError(ApplicationError):
     status_code = 401
     default_message = "Not authenticated"
+    description = "Not authenticated: missing or invalid credentials."
 
     def __init__(self, message: str | None = None, detail: Any = None) -> None:
         # A 401 names the scheme to authenticate with (RFC 9110).
@@ -53,26 +58,31 @@ class NotAuthenticatedError(ApplicationError):
 class PaymentRequiredError(ApplicationError):
     status_code = 402
     default_message = "Payment required"
+    description = "Payment required: quota exceeded."
 
 
 class ForbiddenError(ApplicationError):
     status_code = 403
     default_message = "Forbidden"
+    description = "Forbidden."
 
 
 class NotFoundError(ApplicationError):
     status_code = 404
     default_message = "Not found"
+    description = "Resource not found (or not yours)."
 
 
 class ConflictError(ApplicationError):
     status_code = 409
     default_message = "Conflict"
+    description = "Conflict: already exists."
 
 
 class RateLimitedError(ApplicationError):
     status_code = 429
     default_message = "Rate limit exceeded"
+    description = "Rate limit exceeded; see the Retry-After header."
 
     def __init__(self, retry_after: int, detail: Any = None, message: str | None = None) -> None:
         retry_after = max(int(retry_after), 1)
@@ -87,11 +97,13 @@ class RateLimitedError(ApplicationError):
 class UpstreamError(ApplicationError):
     status_code = 502
     default_message = "Upstream provider unavailable"
+    description = "Upstream provider unavailable."
 
 
 class NotConfiguredError(ApplicationError):
     status_code = 503
     default_message = "Feature not configured"
+    description = "Service unavailable: the feature is not configured."
 
 
 class RequestValidationError(ApplicationError):
@@ -99,6 +111,48 @@ class RequestValidationError(ApplicationError):
 
     status_code = 422
     default_message = "Validation error"
+    description = "Validation error: `detail` lists each problem as `{loc, msg, type}`."
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(detail=errors)
+
+
+# Failures the HTTP and DRF layers detect before or around a view (the exception handler, the
+# chunked-body refusal and Django's 500 handler answer with these messages).
+class MalformedBodyError(BadRequestError):
+    default_message = "Malformed JSON"
+    description = "Bad request: the body is not well-formed JSON."
+
+
+class CsrfFailedError(ForbiddenError):
+    description = (
+        "Forbidden: a write authenticated by the session cookie without its CSRF token "
+        "(the csrftoken cookie echoed in an X-CSRFToken header)."
+    )
+
+
+class LengthRequiredError(ApplicationError):
+    status_code = 411
+    default_message = "Length required"
+    description = (
+        "Length required: a chunked body the server cannot read to its end; send the body "
+        "with a Content-Length header."
+    )
+
+
+class PayloadTooLargeError(ApplicationError):
+    status_code = 413
+    default_message = "Request body too large"
+    description = "Request body too large (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+
+
+class UnsupportedMediaTypeError(ApplicationError):
+    status_code = 415
+    default_message = "Unsupported media type"
+    description = "Unsupported media type: send application/json."
+
+
+class InternalServerError(ApplicationError):
+    status_code = 500
+    default_message = "Internal server error"
+    description = "Internal server error; quote the X-Request-ID."

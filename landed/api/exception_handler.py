@@ -11,7 +11,13 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from landed.api.errors import ApplicationError, error_payload
+from landed.api.errors import (
+    ApplicationError,
+    MalformedBodyError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    error_payload,
+)
 from landed.api.validation import error_detail_text, validation_errors
 
 
@@ -29,7 +35,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return _response(413, "Request body too large", f"The limit is {limit} bytes.")
+        detail = f"The limit is {limit} bytes."
+        return _response(
+            PayloadTooLargeError.status_code, PayloadTooLargeError.default_message, detail
+        )
 
     if isinstance(exc, DjangoPermissionDenied):
         return _response(403, "Forbidden", str(exc) or None)
@@ -53,7 +62,7 @@ def _render_drf_exception(exc: exceptions.APIException) -> Response:
     if isinstance(exc, InvalidToken):
         message = "Invalid or expired token"
     elif isinstance(exc, exceptions.ParseError):
-        message = "Malformed JSON"
+        message = MalformedBodyError.default_message
         detail = str(detail).removeprefix("JSON parse error - ")
     elif isinstance(exc, exceptions.NotAuthenticated):
         message = "Not authenticated"
@@ -62,7 +71,7 @@ def _render_drf_exception(exc: exceptions.APIException) -> Response:
     elif isinstance(exc, exceptions.MethodNotAllowed):
         message = "Method not allowed"
     elif isinstance(exc, exceptions.UnsupportedMediaType):
-        message = "Unsupported media type"
+        message = UnsupportedMediaTypeError.default_message
         detail = f"{detail} Send JSON with 'Content-Type: application/json'."
     elif isinstance(exc, exceptions.PermissionDenied):
         message = "Forbidden"

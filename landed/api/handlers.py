@@ -3,7 +3,7 @@
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 
-from landed.api.errors import error_response
+from landed.api.errors import InternalServerError, error_response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -23,7 +23,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 def server_error(request: HttpRequest) -> JsonResponse:
     # The traceback is already logged by django.request; never leak it to the client.
     return error_response(
-        500,
-        "Internal server error",
+        InternalServerError.status_code,
+        InternalServerError.default_message,
         f"Quote request id {getattr(request, 'request_id', '-')} when reporting this.",
     )

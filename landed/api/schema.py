@@ -1,36 +1,158 @@
-"""OpenAPI helpers: the error responses every operation documents."""
+"""The OpenAPI description's error responses, derived in one place from what each view does.
 
-from typing import Any
+Every operation documents the errors its view can produce, each with the error envelope and
+the description its error class gives (landed/api/errors.py):
 
+- what every view of its kind can answer, read from the view itself: 500 always; 429 where a
+  rate-limit tier applies; 401 where it authenticates; 403 for a cookie-authenticated write
+  without its CSRF token; 404 where the path names a resource; 400, 413, 415 and 422 where it
+  parses a JSON body; 422 where it validates query parameters; 411 and 413 for a chunked body
+  (landed/chunked.py) on any write;
+- and the application errors its services raise, declared on the view method with `@raises`,
+  so that a view that starts raising a new error documents it where it says so.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import is_serializer
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import JSONParser
 
+from landed.api.errors import (
+    ApplicationError,
+    CsrfFailedError,
+    InternalServerError,
+    LengthRequiredError,
+    MalformedBodyError,
+    NotAuthenticatedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestValidationError,
+    UnsupportedMediaTypeError,
+)
 from landed.api.serializers import ErrorSerializer, ValidationErrorSerializer
 
-_DESCRIPTIONS = {
-    400: "Bad request: malformed JSON or an invalid parameter.",
-    401: "Not authenticated: missing or invalid credentials.",
-    402: "Payment required: quota exceeded.",
-    403: "Forbidden.",
-    404: "Resource not found (or not yours).",
-    409: "Conflict: already exists.",
-    413: "Request body too large.",
-    415: "Unsupported media type: send application/json.",
-    422: "Validation error.",
-    429: "Rate limit exceeded; see the Retry-After header.",
-    500: "Internal server error; quote the X-Request-ID.",
-    502: "Upstream provider unavailable.",
-    503: "Service unavailable.",
-}
+# An error class, or one with the description of why this operation raises it.
+Raised = type[ApplicationError] | tuple[type[ApplicationError], str]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RAISES_ATTRIBUTE = "documented_errors"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def error_responses(*status_codes: int) -> dict[int, OpenApiResponse]:
-    """Documented error responses; 429 and 500 are added to all: every endpoint is limited,
-    and any can fail."""
-    responses: dict[int, OpenApiResponse] = {}
-    for code in sorted({*status_codes, 429, 500}):
-        serializer: Any = ValidationErrorSerializer if code == 422 else ErrorSerializer
-        responses[code] = OpenApiResponse(serializer, description=_DESCRIPTIONS[code])
-    return responses
+def raises(*errors: Raised) -> Callable[[F], F]:
+    """Declare the application errors a view method raises beyond those its kind of view can
+    (see the module's docstring): `@raises(ConflictError, (UpstreamError, "Why, here."))`."""
+
+    def declare(method: F) -> F:
+        declared = [e if isinstance(e, tuple) else (e, e.description) for e in errors]
+        setattr(method, _RAISES_ATTRIBUTE, [*getattr(method, _RAISES_ATTRIBUTE, []), *declared])
+        return method
+
+    return declare
+
+
+def declared_errors(view: Any, method: str) -> list[tuple[type[ApplicationError], str]]:
+    """The errors declared with `@raises` on `view`'s handler of `method`."""
+    handler = getattr(view, method.lower(), None)
+    return list(getattr(handler, _RAISES_ATTRIBUTE, []))
+
+
+def derived_errors(
+    view: Any,
+    method: str,
+    *,
+    names_a_resource: bool,
+    validates_query: bool,
+    takes_body: bool,
+    validates_body: bool,
+) -> list[tuple[type[ApplicationError], str]]:
+    """The errors that `view` can answer to `method` for what it is, whatever its service does:
+    whether its path names a resource, it validates query parameters or a body with a
+    serializer (`parse_query`, `parse_body`), or takes a body at all."""
+    method = method.upper()
+    errors: list[type[ApplicationError]] = [InternalServerError]
+    tier = getattr(view, "rate_limit_tier", None)
+    if tier is not None and tier(method) is not None:
+        errors.append(RateLimitedError)
+    authenticators = list(getattr(view, "authentication_classes", []))
+    if authenticators:
+        # An invalid credential is refused even where none is required (AllowAny).
+        errors.append(NotAuthenticatedError)
+    if method in _WRITES and any(issubclass(a, SessionAuthentication) for a in authenticators):
+        errors.append(CsrfFailedError)
+    if names_a_resource:
+        errors.append(NotFoundError)
+    if validates_query:
+        errors.append(RequestValidationError)
+    if validates_body:
+        parsers = list(getattr(view, "parser_classes", []))
+        if any(issubclass(p, JSONParser) for p in parsers):
+            errors += [MalformedBodyError, UnsupportedMediaTypeError]
+        errors.append(RequestValidationError)
+    if takes_body:
+        errors.append(PayloadTooLargeError)
+    if method in _WRITES:
+        # landed/chunked.py: a chunked body the server cannot end, or past the body limit.
+        errors += [LengthRequiredError, PayloadTooLargeError]
+    return [(error, error.description) for error in errors]
+
+
+def merge_descriptions(descriptions: Iterable[str]) -> str:
+    """One status's reasons as one description: "Conflict: x. Or: y." (each once)."""
+    unique = list(dict.fromkeys(descriptions))
+    rest = [d.split(": ", 1)[1] if ": " in d else d for d in unique[1:]]
+    return " Or: ".join([unique[0], *rest])
+
+
+class LandedAutoSchema(AutoSchema):
+    """drf-spectacular's schema of an operation, plus the error responses of its view."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        parameters = operation.get("parameters", [])
+        errors = derived_errors(
+            self.view,
+            self.method,
+            names_a_resource=any(p.get("in") == "path" for p in parameters),
+            validates_query=any(is_serializer(p) for p in self.get_override_parameters()),
+            takes_body="requestBody" in operation,
+            validates_body="requestBody" in operation
+            and is_serializer(self.get_request_serializer()),
+        )
+        reasons: dict[int, list[str]] = {}
+        for error, description in [*errors, *declared_errors(self.view, self.method)]:
+            reasons.setdefault(error.status_code, []).append(description)
+        responses = operation["responses"]
+        for status, descriptions in sorted(reasons.items()):
+            if str(status) in responses:
+                # Said explicitly in @extend_schema: that description stands.
+                continue
+            responses[str(status)] = self._error_response(status, merge_descriptions(descriptions))
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def _error_response(self, status: int, description: str) -> dict[str, Any]:
+        serializer: Any = ValidationErrorSerializer if status == 422 else ErrorSerializer
+        # drf-spectacular's own builder, so that the envelope's component is registered.
+        response: dict[str, Any] = self._get_response_for_code(  # type: ignore[no-untyped-call]
+            OpenApiResponse(serializer, description=description), str(status)
+        )
+        if status == RateLimitedError.status_code:
+            response["headers"] = {
+                "Retry-After": {
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "Seconds until the limit lets a request through.",
+                    "required": True,
+                }
+            }
+        return response
 
 
 def collapse_redundant_blank_choices(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -55,7 +177,8 @@ def collapse_redundant_blank_choices(result: dict[str, Any], **kwargs: Any) -> d
             return [visit(item) for item in node]
         return node
 
-    return visit(result)
+    collapsed: dict[str, Any] = visit(result)
+    return collapsed
 
 
 def error_schema(description: str) -> dict[str, Any]:

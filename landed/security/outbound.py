@@ -368,6 +368,12 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         pending.extend(e for e in inner if isinstance(e, BaseException))
 
 
+def is_timeout(error: BaseException) -> bool:
+    """Whether the request failed for time (its deadline, a connect or read timeout) rather
+    than for an answer or a refusal: the same reading as `error_cause`'s."""
+    return any(isinstance(c, requests.Timeout | TimeoutError) for c in _causes(error))
+
+
 def error_cause(
     error: BaseException | None, url: str, timeout: float, *, deadline_name: str = ""
 ) -> str:

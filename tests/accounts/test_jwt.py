@@ -3,20 +3,15 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import PASSWORD, UserFactory, jwt_for
 
 pytestmark = pytest.mark.django_db
 
 
 def token_issued(user, *, ago: timedelta) -> str:
-    token = AccessToken.for_user(user)
-    issued = timezone.now() - ago
-    token.set_iat(at_time=issued)
-    token.set_exp(from_time=issued)
-    return str(token)
+    return jwt_for(user, ago=ago)
 
 
 def test_me_returns_the_customer_and_a_fresh_token(jwt_api, user):

@@ -61,12 +61,15 @@ def test_lockout_does_not_reveal_whether_an_email_exists(api):
 def test_lock_expires(api, user, password):
     for _ in range(5):
         login(api, user.email, "wrong")
+    assert login(api, user.email, password).status_code == 429
     LoginThrottle.objects.filter(email=user.email).update(
         locked_until=timezone.now() - timedelta(seconds=1)
     )
 
     assert login(api, user.email, password).status_code == 200
-    assert not LoginThrottle.objects.filter(email=user.email).exists()
+    here = LoginThrottle.objects.get(email=user.email, client_address="127.0.0.1")
+    assert (here.failed_attempts, here.locked_until) == (0, None)
+    assert here.last_succeeded_at is not None
 
 
 def test_success_resets_the_failure_count(api, user, password):
@@ -107,4 +110,22 @@ def test_stale_failure_records_are_purged(api, user):
         last_failed_at=timezone.now() - timedelta(hours=1),
     )
     login(api, user.email, "wrong")
-    assert list(LoginThrottle.objects.values_list("email", flat=True)) == [user.email]
+    assert set(LoginThrottle.objects.values_list("email", "client_address")) == {
+        (user.email, ""),
+        (user.email, "127.0.0.1"),
+    }
+
+
+def test_known_addresses_are_kept_until_they_are_no_longer_known(api, user):
+    now = timezone.now()
+    LoginThrottle.objects.create(
+        email="recent@example.com", client_address="192.0.2.1", last_succeeded_at=now
+    )
+    LoginThrottle.objects.create(
+        email="gone@example.com",
+        client_address="192.0.2.1",
+        last_succeeded_at=now - timedelta(days=31),
+    )
+    login(api, user.email, "wrong")
+    assert "recent@example.com" in set(LoginThrottle.objects.values_list("email", flat=True))
+    assert not LoginThrottle.objects.filter(email="gone@example.com").exists()

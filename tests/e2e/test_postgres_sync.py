@@ -2,6 +2,7 @@
 
 import time
 
+import psycopg
 import pytest
 
 from tests.e2e.conftest import Api, create_pg_connector
@@ -37,15 +38,20 @@ def seed_orders(database: str, first: int, last: int, *, minute: int = 0) -> Non
 def fingerprint(database: str, table: str) -> tuple:
     """Row count, distinct keys and an order-independent checksum of the business columns."""
     with connect(database) as conn:
-        return conn.execute(
-            f"""
-            SELECT count(*), count(DISTINCT id),
-                   coalesce(sum(hashtext(id::text || '|' || coalesce(customer, '~') || '|' ||
-                       coalesce(amount::text, '~') || '|' || coalesce(note, '~') || '|' ||
-                       updated_at::text)::bigint), 0)
-            FROM {table}
-            """
-        ).fetchone()
+        return fingerprint_on(conn, table)
+
+
+def fingerprint_on(conn: psycopg.Connection, table: str) -> tuple:
+    """`fingerprint` over a connection of the caller's (to a server of a test's own)."""
+    return conn.execute(
+        f"""
+        SELECT count(*), count(DISTINCT id),
+               coalesce(sum(hashtext(id::text || '|' || coalesce(customer, '~') || '|' ||
+                   coalesce(amount::text, '~') || '|' || coalesce(note, '~') || '|' ||
+                   updated_at::text)::bigint), 0)
+        FROM {table}
+        """
+    ).fetchone()
 
 
 def select_streams(api: Api, connector_id: str, **settings) -> dict:

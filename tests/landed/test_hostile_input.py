@@ -3,6 +3,8 @@
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.accounts.factories import jwt_for
+
 pytestmark = pytest.mark.django_db
 
 
@@ -34,7 +36,7 @@ def test_huge_offset_is_422(jwt_api):
 
 
 def test_jwt_with_a_malformed_user_id_is_401(api, user):
-    token = AccessToken.for_user(user)
+    token = AccessToken(jwt_for(user))
     token["user_id"] = "not-a-uuid"
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -45,14 +47,17 @@ def test_jwt_with_a_malformed_user_id_is_401(api, user):
 
 
 def test_jwt_of_a_deleted_user_is_401_with_a_sentence(api, user):
-    token = str(AccessToken.for_user(user))
+    token = jwt_for(user)
     user.delete()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     response = api.get("/auth/me")
 
     assert response.status_code == 401
-    assert response.json() == {"error": "Invalid credentials", "detail": "User not found"}
+    assert response.json() == {
+        "error": "Invalid or expired token",
+        "detail": "The sign-in this token belongs to has ended (signed out); sign in again.",
+    }
 
 
 def test_malformed_authorization_header_is_401_with_a_sentence(api):
@@ -63,7 +68,7 @@ def test_malformed_authorization_header_is_401_with_a_sentence(api):
 
 
 def test_bearer_scheme_is_case_insensitive_for_jwts(api, user):
-    api.credentials(HTTP_AUTHORIZATION=f"bearer {AccessToken.for_user(user)}")
+    api.credentials(HTTP_AUTHORIZATION=f"bearer {jwt_for(user)}")
     assert api.get("/auth/me").status_code == 200
 
 

@@ -181,3 +181,17 @@ def test_celery_app_uses_the_configured_broker_and_json_only():
 @pytest.mark.django_db
 def test_database_is_postgresql_in_tests():
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, "TRUSTED_PROXIES:"),
+        ({"RATELIMIT_IP_META_KEY": "HTTP_X_FORWARDED_FOR"}, "set TRUSTED_PROXIES"),
+    ],
+)
+def test_client_address_settings_fail_clearly(tmp_path, env, message):
+    result = run_python(PRINT_SETTINGS, {"LANDED_DATA_DIR": str(tmp_path), **env})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr

@@ -184,7 +184,11 @@ def test_enable_again_action(operator, endpoint):
         disabled_at=now,
         disabled_reason="Every delivery attempt failed for 72 hours.",
         failing_since=now - timedelta(days=3),
+        consecutive_timeouts=4,
+        breaker_open_until=now + timedelta(minutes=5),
     )
+    listing = operator.get("/admin/webhooks/webhookendpoint/").content.decode()
+    assert "open (4 timeouts in a row)" in listing
     response = operator.post(
         "/admin/webhooks/webhookendpoint/",
         {"action": "enable_again", "_selected_action": [str(endpoint.id)]},
@@ -193,6 +197,8 @@ def test_enable_again_action(operator, endpoint):
     endpoint.refresh_from_db()
     assert endpoint.enabled is True
     assert endpoint.disabled_at is None and endpoint.failing_since is None
+    # A receiver fixed and enabled again is not held for its old timeouts.
+    assert endpoint.consecutive_timeouts == 0 and endpoint.breaker_open_until is None
     assert endpoint.disabled_reason == ""
     assert secrets.decrypt_secrets(endpoint.encrypted_secret) == {"secret": SECRET}
 

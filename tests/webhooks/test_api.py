@@ -1,7 +1,7 @@
 """The Webhooks endpoints: CRUD, validation, ownership, secrets, rotation, the test delivery
 and the delivery log, over HTTP against a real local receiver."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -28,6 +28,7 @@ ENDPOINT_FIELDS = {
     "disabled_at",
     "disabled_reason",
     "failing_since",
+    "breaker",
     "created_at",
     "updated_at",
 }
@@ -71,6 +72,7 @@ def test_create_returns_the_endpoint_with_its_secret_once(client):
     assert created["event_types"] == ["sync.failed", "schema.changed"]  # duplicates collapsed
     assert created["enabled"] is True
     assert created["disabled_at"] is None and created["failing_since"] is None
+    assert created["breaker"] == {"state": "closed", "consecutive_timeouts": 0, "open_until": None}
     assert created["created_at"].endswith("+00:00")
 
     # Stored encrypted, never in clear.
@@ -141,17 +143,21 @@ def test_enabling_a_disabled_endpoint_clears_its_failure(client):
     hook = create(client)
     endpoint = WebhookEndpoint.objects.get(id=hook["id"])
     endpoint.failing_since = timezone.now() - timedelta(days=4)
+    endpoint.consecutive_timeouts = 5
+    endpoint.breaker_open_until = timezone.now() - timedelta(minutes=1)
     endpoint.save()
     delivery.endpoint_disable(endpoint=endpoint)
     disabled = client.get(f"/webhooks/{hook['id']}").json()
     assert disabled["enabled"] is False
     assert disabled["disabled_at"] and disabled["disabled_reason"] and disabled["failing_since"]
+    assert disabled["breaker"]["state"] == "half_open"
 
     enabled = client.patch(f"/webhooks/{hook['id']}", {"enabled": True}, format="json").json()
     assert enabled["enabled"] is True
     assert enabled["disabled_at"] is None
     assert enabled["disabled_reason"] == ""
     assert enabled["failing_since"] is None
+    assert enabled["breaker"] == {"state": "closed", "consecutive_timeouts": 0, "open_until": None}
 
     # Pausing by hand is not a disabling by Landed.
     paused = client.patch(f"/webhooks/{hook['id']}", {"enabled": False}, format="json").json()
@@ -526,12 +532,22 @@ def test_a_new_url_starts_a_new_failure_streak(client, settings):
     # The old receiver's streak disabled the new one at its first failed attempt.
     settings.WEBHOOK_DISABLE_AFTER_SECONDS = 3600
     hook = create(client)
+    open_until = timezone.now() + timedelta(minutes=5)
     WebhookEndpoint.objects.filter(id=hook["id"]).update(
-        failing_since=timezone.now() - timedelta(days=2)
+        failing_since=timezone.now() - timedelta(days=2),
+        consecutive_timeouts=3,
+        breaker_open_until=open_until,
     )
     same = client.patch(f"/webhooks/{hook['id']}", {"url": URL}, format="json").json()
     assert same["failing_since"] is not None  # the same receiver: the streak goes on
+    assert same["breaker"] == {
+        "state": "open",
+        "consecutive_timeouts": 3,
+        "open_until": open_until.astimezone(UTC).isoformat(),
+    }
     moved = client.patch(
         f"/webhooks/{hook['id']}", {"url": "https://new.example.com/x"}, format="json"
     ).json()
     assert moved["failing_since"] is None and moved["url"] == "https://new.example.com/x"
+    # Its timeouts were the old receiver's: the new one's deliveries are not held for them.
+    assert moved["breaker"] == {"state": "closed", "consecutive_timeouts": 0, "open_until": None}

@@ -16,7 +16,7 @@ from django.utils import timezone
 from landed.security import outbound
 from landed.security.secrets import encrypt_secrets
 from tests.accounts.factories import AccountFactory
-from tests.webhook_receiver import Receiver, verify_signature
+from tests.webhook_receiver import Receiver, TricklingReceiver, verify_signature
 from webhooks import delivery, dispatch, services, signing
 from webhooks.alerts.models import Notification
 from webhooks.events import EventType, event_raise
@@ -180,6 +180,43 @@ def test_a_slow_receiver_times_out(account, receiver, hook, settings):
     assert "timed out" in attempt.error or "took longer" in attempt.error, attempt.error
     assert attempt.duration_ms < 2000
     assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.PENDING
+
+
+def test_a_2xx_whose_body_trickles_past_the_deadline_is_a_timeout_and_retried(account, settings):
+    # The status and headers come at once, then a byte every 0.5 s: each socket read is well
+    # within a per-read timeout, but the first KiB is not there by the deadline.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.5
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 60
+    with TricklingReceiver(status=200, length=2048, interval=0.5) as trickling:
+        endpoint, _ = services.webhook_create(account=account, url=trickling.url)
+        pending = one_delivery(account, endpoint)
+        started = time.monotonic()
+        attempt = delivery.delivery_attempt(delivery_id=pending.id)
+        elapsed = time.monotonic() - started
+
+    assert trickling.requests == 1
+    assert elapsed < 2.5, elapsed
+    assert attempt.succeeded is False
+    assert attempt.status_code == 200  # what it answered, before missing the deadline
+    assert "took longer than 1.5 s" in attempt.error, attempt.error
+    assert attempt.next_retry_at is not None
+    retried = Delivery.objects.get(id=pending.id)
+    assert retried.status == DeliveryStatus.PENDING and retried.attempts == 1
+    assert retried.next_attempt_at == attempt.next_retry_at
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None
+    assert endpoint.consecutive_timeouts == 1  # counted by the circuit breaker
+
+
+def test_a_short_body_trickled_within_the_deadline_is_delivered(account, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 3
+    with TricklingReceiver(status=200, length=3, interval=0.2) as trickling:
+        endpoint, _ = services.webhook_create(account=account, url=trickling.url)
+        pending = one_delivery(account, endpoint)
+        attempt = delivery.delivery_attempt(delivery_id=pending.id)
+    assert attempt.succeeded and attempt.status_code == 200 and attempt.error == ""
+    assert attempt.response_excerpt == "xxx"
+    assert Delivery.objects.get(id=pending.id).status == DeliveryStatus.SUCCEEDED
 
 
 def test_a_private_address_is_refused_at_delivery(account, receiver, hook, settings):

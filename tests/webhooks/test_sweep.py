@@ -63,14 +63,18 @@ def test_due_retries_and_abandoned_attempts_are_queued_held_ones_are_not(
     event = Event.objects.create(account=account, type="connector.created", dispatched_at=now)
     past = now - timedelta(minutes=5)
 
-    def delivery(**fields) -> Delivery:
+    def delivery(to: WebhookEndpoint = endpoint, **fields) -> Delivery:
         other = Event.objects.create(account=account, type="x", dispatched_at=now)
-        return Delivery.objects.create(endpoint=endpoint, event=other, **fields)
+        return Delivery.objects.create(endpoint=to, event=other, **fields)
 
     due_retry = Delivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=past)
     not_due = delivery(next_attempt_at=now + timedelta(minutes=5))
     held = delivery(next_attempt_at=past, locked_until=now + timedelta(seconds=30))
-    abandoned = delivery(next_attempt_at=past, locked_until=past, enqueued_at=past)
+    # On an endpoint of its own: the sweep sends one delivery per endpoint (the oldest due).
+    elsewhere = WebhookEndpoint.objects.create(
+        account=account, url="http://127.0.0.1:10/hooks", encrypted_secret=endpoint.encrypted_secret
+    )
+    abandoned = delivery(elsewhere, next_attempt_at=past, locked_until=past, enqueued_at=past)
     just_queued = delivery(next_attempt_at=past, enqueued_at=now)
     finished = delivery(next_attempt_at=past, status="succeeded")
 

@@ -9,8 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from landed.api import ratelimit
+from landed.api.errors import ConflictError
 from landed.api.pagination import PageQuerySerializer, page_serializer, paginate
-from landed.api.schema import error_responses
+from landed.api.schema import raises
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
 from webhooks.alerts import selectors, serializers, services
@@ -35,12 +36,13 @@ class AlertGroupListView(LandedAPIView):
         summary="List alert groups",
         description="By name, each with `connector_count`.",
         parameters=[PageQuerySerializer],
-        responses={200: AlertGroupPage, **error_responses(401, 422)},
+        responses={200: AlertGroupPage},
     )
     def get(self, request: Request) -> Response:
         groups = selectors.alert_group_list(account=request.user.account)
         return Response(paginate(request, groups, serializers.AlertGroupSerializer))
 
+    @raises((ConflictError, "Conflict: an alert group with this name already exists."))
     @extend_schema(
         operation_id="alerts_groups_create",
         tags=TAGS,
@@ -50,7 +52,6 @@ class AlertGroupListView(LandedAPIView):
         request=serializers.AlertGroupCreateInputSerializer,
         responses={
             201: serializers.AlertGroupDetailSerializer,
-            **error_responses(400, 401, 409, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -71,11 +72,12 @@ class AlertGroupDetailView(LandedAPIView):
         tags=TAGS,
         summary="Get an alert group with its connectors",
         description="The group and its member connectors (`id`, `name`, `type`), by name.",
-        responses={200: serializers.AlertGroupDetailSerializer, **error_responses(401, 404)},
+        responses={200: serializers.AlertGroupDetailSerializer},
     )
     def get(self, request: Request, group_id: Any) -> Response:
         return Response(_group_out(request, group_id))
 
+    @raises((ConflictError, "Conflict: an alert group with this name already exists."))
     @extend_schema(
         operation_id="alerts_groups_update",
         tags=TAGS,
@@ -84,7 +86,6 @@ class AlertGroupDetailView(LandedAPIView):
         request=serializers.AlertGroupUpdateInputSerializer,
         responses={
             200: serializers.AlertGroupDetailSerializer,
-            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
     )
     def patch(self, request: Request, group_id: Any) -> Response:
@@ -93,6 +94,7 @@ class AlertGroupDetailView(LandedAPIView):
         services.alert_group_update(group=group, data=dict(data))
         return Response(_group_out(request, group.id))
 
+    @raises((ConflictError, "Conflict: the alert group is used by notification policies."))
     @extend_schema(
         operation_id="alerts_groups_delete",
         tags=TAGS,
@@ -100,7 +102,6 @@ class AlertGroupDetailView(LandedAPIView):
         description="409 while notification policies are scoped to it.",
         responses={
             204: OpenApiResponse(description="Deleted."),
-            **error_responses(401, 404, 409),
         },
     )
     def delete(self, request: Request, group_id: Any) -> Response:
@@ -117,7 +118,6 @@ class AlertGroupConnectorsView(LandedAPIView):
         request=serializers.AlertGroupConnectorInputSerializer,
         responses={
             200: serializers.AlertGroupDetailSerializer,
-            **error_responses(400, 401, 404, 413, 415, 422),
         },
     )
     def post(self, request: Request, group_id: Any) -> Response:
@@ -135,7 +135,6 @@ class AlertGroupConnectorView(LandedAPIView):
         description="Idempotent: 204 also when the connector is not a member.",
         responses={
             204: OpenApiResponse(description="Removed."),
-            **error_responses(401, 404),
         },
     )
     def delete(self, request: Request, group_id: Any, connector_id: Any) -> Response:
@@ -162,12 +161,13 @@ class PolicyListView(LandedAPIView):
         summary="List notification policies",
         description="Newest first.",
         parameters=[PageQuerySerializer],
-        responses={200: NotificationPolicyPage, **error_responses(401, 422)},
+        responses={200: NotificationPolicyPage},
     )
     def get(self, request: Request) -> Response:
         policies = selectors.policy_list(account=request.user.account)
         return Response(paginate(request, policies, serializers.NotificationPolicySerializer))
 
+    @raises((ConflictError, "Conflict: a notification policy with this name already exists."))
     @extend_schema(
         operation_id="alerts_policies_create",
         tags=TAGS,
@@ -176,7 +176,6 @@ class PolicyListView(LandedAPIView):
         request=serializers.PolicyInputSerializer,
         responses={
             201: serializers.NotificationPolicySerializer,
-            **error_responses(400, 401, 409, 413, 415, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -191,6 +190,7 @@ class PolicyDetailView(LandedAPIView):
     def _get(self, request: Request, policy_id: Any):
         return selectors.policy_get(account=request.user.account, policy_id=policy_id)
 
+    @raises((ConflictError, "Conflict: a notification policy with this name already exists."))
     @extend_schema(
         operation_id="alerts_policies_update",
         tags=TAGS,
@@ -201,7 +201,6 @@ class PolicyDetailView(LandedAPIView):
         request=serializers.PolicyInputSerializer,
         responses={
             200: serializers.NotificationPolicySerializer,
-            **error_responses(400, 401, 404, 409, 413, 415, 422),
         },
     )
     def patch(self, request: Request, policy_id: Any) -> Response:
@@ -215,7 +214,7 @@ class PolicyDetailView(LandedAPIView):
         tags=TAGS,
         summary="Delete a notification policy",
         description="Its notifications are kept.",
-        responses={204: OpenApiResponse(description="Deleted."), **error_responses(401, 404)},
+        responses={204: OpenApiResponse(description="Deleted.")},
     )
     def delete(self, request: Request, policy_id: Any) -> Response:
         services.policy_delete(policy=self._get(request, policy_id))
@@ -229,7 +228,7 @@ class PolicyResolveView(LandedAPIView):
         summary="The notification policies that apply to a connector",
         description="Enabled policies that cover the connector, and how (scope all, a group "
         "it is in, or the connector itself); disabled ones that would are listed apart.",
-        responses={200: serializers.PolicyResolveSerializer, **error_responses(401, 404)},
+        responses={200: serializers.PolicyResolveSerializer},
     )
     def get(self, request: Request, connector_id: Any) -> Response:
         resolved = selectors.policies_resolve(
@@ -251,7 +250,7 @@ class PolicyTestView(LandedAPIView):
         "be evaluated, the test fails too. The message says when the policy would notify "
         "nothing (disabled, or covering no connector yet).",
         request=None,
-        responses={200: serializers.PolicyTestResultSerializer, **error_responses(401, 404)},
+        responses={200: serializers.PolicyTestResultSerializer},
     )
     def post(self, request: Request, policy_id: Any) -> Response:
         policy = selectors.policy_get(account=request.user.account, policy_id=policy_id)
@@ -267,7 +266,7 @@ class NotificationListView(LandedAPIView):
         summary="List in-app notifications, newest first",
         description="`unread=true` for the unread ones only, `unread=false` for the read ones.",
         parameters=[PageQuerySerializer, serializers.NotificationListQuerySerializer],
-        responses={200: NotificationPage, **error_responses(401, 422)},
+        responses={200: NotificationPage},
     )
     def get(self, request: Request) -> Response:
         query = parse_query(serializers.NotificationListQuerySerializer, request).validated_data
@@ -285,7 +284,7 @@ class NotificationReadView(LandedAPIView):
         summary="Mark a notification read",
         description="Idempotent: a read notification keeps its first `read_at`.",
         request=None,
-        responses={200: serializers.NotificationSerializer, **error_responses(401, 404)},
+        responses={200: serializers.NotificationSerializer},
     )
     def post(self, request: Request, notification_id: Any) -> Response:
         notification = selectors.notification_get(
@@ -304,7 +303,7 @@ class NotificationReadAllView(LandedAPIView):
         summary="Mark every notification read",
         description="Returns how many were unread (`updated`).",
         request=None,
-        responses={200: serializers.NotificationsUpdatedSerializer, **error_responses(401)},
+        responses={200: serializers.NotificationsUpdatedSerializer},
     )
     def post(self, request: Request) -> Response:
         updated = services.notifications_read_all(account=request.user.account)
@@ -319,7 +318,7 @@ class NotificationUnreadCountView(LandedAPIView):
         tags=TAGS,
         summary="How many notifications are unread",
         description='For a badge: `{"unread": 3}`.',
-        responses={200: serializers.NotificationUnreadCountSerializer, **error_responses(401)},
+        responses={200: serializers.NotificationUnreadCountSerializer},
     )
     def get(self, request: Request) -> Response:
         return Response(

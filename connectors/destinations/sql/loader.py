@@ -230,7 +230,13 @@ class SqlLoader(Loader):
     @contextmanager
     def transaction(self, stream: str | None = None) -> Iterator[None]:
         """Commit what the block did, or roll it all back and raise a ConnectorError."""
-        self._begin()
+        try:
+            self._begin()
+        except self.driver_error as exc:
+            # A connection the database has given up on refuses even to begin (DuckDB, after
+            # a checkpoint met a full disk): the user gets the same words as for a statement,
+            # not the driver's exception.
+            raise self._translate_error(exc, stream) from exc
         try:
             yield
             self._commit()

@@ -31,7 +31,14 @@ from landed.accounts.oauth.providers import PROVIDER_NAMES, provider_get
 from landed.accounts.oauth.redirects import redirect_target, with_params
 from landed.accounts.views import session_response, start_session
 from landed.api import ratelimit
-from landed.api.schema import error_responses
+from landed.api.errors import (
+    BadRequestError,
+    ForbiddenError,
+    NotAuthenticatedError,
+    NotConfiguredError,
+    UpstreamError,
+)
+from landed.api.schema import Raised, raises
 from landed.api.serializers import StrictCharField
 from landed.api.validation import parse_body, parse_query
 from landed.api.views import LandedAPIView
@@ -157,8 +164,9 @@ class OAuthCallbackView(LandedAPIView):
             )
             return _redirect(with_params(target, error=exc.code, provider=provider.name))
 
-        start_session(request, user)
-        return _redirect(with_params(target, code=services.auth_code_issue(user=user)))
+        sign_in = start_session(request, user)
+        code = services.auth_code_issue(user=user, sign_in=sign_in)
+        return _redirect(with_params(target, code=code))
 
 
 class OAuthExchangeView(LandedAPIView):
@@ -166,6 +174,17 @@ class OAuthExchangeView(LandedAPIView):
     permission_classes = [AllowAny]
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
+    @raises(
+        (BadRequestError, "Bad request: the provider refused the sign-in."),
+        (
+            NotAuthenticatedError,
+            "Not authenticated: the provider refused the access token, or it was "
+            "issued to another client.",
+        ),
+        (ForbiddenError, "Forbidden: the email is unverified or the account is disabled."),
+        (UpstreamError, "Upstream provider unavailable: the provider could not be reached."),
+        (NotConfiguredError, "Service unavailable: the provider is not configured."),
+    )
     @extend_schema(
         operation_id="auth_oauth_exchange",
         tags=["auth"],
@@ -177,7 +196,6 @@ class OAuthExchangeView(LandedAPIView):
         request=ExchangeInputSerializer,
         responses={
             200: account_serializers.SessionSerializer,
-            **error_responses(400, 401, 403, 415, 422, 502, 503),
         },
         auth=[],
     )
@@ -187,8 +205,18 @@ class OAuthExchangeView(LandedAPIView):
         provider.require_configured()
         identity = provider.identity_from_access_token(data["access_token"])
         user = linking.social_sign_in(identity=identity)
-        start_session(request, user)
-        return session_response(user)
+        sign_in = start_session(request, user)
+        return session_response(user, sign_in)
+
+
+# The errors of the start and callback views of every provider (each documents its own `get`).
+_START_ERRORS: list[Raised] = [
+    (UpstreamError, "Upstream provider unavailable: its discovery document could not be read."),
+    (NotConfiguredError, "Service unavailable: the provider is not configured."),
+]
+_CALLBACK_ERRORS: list[Raised] = [
+    (NotConfiguredError, "Service unavailable: the provider is not configured."),
+]
 
 
 def _start_schema(label: str, name: str) -> dict:
@@ -199,7 +227,6 @@ def _start_schema(label: str, name: str) -> dict:
         "parameters": [StartQuerySerializer],
         "responses": {
             302: OpenApiResponse(description=f"To {label}, with a signed state."),
-            **error_responses(422, 502, 503),
         },
         "auth": [],
     }
@@ -221,7 +248,6 @@ def _callback_schema(label: str, name: str) -> dict:
         ],
         "responses": {
             302: OpenApiResponse(description="To the frontend, with `code` or `error`."),
-            **error_responses(503),
         },
         "auth": [],
     }
@@ -230,6 +256,7 @@ def _callback_schema(label: str, name: str) -> dict:
 class GoogleStartView(OAuthStartView):
     provider_name = "google"
 
+    @raises(*_START_ERRORS)
     @extend_schema(**_start_schema("Google", "google"))
     def get(self, request: Request) -> HttpResponseRedirect:
         return super().get(request)
@@ -238,6 +265,7 @@ class GoogleStartView(OAuthStartView):
 class GoogleCallbackView(OAuthCallbackView):
     provider_name = "google"
 
+    @raises(*_CALLBACK_ERRORS)
     @extend_schema(**_callback_schema("Google", "google"))
     def get(self, request: Request) -> HttpResponseRedirect:
         return super().get(request)
@@ -246,6 +274,7 @@ class GoogleCallbackView(OAuthCallbackView):
 class GitHubStartView(OAuthStartView):
     provider_name = "github"
 
+    @raises(*_START_ERRORS)
     @extend_schema(**_start_schema("GitHub", "github"))
     def get(self, request: Request) -> HttpResponseRedirect:
         return super().get(request)
@@ -254,6 +283,7 @@ class GitHubStartView(OAuthStartView):
 class GitHubCallbackView(OAuthCallbackView):
     provider_name = "github"
 
+    @raises(*_CALLBACK_ERRORS)
     @extend_schema(**_callback_schema("GitHub", "github"))
     def get(self, request: Request) -> HttpResponseRedirect:
         return super().get(request)

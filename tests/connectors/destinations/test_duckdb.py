@@ -2,6 +2,7 @@
 check, paths kept inside the root, the file lock, and the table rebuild where DuckDB cannot
 ALTER in place. What every destination does is in test_contract.py."""
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -9,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from connectors.destinations import duckdb as duck
 from connectors.destinations.duckdb import DuckDBDestination
-from connectors.framework.base import ConfigError, TransientError
+from connectors.framework.base import ConfigError, StorageFullError, TransientError
 from connectors.framework.types import Column
 from tests.connectors.destinations.helpers import DUCKDB_PATH as PATH
 from tests.connectors.destinations.helpers import NS, batch_of, keyed, load
@@ -261,3 +264,89 @@ def test_a_symlink_loop_is_a_failed_check_not_a_crash(root: Path) -> None:
         duck.resolve_path("loop/data.duckdb")
     result = DuckDBDestination({"path": "loop/data.duckdb"}).check()
     assert not result.ok and result.error_type == "config_error"
+
+
+# --- A full disk ---------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(root: Path) -> Iterator[Path]:
+    """The DuckDB root on a 4 MB tmpfs (mounting needs root; skipped otherwise)."""
+    root.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def _rows(first: int, count: int) -> pa.RecordBatch:
+    return keyed([(i, f"{i:08d}" + "x" * 90) for i in range(first, first + count)])
+
+
+@pytest.mark.parametrize("checkpoint_threshold", [None, "256KB"], ids=["wal", "checkpoint"])
+def test_a_full_disk_fails_clearly_and_the_file_keeps_its_last_committed_batch(
+    destination: DuckDBDestination,
+    small_disk: Path,
+    file: Path,
+    checkpoint_threshold: str | None,
+) -> None:
+    """The disk fills under a load: whether DuckDB meets it writing its WAL at commit or in a
+    checkpoint (which invalidates the database for the connection), the write fails with a
+    storage_full error in the user's words, and the file, opened again by the same process
+    once space is freed, holds the batches committed before it with their state."""
+    per_batch = 2000
+    committed = 0
+    loader = destination.open_loader(NS)
+    try:
+        if checkpoint_threshold:
+            # Checkpoints after every few batches, as a long sync's WAL would trigger them.
+            loader.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
+        stream = loader.open_stream(load("t"))
+        with pytest.raises(StorageFullError) as raised:
+            for _ in range(100):  # 4 MB hold far fewer batches
+                stream.write(_rows(committed, per_batch), {"after": committed + per_batch})
+                committed += per_batch
+        # Anything else the stream tries meets the same, clear answer.
+        with pytest.raises(StorageFullError):
+            stream.write(_rows(committed, per_batch), {"after": committed + per_batch})
+    finally:
+        loader.close()
+    error = raised.value
+    # The path the test meant to take: a failed WAL write at commit, or a fatal checkpoint.
+    expected = duckdb.FatalException if checkpoint_threshold else duckdb.TransactionException
+    assert isinstance(error.__cause__, expected), repr(error.__cause__)
+    assert not error.retryable and error.kind == "storage_full" and error.stream == "public.t"
+    assert f"{PATH!r} is full" in error.message
+    assert str(small_disk) not in error.message and ".wal" not in error.message
+    assert committed > 0
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    with destination.open_loader(NS) as again:
+        (last,) = again.saved_states()["public.t"].state.values()
+        # Rows and state are one transaction: whatever the failure left, they agree.
+        assert last in (committed, committed + per_batch)
+        assert values(file, f"SELECT count(*), count(DISTINCT id), max(id) FROM {NS}.t") == [
+            (last, last, last - 1)
+        ]
+        resumed = again.open_stream(load("t"))
+        resumed.write(_rows(last, per_batch), {"after": last + per_batch})
+    assert values(file, f"SELECT count(*) FROM {NS}.t") == [(last + per_batch,)]
+
+
+def test_the_connection_test_says_when_the_disk_is_full(
+    destination: DuckDBDestination, small_disk: Path
+) -> None:
+    assert destination.check().ok
+    filler = small_disk / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        out.write(b"\0" * (8 * 1024 * 1024))  # more than the disk holds
+    result = destination.check()
+    assert not result.ok and result.error_type == "storage_full"
+    assert result.message.startswith(f"The disk holding the DuckDB file {PATH!r} is full")
+    filler.unlink()
+    assert destination.check().ok

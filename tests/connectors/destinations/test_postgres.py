@@ -7,11 +7,18 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import adbc_driver_manager
 import pytest
+from adbc_driver_manager import dbapi as adbc
 
 from connectors.destinations import postgres as pg_dest
 from connectors.destinations.postgres import PostgresDestination, PostgresLoader
-from connectors.framework.base import ConfigError, ConnectorError, TransientError
+from connectors.framework.base import (
+    ConfigError,
+    ConnectorError,
+    StorageFullError,
+    TransientError,
+)
 from connectors.framework.types import Column
 from tests.connectors.destinations.helpers import (
     EVERY_TYPE,
@@ -300,3 +307,82 @@ def test_a_swap_blocked_by_a_readers_lock_fails_retryably(
                 second.finish(None)
         reader.execute("ROLLBACK")
     assert rows_of(scratch_database, f"SELECT id, v FROM {NS}.t") == [(1, "a")]
+
+
+# --- Lost connections and a full disk ------------------------------------------------------
+def test_a_connection_terminated_mid_load_is_a_retryable_lost_connection(
+    destination: PostgresDestination, scratch_database: str
+) -> None:
+    """The server ends the loader's session between two batches (as a shutdown does): the
+    next write fails as retryable, saying the connection was lost, and the destination keeps
+    the first batch with its state."""
+    loader = destination.open_loader(NS)
+    try:
+        stream = loader.open_stream(load("t"))
+        stream.write(keyed([(1, "a")]), {"after": 1})
+        with connect(scratch_database) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'landed'"
+            )
+        with pytest.raises(TransientError, match="Lost the connection") as raised:
+            stream.write(keyed([(2, "b")]), {"after": 2})
+        assert raised.value.retryable and raised.value.stream == "public.t"
+        assert "terminating connection" in raised.value.message or "closed" in raised.value.message
+    finally:
+        loader.close()
+    with destination.open_loader(NS) as again:
+        assert again.saved_states()["public.t"].state == {"after": 1}
+    assert rows_of(scratch_database, f"SELECT id, v FROM {NS}.t") == [(1, "a")]
+
+
+def _adbc_error(message: str, sqlstate: str | None = None) -> adbc.Error:
+    """An error as ADBC raises it (the tests above show which texts it sends)."""
+    return adbc.OperationalError(
+        message,
+        status_code=adbc_driver_manager.AdbcStatusCode.IO,
+        vendor_code=None,
+        sqlstate=sqlstate,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # As ADBC passed them on when the server was stopped mid-load (no SQLSTATE).
+        (
+            "IO: [libpq] Failed to execute query 'SELECT CURRENT_SCHEMA()': FATAL:  terminating "
+            "connection due to administrator command\nserver closed the connection unexpectedly"
+            "\n\tThis probably means the server terminated abnormally\n",
+            "terminating connection due to administrator command",
+        ),
+        (
+            "IO: Failed to prepare query: server closed the connection unexpectedly\n\tThis "
+            "probably means the server terminated abnormally\n\nQuery was: INSERT INTO x",
+            "server closed the connection unexpectedly",
+        ),
+        (
+            "IO: [libpq] Failed to execute COPY statement: could not send data to server: "
+            "Broken pipe\n",
+            "could not send data to server: Broken pipe",
+        ),
+    ],
+)
+def test_lost_connections_are_retryable_whatever_the_driver_sends(text: str, reason: str) -> None:
+    error = pg_dest._query_error(_adbc_error(text), "public.t")
+    assert isinstance(error, TransientError) and error.retryable
+    assert error.message.startswith("Lost the connection to the destination PostgreSQL server")
+    assert error.message.endswith(f": {reason}.")
+
+
+def test_a_full_disk_on_the_server_is_not_retried() -> None:
+    error = pg_dest._query_error(
+        _adbc_error(
+            "IO: [libpq] Failed to execute COPY statement: PGRES_FATAL_ERROR ERROR:  could not "
+            'extend file "base/16384/16385": No space left on device\n. SQLSTATE: 53100',
+            "53100",
+        ),
+        "public.t",
+    )
+    assert isinstance(error, StorageFullError) and not error.retryable
+    assert error.kind == "storage_full" and "disk is full" in error.message
