@@ -45,7 +45,6 @@ from landed.accounts.models import Account
 from landed.accounts.oauth.redirects import redirect_target
 from landed.api.errors import (
     BadRequestError,
-    ConflictError,
     NotFoundError,
     RequestValidationError,
 )
@@ -194,6 +193,8 @@ class CallbackOutcome:
     code: str | None = None
     error: str | None = None
     message: str = ""
+    reason: str = ""
+    status: int = 200
 
 
 def oauth_callback(*, provider_name: str, query: dict[str, str]) -> CallbackOutcome:
@@ -204,10 +205,15 @@ def oauth_callback(*, provider_name: str, query: dict[str, str]) -> CallbackOutc
         provider = provider_get(provider_name)
         flow = _flow_consume(provider, query.get("state"))
     except CallbackFailed as failure:
-        return CallbackOutcome(fallback, provider_name, error=failure.code, message=failure.message)
+        return _failed(fallback, provider_name, failure)
     except NotFoundError as failure:
         return CallbackOutcome(
-            fallback, provider_name, error="unknown_provider", message=failure.message
+            fallback,
+            provider_name,
+            error="unknown_provider",
+            message=failure.message,
+            reason=str(failure.detail or ""),
+            status=404,
         )
     try:
         code = _complete(provider, flow, query)
@@ -215,10 +221,19 @@ def oauth_callback(*, provider_name: str, query: dict[str, str]) -> CallbackOutc
         logger.info(
             "integrations.oauth_callback_failed provider=%s code=%s", provider.name, failure.code
         )
-        return CallbackOutcome(
-            flow.opener_origin, provider.name, error=failure.code, message=failure.message
-        )
+        return _failed(flow.opener_origin, provider.name, failure)
     return CallbackOutcome(flow.opener_origin, provider.name, code=code)
+
+
+def _failed(origin: str, provider: str, failure: CallbackFailed) -> CallbackOutcome:
+    return CallbackOutcome(
+        origin,
+        provider,
+        error=failure.code,
+        message=failure.message,
+        reason=str(failure.detail or ""),
+        status=failure.status_code,
+    )
 
 
 def _flow_consume(provider: Provider, state: str | None) -> OAuthFlow:
@@ -352,7 +367,7 @@ def _check_same_account(provider: Provider, grant: OAuthGrant, tokens: TokenSet)
         )
 
 
-class ResultCodeInvalid(ConflictError):
+class ResultCodeInvalid(NotFoundError):
     status_code = 404
     default_message = "Unknown result code"
 

@@ -16,7 +16,15 @@ from integrations.oauth import flows
 from integrations.oauth import serializers as shapes
 from integrations.oauth.providers import PROVIDERS
 from landed.api import ratelimit
-from landed.api.schema import error_responses
+from landed.api.errors import (
+    ApplicationError,
+    BadRequestError,
+    ConflictError,
+    NotConfiguredError,
+    NotFoundError,
+    UpstreamError,
+)
+from landed.api.schema import raises
 from landed.api.validation import parse_query
 from landed.api.views import LandedAPIView
 
@@ -40,10 +48,11 @@ class ConnectorOAuthAuthorizeView(LandedAPIView):
         "authorization re-links that connector. 404 for an unknown provider, 422 for bad "
         "parameters, 503 while the provider is not configured on this server.",
         parameters=[PROVIDER_PARAMETER, shapes.OAuthAuthorizeQuerySerializer],
-        responses={
-            200: shapes.OAuthAuthorizeSerializer,
-            **error_responses(401, 404, 422, 429, 503),
-        },
+        responses={200: shapes.OAuthAuthorizeSerializer},
+    )
+    @raises(
+        (NotFoundError, "No such provider."),
+        (NotConfiguredError, "Service unavailable: the provider's client id and secret are unset."),
     )
     def get(self, request: Request, provider: str) -> Response:
         parse_query(shapes.OAuthAuthorizeQuerySerializer, request)
@@ -103,25 +112,37 @@ class ConnectorOAuthCallbackView(LandedAPIView):
                 OpenApiTypes.STR, description="The page that hands over the code."
             ),
             200: shapes.OAuthCallbackSerializer,
-            **error_responses(400, 409, 422, 429, 502),
         },
         auth=[],
+    )
+    @raises(
+        (BadRequestError, "The authorization failed; `detail.code` says why (see above)."),
+        (NotFoundError, "No such provider."),
+        (
+            ConflictError,
+            "`account_mismatch`: another account at the provider than the re-linked connector's.",
+        ),
+        (UpstreamError, "`provider_unavailable`: the provider could not be reached."),
     )
     def get(self, request: Request, provider: str) -> Response | HttpResponse:
         query = {k: str(v)[:4000] for k, v in request.query_params.items()}
         outcome = flows.oauth_callback(provider_name=provider, query=query)
         message: dict[str, str] = {"type": "landed:oauth", "provider": outcome.provider}
-        status = 200
         if outcome.code is not None:
             message["code"] = outcome.code
         else:
             message["error"] = outcome.error or "provider_error"
             message["message"] = outcome.message
-            status = 502 if outcome.error == "provider_unavailable" else 400
-            if outcome.error == "account_mismatch":
-                status = 409
         if _wants_json(request):
-            return Response(shapes.OAuthCallbackSerializer(message).data, status=status)
+            if outcome.code is None:
+                # A script gets the API's error envelope; the code says why, as on the page.
+                failure = ApplicationError(
+                    outcome.message,
+                    {"code": message["error"], "reason": outcome.reason},
+                )
+                failure.status_code = outcome.status
+                raise failure
+            return Response(shapes.OAuthCallbackSerializer(message).data)
         nonce = secrets.token_urlsafe(16)
         title = "Authorized" if outcome.code else "Authorization failed"
         page = _PAGE.format(
@@ -129,7 +150,9 @@ class ConnectorOAuthCallbackView(LandedAPIView):
             data=json_script({"message": message, "origin": outcome.origin}, "landed-oauth"),
             nonce=nonce,
         )
-        response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
+        # The page is served whatever the outcome (200): it is how the opener hears of it, and
+        # the message it posts says whether it worked.
+        response = HttpResponse(page, content_type="text/html; charset=utf-8")
         response["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'none'"
@@ -155,9 +178,10 @@ class ConnectorOAuthResultView(LandedAPIView):
         "connector with `config.credential_id` set to it (POST /connectors). The tokens "
         "never leave the server. 404 for a code unknown, used or expired.",
         parameters=[shapes.OAuthResultQuerySerializer],
-        responses={200: shapes.OAuthResultSerializer, **error_responses(404, 422, 429)},
+        responses={200: shapes.OAuthResultSerializer},
         auth=[],
     )
+    @raises((NotFoundError, "The code is unknown, was already used, or expired."))
     def get(self, request: Request) -> Response:
         query = parse_query(shapes.OAuthResultQuerySerializer, request).validated_data
         grant = flows.oauth_result_consume(code=query["code"])

@@ -206,18 +206,18 @@ def test_a_replayed_or_forged_state_is_refused(client, saas):
     assert callback("microsoft", query).status_code == 200
     replay = callback("microsoft", query)
     assert replay.status_code == 400
-    assert replay.json()["error"] == "state_used"
+    assert replay.json()["detail"]["code"] == "state_used"
     forged = callback("microsoft", {**query, "state": query["state"] + "x"})
-    assert forged.json()["error"] == "invalid_state"
+    assert forged.json()["detail"]["code"] == "invalid_state"
     other = callback("slack", query)
-    assert other.json()["error"] == "invalid_state"
+    assert other.json()["detail"]["code"] == "invalid_state"
 
 
 def test_the_person_declining_is_access_denied(client, saas):
     saas.deny_next()
     back = callback("hubspot", consent(authorize(client, "hubspot")))
     assert back.status_code == 400
-    assert back.json()["error"] == "access_denied"
+    assert back.json()["detail"]["code"] == "access_denied"
     assert not OAuthGrant.objects.exists()
 
 
@@ -225,7 +225,7 @@ def test_a_code_the_provider_refuses_is_code_rejected(client, saas):
     query = consent(authorize(client, "slack"))
     saas.codes[query["code"]]["used"] = True
     back = callback("slack", query)
-    assert back.json()["error"] == "code_rejected"
+    assert back.json()["detail"]["code"] == "code_rejected"
 
 
 def test_the_provider_down_at_the_exchange_is_a_502(client, saas):
@@ -233,7 +233,7 @@ def test_the_provider_down_at_the_exchange_is_a_502(client, saas):
     saas.fail("/salesforce/login/services/oauth2/token", 503)
     back = callback("salesforce", query)
     assert back.status_code == 502
-    assert back.json()["error"] == "provider_unavailable"
+    assert back.json()["detail"]["code"] == "provider_unavailable"
 
 
 def test_shopify_callbacks_are_verified_by_their_hmac(client, saas):
@@ -241,14 +241,14 @@ def test_shopify_callbacks_are_verified_by_their_hmac(client, saas):
     tampered = {**query, "shop": "other-store.myshopify.com"}
     tampered["hmac"] = shopify_hmac(tampered, "not-the-secret")
     back = callback("shopify", tampered)
-    assert back.json()["error"] == "invalid_signature"
+    assert back.json()["detail"]["code"] == "invalid_signature"
     assert not OAuthGrant.objects.exists()
     # Signed by Shopify but for another shop than the one authorized.
     query2 = consent(authorize(client, "shopify"))
     other = {k: v for k, v in query2.items() if k != "hmac"}
     other["shop"] = "other-store.myshopify.com"
     other["hmac"] = shopify_hmac(other, CLIENT_SECRET)
-    assert callback("shopify", other).json()["error"] == "shop_mismatch"
+    assert callback("shopify", other).json()["detail"]["code"] == "shop_mismatch"
 
 
 # --- refresh --------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_relinking_keeps_the_connectors_grant_and_refuses_another_account(client
     other = authorize(client, "shopify", connector_id=str(connector.pk), shop="other.myshopify.com")
     mismatch = callback("shopify", consent(other))
     assert mismatch.status_code == 409
-    assert mismatch.json()["error"] == "account_mismatch"
+    assert mismatch.json()["detail"]["code"] == "account_mismatch"
     grant = OAuthGrant.objects.get(pk=credential)
     assert grant.external_account["shop"] == "acme-store.myshopify.com"
 
@@ -491,3 +491,16 @@ def test_the_catalog_serves_the_oauth_sources_declared_schema(api, type_name):
     body = api.get("/connectors/catalog").json()
     catalog = {c["type"]: c for c in body.get("items", body) if isinstance(c, dict)}
     assert "credential_id" in {f["name"] for f in catalog[type_name]["fields"]}
+
+
+def test_a_failed_callback_asked_as_json_is_the_error_envelope(client, saas):
+    query = consent(authorize(client, "slack"))
+    assert callback("slack", query).status_code == 200
+    replay = callback("slack", query)
+    body = replay.json()
+    assert set(body) == {"error", "detail"}
+    assert body["error"] == "This authorization was already completed."
+    assert body["detail"]["code"] == "state_used"
+    page = callback("slack", query, json_=False)
+    assert page.status_code == 200  # the page tells the opener
+    assert '"error": "state_used"' in page.content.decode()
