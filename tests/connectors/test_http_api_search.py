@@ -32,7 +32,7 @@ def stamp(seconds: int) -> str:
 
 
 def millis(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 class SearchApi:
