@@ -184,8 +184,8 @@ def _search_stream(name: str, start: str, window: int) -> dict[str, Any]:
 def manifest(config: dict[str, Any]) -> dict[str, Any]:
     """The http_api definition of the streams, for a connector's (bound) config."""
     start = start_value(config.get("start_date")) or EPOCH
-    window = config.get("search_result_window")
-    window = int(window) if str(window or "").isdigit() and int(window) > 0 else None
+    raw_window = str(config.get("search_result_window") or "")
+    window = int(raw_window) if raw_window.isdigit() and int(raw_window) > 0 else 0
     streams = [_search_stream(name, start, window or SEARCH_RESULT_WINDOW) for name in _OBJECTS]
     streams.append(
         {
