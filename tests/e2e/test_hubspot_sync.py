@@ -19,6 +19,7 @@ from tests.e2e.conftest import Api
 from tests.pg import connect
 from tests.saas_apis.hubspot import HubSpotApi
 from tests.saas_oauth_server import SaaSOAuth, running
+from webhooks.models import Event
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -106,8 +107,10 @@ def test_authorize_sync_refresh_window_and_revoke(celery, api, hubspot, dest_db,
     assert read(first) == {"contacts": 900, "companies": 40, "deals": 250, "owners": 7}
     assert rows(dest_db, "SELECT count(*), count(DISTINCT id) FROM crm.contacts") == [(900, 900)]
     assert rows(dest_db, "SELECT count(*) FROM crm.owners") == [(7,)]
-    # Expired mid-sync: refreshed once (HubSpot keeps its refresh token).
-    assert oauth.refreshes("hubspot") == 1
+    assert portal.throttled == 3
+    # Expired mid-sync (401 EXPIRED_AUTHENTICATION): refreshed once, HubSpot keeping its
+    # refresh token.
+    assert portal.expired_answers >= 1 and oauth.refreshes("hubspot") == 1
     # More contacts than a search serves: several searches, each from the last modification
     # time delivered (epoch milliseconds, in the body), none paged past the window.
     searches = portal.searches("contacts")
@@ -148,4 +151,5 @@ def test_authorize_sync_refresh_window_and_revoke(celery, api, hubspot, dest_db,
         "reauthorize_required",
         False,
     )
+    assert Event.objects.filter(type="connector.reauthorize_required").count() == 1
     assert "Traceback" not in celery.logs()

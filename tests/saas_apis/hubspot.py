@@ -73,6 +73,8 @@ class HubSpotApi:
         # (path, body or query) of every data request.
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.refused_past_window = 0
+        self.throttled = 0  # 429s answered
+        self.expired_answers = 0  # 401 EXPIRED_AUTHENTICATION answered
         self._throttle = 0
         self._expire_after: int | None = None
         self._lock = threading.Lock()
@@ -150,6 +152,7 @@ class HubSpotApi:
             self.requests.append((name, body if isinstance(body, dict) else {}))
             if self._throttle > 0:
                 self._throttle -= 1
+                self.throttled += 1
                 throttled = True
             else:
                 throttled = False
@@ -165,6 +168,8 @@ class HubSpotApi:
             self.oauth.expire_access_tokens("hubspot")
         token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         if self.oauth.token_is_expired(token):
+            with self._lock:
+                self.expired_answers += 1
             return _error(
                 401,
                 "EXPIRED_AUTHENTICATION",

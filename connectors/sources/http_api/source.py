@@ -6,7 +6,9 @@ record's child pages in turn). A page is addressed by a position that is plain J
 
 * a stream without parent: `{"page": <token>}` (the paginator's token of that page);
 * a child stream: `{"parent": <position of the parent's page>, "index": <record in that
-  page>, "page": <token of the child's page>}`.
+  page>, "page": <token of the child's page>}`;
+* a stream with a `result_window`: `{"page": <token>, "from": <the query's lower bound>,
+  "skip": [<keys delivered at it>], "read": <the query's records before this page>}`.
 
 State (what each batch carries):
 
