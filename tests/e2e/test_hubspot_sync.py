@@ -98,6 +98,9 @@ def test_authorize_sync_refresh_window_and_revoke(celery, api, hubspot, dest_db,
             "destination_id": pg_destination["id"],
         },
     )
+    tested = api.ok("POST", f"/connectors/{connector['id']}/test")
+    assert tested["ok"] is True, tested  # one search: the first page of contacts
+    assert portal.searches("contacts")[0]["limit"] == 200
     celery.start("worker", **oauth.worker_env)
 
     portal.throttle(3)  # 429 RATE_LIMITS, without Retry-After, three times
