@@ -180,7 +180,8 @@ class HttpApiSource(Source):
                 "rate_limit",
                 "json",
                 "The API's rate-limit headers to honour: {remaining_header, reset_header, "
-                "reset_format, statuses, max_wait_seconds} (see docs/http_api.md).",
+                "reset_format, statuses, max_wait_seconds, requests_per_second} (see "
+                "docs/http_api.md).",
             ),
             SpecField(
                 "body_errors",
