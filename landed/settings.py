@@ -496,6 +496,9 @@ HUBSPOT_CLIENT_ID = env.str("HUBSPOT_CLIENT_ID", default="")
 HUBSPOT_CLIENT_SECRET = env.str("HUBSPOT_CLIENT_SECRET", default="")
 HUBSPOT_OAUTH_URL = env.str("HUBSPOT_OAUTH_URL", default="https://app.hubspot.com")
 HUBSPOT_API_URL = env.str("HUBSPOT_API_URL", default="https://api.hubapi.com")
+# The most results one CRM search serves (HubSpot answers 400 past them): a `hubspot` read
+# starts a new search from the last record's modification time before passing it.
+HUBSPOT_SEARCH_RESULT_WINDOW = env.int("HUBSPOT_SEARCH_RESULT_WINDOW", default=10_000)
 SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default="")
 SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
 # Where a shop lives; `{shop}` is its validated <name>.myshopify.com domain.

@@ -13,6 +13,7 @@ from connectors.framework.spec import ConnectorSpec
 def _sources() -> dict[str, type[Source]]:
     from connectors.sources.github import GitHubSource
     from connectors.sources.http_api import HttpApiSource
+    from connectors.sources.hubspot import HubSpotSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.salesforce import SalesforceSource
@@ -31,6 +32,7 @@ def _sources() -> dict[str, type[Source]]:
             ShopifySource,
             SlackSource,
             SalesforceSource,
+            HubSpotSource,
         )
     }
 

@@ -261,7 +261,10 @@ def api_location(grant: OAuthGrant) -> dict[str, str]:
     if grant.provider == "slack":
         return {"api_url": settings.SLACK_API_URL.rstrip("/")}
     if grant.provider == "hubspot":
-        return {"api_url": settings.HUBSPOT_API_URL.rstrip("/")}
+        return {
+            "api_url": settings.HUBSPOT_API_URL.rstrip("/"),
+            "search_result_window": str(settings.HUBSPOT_SEARCH_RESULT_WINDOW),
+        }
     if grant.provider == "microsoft":
         return {"api_url": f"{settings.MICROSOFT_GRAPH_URL.rstrip('/')}/v1.0"}
     if grant.provider == "salesforce":

@@ -50,6 +50,7 @@ def test_catalog_lists_working_types_with_typed_fields():
     assert set(types) == {
         "github",
         "http_api",
+        "hubspot",
         "mysql",
         "postgres",
         "sample",

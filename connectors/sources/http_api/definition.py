@@ -17,6 +17,12 @@ from urllib.parse import urlsplit
 from connectors.framework.base import ConfigError
 from connectors.framework.spec import ConfigIssue
 from connectors.sources.http_api.auth import AUTHS
+from connectors.sources.http_api.bodies import (
+    METHODS,
+    REQUEST_FORMATS,
+    body_placeholders,
+    request_value,
+)
 from connectors.sources.http_api.body_errors import body_error_issues
 from connectors.sources.http_api.paginators import (
     DEFAULT_MAX_PAGES,
@@ -56,7 +62,8 @@ class ParentDef:
     include_as: str | None = None  # copy the parent's value into each child record
 
 
-RECORDS_ORDERS = ("any", "descending")
+# "ascending": oldest first by the cursor (what a `result_window` needs to move on).
+RECORDS_ORDERS = ("any", "descending", "ascending")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class IncrementalDef:
     # ask for the newer ones): a page holding a record older than the boundary is the last
     # one read. "any": every page is read, records older than the boundary dropped.
     records_order: str = "any"
+    # How the boundary is sent with `request_param` (bodies.py): as stored, or an instant as
+    # Unix seconds or milliseconds (an API filtering by epoch milliseconds, as HubSpot's search).
+    request_format: str = "as_is"
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,12 @@ class StreamDef:
     # Error codes of the definition's `body_errors` that mean the same (Slack's
     # `not_in_channel`: the app was not invited to that channel).
     ignore_error_codes: frozenset[str] = frozenset()
+    # POST with a JSON body whose placeholders the request's parameters fill (bodies.py).
+    method: str = "GET"
+    request_body: dict[str, Any] | None = None
+    # The most records the API serves for one query (HubSpot's search: 10,000): reaching it,
+    # the read starts a new query from the last record's cursor value (source.py).
+    result_window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +130,18 @@ _STREAM_KEYS = {
     "add_fields",
     "ignore_statuses",
     "ignore_error_codes",
+    "method",
+    "request_body",
+    "result_window",
 }
 _PARENT_KEYS = {"stream", "field", "include_as"}
-_INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value", "records_order"}
+_INCREMENTAL_KEYS = {
+    "cursor_field",
+    "request_param",
+    "start_value",
+    "records_order",
+    "request_format",
+}
 
 
 class _Issues:
@@ -304,6 +329,8 @@ def _parse_stream(
         )
     if path is not None:
         _check_placeholders(path, params, parent, (*loc, "path"), issues)
+    method, body = _parse_body(raw, params, paginator, incremental, loc, issues)
+    window = _parse_window(raw, parent, paginator, incremental, loc, issues)
     if len(issues.items) > before or name is None or path is None:
         return None
     return StreamDef(
@@ -319,6 +346,9 @@ def _parse_stream(
         add_fields=add_fields,
         ignore_statuses=ignore_statuses,
         ignore_error_codes=frozenset(ignore_codes),
+        method=method,
+        request_body=body,
+        result_window=window,
     )
 
 
@@ -336,6 +366,80 @@ def _parse_add_fields(raw: Any, loc: tuple, issues: _Issues) -> dict[str, Path]:
         else:
             fields[name] = path
     return fields
+
+
+def _parse_body(
+    raw: dict[str, Any],
+    params: dict[str, Any],
+    paginator: Paginator | None,
+    incremental: IncrementalDef | None,
+    loc: tuple,
+    issues: _Issues,
+) -> tuple[str, dict[str, Any] | None]:
+    """The stream's method and body template (bodies.py): a POST's placeholders name the
+    request's parameters, each checked so that a typo is a 422, not a member left out."""
+    method = raw.get("method", "GET")
+    if method not in METHODS:
+        issues.add((*loc, "method"), f"Input should be one of: {', '.join(METHODS)}", "enum")
+        return "GET", None
+    body = raw.get("request_body")
+    if body is None:
+        return method, {} if method == "POST" else None
+    if method != "POST":
+        issues.add((*loc, "request_body"), "A request body is sent with method POST.")
+        return method, None
+    if not isinstance(body, dict):
+        issues.add((*loc, "request_body"), "Give a JSON object.", "dict_type")
+        return method, None
+    known = set(params)
+    for attribute in ("size_param", "cursor_param", "limit_param", "offset_param", "page_param"):
+        name = getattr(paginator, attribute, None)
+        if isinstance(name, str):
+            known.add(name)
+    if incremental is not None and incremental.request_param:
+        known.add(incremental.request_param)
+    for name in sorted(body_placeholders(body) - known):
+        issues.add(
+            (*loc, "request_body"),
+            f"Unknown placeholder {{{name}}}; the request's parameters are: "
+            f"{', '.join(sorted(known)) or 'none'}.",
+        )
+    return method, dict(body)
+
+
+def _parse_window(
+    raw: dict[str, Any],
+    parent: ParentDef | None,
+    paginator: Paginator | None,
+    incremental: IncrementalDef | None,
+    loc: tuple,
+    issues: _Issues,
+) -> int | None:
+    """`result_window`: the most records one query serves. Moving past it takes a query that
+    starts at the last record's cursor value, so the records must come oldest first and the
+    boundary must be a request parameter."""
+    window = raw.get("result_window")
+    if window is None:
+        return None
+    here = (*loc, "result_window")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        issues.add(here, "Give a whole number of records, 1 or more.", "int_type")
+        return None
+    if parent is not None:
+        issues.add(here, "A child stream cannot have a result window.")
+    if paginator is None or isinstance(paginator, NoPagination):
+        issues.add(here, "A result window bounds the paging: define a paginator.")
+    if (
+        incremental is None
+        or not incremental.request_param
+        or incremental.records_order != "ascending"
+    ):
+        issues.add(
+            here,
+            "A result window needs an incremental cursor sent with request_param, and the "
+            "records sorted by it oldest first (records_order: ascending).",
+        )
+    return window
 
 
 def _parse_statuses(raw: Any, loc: tuple, issues: _Issues) -> frozenset[int]:
@@ -440,9 +544,24 @@ def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef 
             (*loc, "records_order"), f"Input should be one of: {', '.join(RECORDS_ORDERS)}", "enum"
         )
         records_order = "any"
+    request_format = raw.get("request_format", "as_is")
+    if request_format not in REQUEST_FORMATS:
+        issues.add(
+            (*loc, "request_format"),
+            f"Input should be one of: {', '.join(REQUEST_FORMATS)}",
+            "enum",
+        )
+        request_format = "as_is"
+    elif start_value is not None and request_value(start_value, request_format) is None:
+        issues.add(
+            (*loc, "start_value"),
+            f"Give an ISO 8601 date or date-time: request_format '{request_format}' sends it "
+            "as a Unix time.",
+            "datetime_parsing",
+        )
     if cursor_field is None:
         return None
-    return IncrementalDef(cursor_field, request_param, start_value, records_order)
+    return IncrementalDef(cursor_field, request_param, start_value, records_order, request_format)
 
 
 def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:

@@ -113,6 +113,8 @@ class Requester:
         # When the API said the window's last request was used: the next waits for its reset
         # (monotonic clock).
         self._paused_until = 0.0
+        # When the last request was sent (a rule's `requests_per_second` spaces them).
+        self._last_sent = 0.0
 
     def close(self) -> None:
         self.session.close()
@@ -120,6 +122,19 @@ class Requester:
     def get(self, url: str, params: dict[str, Any], *, stream: str | None) -> requests.Response:
         """A 2xx response to GET `url` (its body read), after retries; a ConnectorError
         otherwise."""
+        return self.request("GET", url, params, stream=stream)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any],
+        *,
+        stream: str | None,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """`get` for any method: a POST sends `json_body` as its JSON body (bodies.py)."""
+        body = {} if json_body is None else {"json": json_body}
         renewed = False
         attempt = 0
         while True:
@@ -130,7 +145,9 @@ class Requester:
                 self.auth.apply(headers, query)
             except ConnectorError as error:  # fetching an OAuth2 token failed
                 raise self.masker.masked(error) from None
-            response = self._send("GET", url, stream, attempt, params=query, headers=headers)
+            response = self._send(
+                method, url, stream, attempt, params=query, headers=headers, **body
+            )
             if response is None:
                 attempt += 1
                 continue
@@ -160,6 +177,14 @@ class Requester:
         remaining = self._paused_until - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
+        if self.rate_limit is not None and self.rate_limit.requests_per_second:
+            # An API that allows so many requests a second: this connection's requests are
+            # spaced so, rather than refused first.
+            gap = 1.0 / self.rate_limit.requests_per_second
+            wait = self._last_sent + gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_sent = time.monotonic()
 
     def request_key(self, url: str, params: dict[str, Any]) -> str:
         """What identifies the request for `url` and `params`: its URL with the query sorted
@@ -316,7 +341,7 @@ class Requester:
         status = response.status_code
         if 200 <= status < 300:
             return response
-        where = self._where(stream, "GET", response.url, None)
+        where = self._where(stream, _method(response), response.url, None)
         detail = f"{where} answered HTTP {status}: {self._snippet(response)}"
         error: ConnectorError
         if status == 401:
@@ -341,7 +366,7 @@ class Requester:
         self, response: requests.Response, code: str, stream: str | None
     ) -> ConnectorError:
         """The error a successful status's body reported (`body_errors`)."""
-        where = self._where(stream, "GET", response.url, None)
+        where = self._where(stream, _method(response), response.url, None)
         detail = f"{where} answered error '{code}': {self._snippet(response)}"
         rule = self.body_errors
         error: ConnectorError
@@ -401,3 +426,9 @@ def http_status(error: BaseException) -> int | None:
 def body_error_code(error: BaseException) -> str | None:
     """The error code a successful status's body reported (`body_errors`); None otherwise."""
     return getattr(error, "error_code", None)
+
+
+def _method(response: requests.Response) -> str:
+    """The method of the request `response` answers (GET or a search's POST)."""
+    request = getattr(response, "request", None)
+    return str(getattr(request, "method", None) or "GET")
