@@ -69,3 +69,91 @@ class GitHubInstallation(models.Model):
         if self.suspended_at is not None:
             return InstallationStatus.SUSPENDED
         return InstallationStatus.ACTIVE
+
+
+class OAuthProvider(models.TextChoices):
+    """The SaaS providers whose sources read with an OAuth grant (GET /connectors/oauth/...)."""
+
+    SLACK = "slack", "Slack"
+    MICROSOFT = "microsoft", "Microsoft 365"
+    SALESFORCE = "salesforce", "Salesforce"
+    HUBSPOT = "hubspot", "HubSpot"
+    SHOPIFY = "shopify", "Shopify"
+
+
+class OAuthGrantStatus(models.TextChoices):
+    ACTIVE = "active"
+    # The provider refused the grant (revoked, expired refresh token, app uninstalled): only
+    # authorizing again restores it.
+    REAUTHORIZE_REQUIRED = "reauthorize_required"
+
+
+class OAuthGrant(models.Model):
+    """What a person granted an account at a provider: the tokens a connector reads with.
+
+    Connectors name it in their config (`credential_id`); the tokens never leave the server.
+    Authorizing again for a connector updates its grant in place, so that the connector keeps
+    its id, streams and state. A grant is also handed out once, right after the callback, by
+    a short-lived single-use result code (GET /connectors/oauth/result)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="oauth_grants")
+    provider = models.CharField(max_length=20, choices=OAuthProvider.choices)
+    status = models.CharField(
+        max_length=30, choices=OAuthGrantStatus.choices, default=OAuthGrantStatus.ACTIVE
+    )
+    # {"access_token", "refresh_token"}, encrypted (landed/security/secrets.py).
+    encrypted_tokens = models.TextField(editable=False)
+    # When the access token expires (None: the provider does not say, or it does not expire).
+    access_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.TextField(blank=True, default="")
+    # Who and where at the provider, none of it secret: Slack's team, Salesforce's instance
+    # URL and org, Shopify's shop, HubSpot's portal. `id` names the provider's account, to
+    # refuse re-linking a connector to another one.
+    external_account = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True, default="")
+    # The single-use result code of the callback that produced (or re-linked) this grant.
+    result_code_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    result_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name = "OAuth grant"
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} grant {self.id}"
+
+
+class OAuthFlow(models.Model):
+    """One authorization in progress: what the callback needs besides the `state` it gets
+    back (which is only a signed reference to this row), spent once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state_hash = models.CharField(max_length=64, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=20, choices=OAuthProvider.choices)
+    # PKCE's verifier, where the provider takes PKCE.
+    code_verifier = models.CharField(max_length=128, blank=True, default="")
+    # The callback URL sent to the provider; the code exchange must repeat it.
+    redirect_uri = models.TextField()
+    # The frontend origin the callback page posts the result code to.
+    opener_origin = models.TextField()
+    # Provider parameters: Shopify's shop domain, Salesforce's login host, the scopes asked.
+    params = models.JSONField(default=dict, blank=True)
+    # Set when the authorization re-links an existing connector.
+    connector_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth flow"
+
+    def __str__(self) -> str:
+        return f"{self.provider} authorization {self.id}"

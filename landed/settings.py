@@ -492,6 +492,45 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# --- Connector OAuth: SaaS sources authorized by their users (docs/connector_oauth.md) ------
+# Each provider is off (503) until its app's client id and secret are set. Hosts are settings,
+# so that a test or a sovereign cloud points them elsewhere. The callback URL to register at
+# each provider is <OAUTH_REDIRECT_BASE_URL or this server>/connectors/oauth/<provider>/callback;
+# the callback's page posts its result to the opener at the origin of OAUTH_FRONTEND_URL (or of
+# an allowed `redirect_to`).
+SLACK_CLIENT_ID = env.str("SLACK_CLIENT_ID", default="")
+SLACK_CLIENT_SECRET = env.str("SLACK_CLIENT_SECRET", default="")
+SLACK_OAUTH_URL = env.str("SLACK_OAUTH_URL", default="https://slack.com")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api")
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+MICROSOFT_LOGIN_URL = env.str("MICROSOFT_LOGIN_URL", default="https://login.microsoftonline.com")
+# "organizations" lets any work or school account authorize; a tenant id pins one.
+MICROSOFT_TENANT = env.str("MICROSOFT_TENANT", default="organizations")
+MICROSOFT_GRAPH_URL = env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com")
+SALESFORCE_CLIENT_ID = env.str("SALESFORCE_CLIENT_ID", default="")
+SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+SALESFORCE_SANDBOX_LOGIN_URL = env.str(
+    "SALESFORCE_SANDBOX_LOGIN_URL", default="https://test.salesforce.com"
+)
+SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="62.0")
+HUBSPOT_CLIENT_ID = env.str("HUBSPOT_CLIENT_ID", default="")
+HUBSPOT_CLIENT_SECRET = env.str("HUBSPOT_CLIENT_SECRET", default="")
+HUBSPOT_OAUTH_URL = env.str("HUBSPOT_OAUTH_URL", default="https://app.hubspot.com")
+HUBSPOT_API_URL = env.str("HUBSPOT_API_URL", default="https://api.hubapi.com")
+# The most results one CRM search serves (HubSpot answers 400 past them): a `hubspot` read
+# starts a new search from the last record's modification time before passing it.
+HUBSPOT_SEARCH_RESULT_WINDOW = env.int("HUBSPOT_SEARCH_RESULT_WINDOW", default=10_000)
+SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default="")
+SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
+# Where a shop lives; `{shop}` is its validated <name>.myshopify.com domain.
+SHOPIFY_SHOP_URL_TEMPLATE = env.str("SHOPIFY_SHOP_URL_TEMPLATE", default="https://{shop}")
+# The Admin API version every request pins (Shopify supports each for a year).
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")
+# How long the callback's result code can be traded for the credential reference.
+CONNECTOR_OAUTH_RESULT_TTL_SECONDS = env.int("CONNECTOR_OAUTH_RESULT_TTL_SECONDS", default=300)
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

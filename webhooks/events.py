@@ -30,6 +30,8 @@ class EventType(StrEnum):
     CONNECTOR_UPDATED = "connector.updated"
     CONNECTOR_DELETED = "connector.deleted"
     CONNECTOR_TEST_FAILED = "connector.test_failed"
+    # The OAuth grant a connector reads with was refused by its provider: authorize again.
+    CONNECTOR_REAUTHORIZE_REQUIRED = "connector.reauthorize_required"
     SCHEMA_CHANGED = "schema.changed"
     DESTINATION_TEST_FAILED = "destination.test_failed"
     WEBHOOK_TEST = "webhook.test"

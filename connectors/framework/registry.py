@@ -13,13 +13,27 @@ from connectors.framework.spec import ConnectorSpec
 def _sources() -> dict[str, type[Source]]:
     from connectors.sources.github import GitHubSource
     from connectors.sources.http_api import HttpApiSource
+    from connectors.sources.hubspot import HubSpotSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
+    from connectors.sources.salesforce import SalesforceSource
     from connectors.sources.sample import SampleSource
+    from connectors.sources.shopify import ShopifySource
+    from connectors.sources.slack import SlackSource
 
     return {
         cls.spec.type: cls
-        for cls in (SampleSource, PostgresSource, HttpApiSource, MySQLSource, GitHubSource)
+        for cls in (
+            SampleSource,
+            PostgresSource,
+            HttpApiSource,
+            MySQLSource,
+            GitHubSource,
+            ShopifySource,
+            SlackSource,
+            SalesforceSource,
+            HubSpotSource,
+        )
     }
 
 

@@ -64,3 +64,17 @@ def decrypt_secrets(token: str) -> dict[str, Any]:
 def rotate_token(token: str) -> str:
     """`token` re-encrypted with the newest key."""
     return fernet().rotate(token.encode()).decode() if token else token
+
+
+# Encrypted columns of other apps, which `manage.py rotate_secrets` re-encrypts too: each app
+# registers its own when it loads (landed/ imports no app).
+_ENCRYPTED_COLUMNS: list[tuple[Any, str]] = []
+
+
+def encrypted_column_register(model: Any, field: str) -> None:
+    if (model, field) not in _ENCRYPTED_COLUMNS:
+        _ENCRYPTED_COLUMNS.append((model, field))
+
+
+def encrypted_columns() -> list[tuple[Any, str]]:
+    return list(_ENCRYPTED_COLUMNS)

@@ -115,6 +115,9 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("GET", "/integrations/github/callback"),
         ("GET", "/integrations"),
         ("DELETE", "/integrations/{provider}"),
+        ("GET", "/connectors/oauth/{provider}/authorize"),
+        ("GET", "/connectors/oauth/{provider}/callback"),
+        ("GET", "/connectors/oauth/result"),
     }
 
 

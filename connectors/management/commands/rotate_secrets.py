@@ -10,18 +10,21 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from connectors.models import Connector, Destination
-from landed.security.secrets import rotate_token
+from landed.security.secrets import encrypted_columns, rotate_token
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt stored connector and destination secrets with the newest key."
+    help = "Re-encrypt stored secrets (connectors, destinations, OAuth grants) with the newest key."
 
     def handle(self, *args: Any, **options: Any) -> None:
         total = 0
-        for model in (Connector, Destination):
+        columns = [(Connector, "encrypted_secrets"), (Destination, "encrypted_secrets")]
+        for model, field in [*columns, *encrypted_columns()]:
             with transaction.atomic():
-                for row in model.objects.select_for_update().exclude(encrypted_secrets=""):
-                    row.encrypted_secrets = rotate_token(row.encrypted_secrets)
-                    row.save(update_fields=["encrypted_secrets"])
+                for row in model.objects.select_for_update().exclude(**{field: ""}):
+                    setattr(row, field, rotate_token(getattr(row, field)))
+                    row.save(update_fields=[field])
                     total += 1
-        self.stdout.write(f"Re-encrypted the secrets of {total} connectors and destinations.")
+        self.stdout.write(
+            f"Re-encrypted the secrets of {total} connectors, destinations and OAuth grants."
+        )

@@ -274,9 +274,20 @@ class ProvidedTokenAuth(BaseAuth):
     user_selectable = False
     renew_statuses = frozenset({401, 403})
 
-    def __init__(self, provider: TokenProvider, masker: Masker) -> None:
+    def __init__(
+        self,
+        provider: TokenProvider,
+        masker: Masker,
+        *,
+        header: str = "Authorization",
+        prefix: str = "Bearer ",
+    ) -> None:
         self.provider = provider
         self.masker = masker
+        # Where the token goes: `Authorization: Bearer <token>` for most APIs; a source's
+        # definition may name another header and prefix (Shopify: `X-Shopify-Access-Token`).
+        self.header = header
+        self.prefix = prefix
         self._token: str | None = None
         self._refresh = False
         self._renewed = False
@@ -294,7 +305,12 @@ class ProvidedTokenAuth(BaseAuth):
                 "This source authenticates with credentials the platform supplies, and none "
                 "were given."
             )
-        return cls(credentials, masker)
+        return cls(
+            credentials,
+            masker,
+            header=str(config.get("token_header") or "Authorization"),
+            prefix=str(config.get("token_prefix", "Bearer ")),
+        )
 
     def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         token = self.provider.access_token(refresh=self._refresh)
@@ -303,7 +319,7 @@ class ProvidedTokenAuth(BaseAuth):
             # A new token may be renewed once in its turn; and it is a secret of every message.
             self._token, self._renewed = token, False
             self.masker.add(token)
-        headers["Authorization"] = f"Bearer {token}"
+        headers[self.header] = f"{self.prefix}{token}"
 
     def renew(self) -> bool:
         if self._renewed:

@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 from connectors.framework.base import ConfigError
 from connectors.framework.spec import ConfigIssue
 from connectors.sources.http_api.auth import AUTHS
+from connectors.sources.http_api.bodies import (
+    METHODS,
+    REQUEST_FORMATS,
+    body_placeholders,
+    request_value,
+)
+from connectors.sources.http_api.body_errors import body_error_issues
 from connectors.sources.http_api.paginators import (
     DEFAULT_MAX_PAGES,
     PAGINATORS,
@@ -55,7 +62,8 @@ class ParentDef:
     include_as: str | None = None  # copy the parent's value into each child record
 
 
-RECORDS_ORDERS = ("any", "descending")
+# "ascending": oldest first by the cursor (what a `result_window` needs to move on).
+RECORDS_ORDERS = ("any", "descending", "ascending")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class IncrementalDef:
     # ask for the newer ones): a page holding a record older than the boundary is the last
     # one read. "any": every page is read, records older than the boundary dropped.
     records_order: str = "any"
+    # How the boundary is sent with `request_param` (bodies.py): as stored, or an instant as
+    # Unix seconds or milliseconds (an API filtering by epoch milliseconds, as HubSpot's search).
+    request_format: str = "as_is"
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,15 @@ class StreamDef:
     # Error statuses that mean "no records here" for this stream's requests (a repository
     # with issues turned off answers 410; an empty one, 409 to its commits).
     ignore_statuses: frozenset[int] = frozenset()
+    # Error codes of the definition's `body_errors` that mean the same (Slack's
+    # `not_in_channel`: the app was not invited to that channel).
+    ignore_error_codes: frozenset[str] = frozenset()
+    # POST with a JSON body whose placeholders the request's parameters fill (bodies.py).
+    method: str = "GET"
+    request_body: dict[str, Any] | None = None
+    # The most records the API serves for one query (HubSpot's search: 10,000): reaching it,
+    # the read starts a new query from the last record's cursor value (source.py).
+    result_window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +129,19 @@ _STREAM_KEYS = {
     "columns",
     "add_fields",
     "ignore_statuses",
+    "ignore_error_codes",
+    "method",
+    "request_body",
+    "result_window",
 }
 _PARENT_KEYS = {"stream", "field", "include_as"}
-_INCREMENTAL_KEYS = {"cursor_field", "request_param", "start_value", "records_order"}
+_INCREMENTAL_KEYS = {
+    "cursor_field",
+    "request_param",
+    "start_value",
+    "records_order",
+    "request_format",
+}
 
 
 class _Issues:
@@ -149,6 +179,8 @@ def _parse(config: dict[str, Any]) -> tuple[Definition | None, list[ConfigIssue]
     _check_headers(config.get("headers"), issues)
     for loc, msg, kind in rate_limit_issues(config.get("rate_limit")):
         issues.add(("rate_limit", *loc), msg, kind)
+    for loc, msg, kind in body_error_issues(config.get("body_errors")):
+        issues.add(("body_errors", *loc), msg, kind)
 
     raw_streams = config.get("streams")
     if not isinstance(raw_streams, list) or not raw_streams:
@@ -284,8 +316,21 @@ def _parse_stream(
     columns = _parse_columns(raw.get("columns"), (*loc, "columns"), issues)
     add_fields = _parse_add_fields(raw.get("add_fields"), (*loc, "add_fields"), issues)
     ignore_statuses = _parse_statuses(raw.get("ignore_statuses"), (*loc, "ignore_statuses"), issues)
+    ignore_codes = raw.get("ignore_error_codes") or []
+    if not isinstance(ignore_codes, list) or not all(
+        isinstance(c, str) and c for c in ignore_codes
+    ):
+        issues.add((*loc, "ignore_error_codes"), "Give a list of error codes.", "list_type")
+        ignore_codes = []
+    elif ignore_codes and not isinstance(config.get("body_errors"), dict):
+        issues.add(
+            (*loc, "ignore_error_codes"),
+            "Error codes come from the definition's body_errors rule: define it first.",
+        )
     if path is not None:
-        _check_placeholders(path, parent, (*loc, "path"), issues)
+        _check_placeholders(path, params, parent, (*loc, "path"), issues)
+    method, body = _parse_body(raw, params, paginator, incremental, loc, issues)
+    window = _parse_window(raw, parent, paginator, incremental, loc, issues)
     if len(issues.items) > before or name is None or path is None:
         return None
     return StreamDef(
@@ -300,6 +345,10 @@ def _parse_stream(
         columns=columns,
         add_fields=add_fields,
         ignore_statuses=ignore_statuses,
+        ignore_error_codes=frozenset(ignore_codes),
+        method=method,
+        request_body=body,
+        result_window=window,
     )
 
 
@@ -317,6 +366,80 @@ def _parse_add_fields(raw: Any, loc: tuple, issues: _Issues) -> dict[str, Path]:
         else:
             fields[name] = path
     return fields
+
+
+def _parse_body(
+    raw: dict[str, Any],
+    params: dict[str, Any],
+    paginator: Paginator | None,
+    incremental: IncrementalDef | None,
+    loc: tuple,
+    issues: _Issues,
+) -> tuple[str, dict[str, Any] | None]:
+    """The stream's method and body template (bodies.py): a POST's placeholders name the
+    request's parameters, each checked so that a typo is a 422, not a member left out."""
+    method = raw.get("method", "GET")
+    if method not in METHODS:
+        issues.add((*loc, "method"), f"Input should be one of: {', '.join(METHODS)}", "enum")
+        return "GET", None
+    body = raw.get("request_body")
+    if body is None:
+        return method, {} if method == "POST" else None
+    if method != "POST":
+        issues.add((*loc, "request_body"), "A request body is sent with method POST.")
+        return method, None
+    if not isinstance(body, dict):
+        issues.add((*loc, "request_body"), "Give a JSON object.", "dict_type")
+        return method, None
+    known = set(params)
+    for attribute in ("size_param", "cursor_param", "limit_param", "offset_param", "page_param"):
+        name = getattr(paginator, attribute, None)
+        if isinstance(name, str):
+            known.add(name)
+    if incremental is not None and incremental.request_param:
+        known.add(incremental.request_param)
+    for name in sorted(body_placeholders(body) - known):
+        issues.add(
+            (*loc, "request_body"),
+            f"Unknown placeholder {{{name}}}; the request's parameters are: "
+            f"{', '.join(sorted(known)) or 'none'}.",
+        )
+    return method, dict(body)
+
+
+def _parse_window(
+    raw: dict[str, Any],
+    parent: ParentDef | None,
+    paginator: Paginator | None,
+    incremental: IncrementalDef | None,
+    loc: tuple,
+    issues: _Issues,
+) -> int | None:
+    """`result_window`: the most records one query serves. Moving past it takes a query that
+    starts at the last record's cursor value, so the records must come oldest first and the
+    boundary must be a request parameter."""
+    window = raw.get("result_window")
+    if window is None:
+        return None
+    here = (*loc, "result_window")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        issues.add(here, "Give a whole number of records, 1 or more.", "int_type")
+        return None
+    if parent is not None:
+        issues.add(here, "A child stream cannot have a result window.")
+    if paginator is None or isinstance(paginator, NoPagination):
+        issues.add(here, "A result window bounds the paging: define a paginator.")
+    if (
+        incremental is None
+        or not incremental.request_param
+        or incremental.records_order != "ascending"
+    ):
+        issues.add(
+            here,
+            "A result window needs an incremental cursor sent with request_param, and the "
+            "records sorted by it oldest first (records_order: ascending).",
+        )
+    return window
 
 
 def _parse_statuses(raw: Any, loc: tuple, issues: _Issues) -> frozenset[int]:
@@ -421,9 +544,24 @@ def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef 
             (*loc, "records_order"), f"Input should be one of: {', '.join(RECORDS_ORDERS)}", "enum"
         )
         records_order = "any"
+    request_format = raw.get("request_format", "as_is")
+    if request_format not in REQUEST_FORMATS:
+        issues.add(
+            (*loc, "request_format"),
+            f"Input should be one of: {', '.join(REQUEST_FORMATS)}",
+            "enum",
+        )
+        request_format = "as_is"
+    elif start_value is not None and request_value(start_value, request_format) is None:
+        issues.add(
+            (*loc, "start_value"),
+            f"Give an ISO 8601 date or date-time: request_format '{request_format}' sends it "
+            "as a Unix time.",
+            "datetime_parsing",
+        )
     if cursor_field is None:
         return None
-    return IncrementalDef(cursor_field, request_param, start_value, records_order)
+    return IncrementalDef(cursor_field, request_param, start_value, records_order, request_format)
 
 
 def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:
@@ -440,25 +578,41 @@ def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:
     return dict(raw)
 
 
-def _check_placeholders(path: str, parent: ParentDef | None, loc: tuple, issues: _Issues) -> None:
-    names = _PLACEHOLDER.findall(path)
-    if parent is None:
-        if names:
-            issues.add(loc, "Placeholders like {parent.id} need a parent stream.")
-        return
-    expected = f"parent.{parent.field}"
-    valid = PARENT_PLACEHOLDER.findall(path)
-    if not valid:
-        issues.add(loc, f"A child stream's path holds {{{expected}}}.", "missing")
-    for name in names:
-        if f"{{{name}}}" not in {f"{{parent.{v}}}" for v in valid}:
-            issues.add(
-                loc,
-                f"Unknown placeholder {{{name}}}; use {{{expected}}} (or another field of the "
-                "parent record, {parent.<field>}, a dotted path for a nested one).",
-            )
-    if path.count("{") != len(names) or path.count("}") != len(names):
-        issues.add(loc, "Unbalanced braces in the path.")
+def _check_placeholders(
+    path: str, params: dict[str, Any], parent: ParentDef | None, loc: tuple, issues: _Issues
+) -> None:
+    """A child stream names its parent's fields in its path or in the text of its params
+    (`{parent.id}`); nothing else is a placeholder, and only a child stream has them."""
+    texts = {"path": path} | {
+        name: value for name, value in params.items() if isinstance(value, str)
+    }
+    found_any = False
+    for where, text in texts.items():
+        here = loc if where == "path" else (*loc[:-1], "params", where)
+        names = _PLACEHOLDER.findall(text)
+        if not names:
+            continue
+        if parent is None:
+            issues.add(here, "Placeholders like {parent.id} need a parent stream.")
+            continue
+        valid = PARENT_PLACEHOLDER.findall(text)
+        found_any = found_any or bool(valid)
+        for name in names:
+            if f"{{{name}}}" not in {f"{{parent.{v}}}" for v in valid}:
+                issues.add(
+                    here,
+                    f"Unknown placeholder {{{name}}}; use {{parent.{parent.field}}} (or another "
+                    "field of the parent record, {parent.<field>}, a dotted path for a nested "
+                    "one).",
+                )
+        if text.count("{") != len(names) or text.count("}") != len(names):
+            issues.add(here, "Unbalanced braces.")
+    if parent is not None and not found_any:
+        issues.add(
+            loc,
+            f"A child stream's path (or a param) holds {{parent.{parent.field}}}.",
+            "missing",
+        )
 
 
 def _check_parents(

@@ -35,8 +35,19 @@ MAX_WAIT_LIMIT_SECONDS = 3600.0
 # A reset announced to the second: a request sent at that second may still be counted in the
 # old window.
 _RESET_MARGIN_SECONDS = 1.0
-RESET_FORMATS = ("epoch_seconds", "seconds")
-_KEYS = {"remaining_header", "reset_header", "reset_format", "statuses", "max_wait_seconds"}
+# "interval_milliseconds": the header gives the window's length, not its reset (HubSpot's
+# X-HubSpot-RateLimit-Interval-Milliseconds): a request over the limit waits one window.
+RESET_FORMATS = ("epoch_seconds", "seconds", "interval_milliseconds")
+_KEYS = {
+    "remaining_header",
+    "reset_header",
+    "reset_format",
+    "statuses",
+    "max_wait_seconds",
+    "requests_per_second",
+}
+# The most requests a second a rule may allow (spacing below a millisecond is no spacing).
+MAX_REQUESTS_PER_SECOND = 1000.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class RateLimitRule:
     reset_format: str = "epoch_seconds"  # an instant (Unix seconds), or seconds from now
     statuses: frozenset[int] = frozenset(DEFAULT_STATUSES)
     max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
+    # The API's documented rate (HubSpot's search: 4 a second): requests are spaced by its
+    # inverse. None: not spaced.
+    requests_per_second: float | None = None
 
     @classmethod
     def from_config(cls, raw: Any) -> RateLimitRule | None:
@@ -58,6 +72,9 @@ class RateLimitRule:
             reset_format=raw.get("reset_format") or "epoch_seconds",
             statuses=frozenset(raw.get("statuses") or DEFAULT_STATUSES),
             max_wait_seconds=float(raw.get("max_wait_seconds", DEFAULT_MAX_WAIT_SECONDS)),
+            requests_per_second=(
+                float(raw["requests_per_second"]) if raw.get("requests_per_second") else None
+            ),
         )
 
     def limited_wait(self, response: requests.Response) -> float | None:
@@ -86,6 +103,8 @@ class RateLimitRule:
             return None
         if self.reset_format == "seconds":
             return max(value, 0.0) + _RESET_MARGIN_SECONDS
+        if self.reset_format == "interval_milliseconds":
+            return max(value, 0.0) / 1000
         return max(value - time.time(), 0.0) + _RESET_MARGIN_SECONDS
 
 
@@ -135,6 +154,19 @@ def rate_limit_issues(raw: Any) -> list[tuple[tuple[str, ...], str, str]]:
         )
     ):
         issues.append((("statuses",), "Give a list of HTTP error statuses (400-599).", "list_type"))
+    rate = raw.get("requests_per_second")
+    if rate is not None and (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not 0 < rate <= MAX_REQUESTS_PER_SECOND
+    ):
+        issues.append(
+            (
+                ("requests_per_second",),
+                f"Give a number of requests above 0, at most {MAX_REQUESTS_PER_SECOND:g}.",
+                "float_type",
+            )
+        )
     max_wait = raw.get("max_wait_seconds")
     if max_wait is not None and (
         isinstance(max_wait, bool)

@@ -42,6 +42,7 @@ from connectors.framework.base import (
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.http import session as outbound_session
 from connectors.sources.http_api.auth import Auth, build_auth
+from connectors.sources.http_api.body_errors import BodyErrorRule
 from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.ratelimit import RateLimitRule, retry_after_seconds
 from landed.security.outbound import CURRENT_WATCH as _WATCH
@@ -108,9 +109,12 @@ class Requester:
         self.masker = masker or Masker.from_config(config)
         self.auth: Auth = build_auth(config, self._post_token, self.masker, credentials)
         self.rate_limit = RateLimitRule.from_config(config.get("rate_limit"))
+        self.body_errors = BodyErrorRule.from_config(config.get("body_errors"))
         # When the API said the window's last request was used: the next waits for its reset
         # (monotonic clock).
         self._paused_until = 0.0
+        # When the last request was sent (a rule's `requests_per_second` spaces them).
+        self._last_sent = 0.0
 
     def close(self) -> None:
         self.session.close()
@@ -118,6 +122,19 @@ class Requester:
     def get(self, url: str, params: dict[str, Any], *, stream: str | None) -> requests.Response:
         """A 2xx response to GET `url` (its body read), after retries; a ConnectorError
         otherwise."""
+        return self.request("GET", url, params, stream=stream)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any],
+        *,
+        stream: str | None,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """`get` for any method: a POST sends `json_body` as its JSON body (bodies.py)."""
+        body = {} if json_body is None else {"json": json_body}
         renewed = False
         attempt = 0
         while True:
@@ -128,7 +145,9 @@ class Requester:
                 self.auth.apply(headers, query)
             except ConnectorError as error:  # fetching an OAuth2 token failed
                 raise self.masker.masked(error) from None
-            response = self._send("GET", url, stream, attempt, params=query, headers=headers)
+            response = self._send(
+                method, url, stream, attempt, params=query, headers=headers, **body
+            )
             if response is None:
                 attempt += 1
                 continue
@@ -137,6 +156,17 @@ class Requester:
                 renewed = True
                 continue
             accepted = self._accepted(response, stream)
+            if self.body_errors is not None:
+                code = self.body_errors.error_code(accepted)
+                if code is not None:
+                    if code in self.body_errors.auth_codes and not renewed and self.auth.renew():
+                        renewed = True
+                        continue
+                    if code in self.body_errors.retry_codes and attempt < self.retry.max_retries:
+                        time.sleep(self.retry.backoff(attempt))
+                        attempt += 1
+                        continue
+                    raise self._body_error(accepted, code, stream)
             if self.rate_limit is not None:
                 pause = self.rate_limit.pause_after(accepted)
                 if pause is not None and pause <= self.rate_limit.max_wait_seconds:
@@ -147,6 +177,14 @@ class Requester:
         remaining = self._paused_until - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
+        if self.rate_limit is not None and self.rate_limit.requests_per_second:
+            # An API that allows so many requests a second: this connection's requests are
+            # spaced so, rather than refused first.
+            gap = 1.0 / self.rate_limit.requests_per_second
+            wait = self._last_sent + gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_sent = time.monotonic()
 
     def request_key(self, url: str, params: dict[str, Any]) -> str:
         """What identifies the request for `url` and `params`: its URL with the query sorted
@@ -303,7 +341,7 @@ class Requester:
         status = response.status_code
         if 200 <= status < 300:
             return response
-        where = self._where(stream, "GET", response.url, None)
+        where = self._where(stream, _method(response), response.url, None)
         detail = f"{where} answered HTTP {status}: {self._snippet(response)}"
         error: ConnectorError
         if status == 401:
@@ -323,6 +361,23 @@ class Requester:
             error = ConnectorError(detail, stream=stream)
         error.http_status = status  # type: ignore[attr-defined]  # read by http_status()
         raise error
+
+    def _body_error(
+        self, response: requests.Response, code: str, stream: str | None
+    ) -> ConnectorError:
+        """The error a successful status's body reported (`body_errors`)."""
+        where = self._where(stream, _method(response), response.url, None)
+        detail = f"{where} answered error '{code}': {self._snippet(response)}"
+        rule = self.body_errors
+        error: ConnectorError
+        if rule is not None and code in rule.auth_codes:
+            error = AuthenticationError(detail, stream=stream)
+        elif rule is not None and code in rule.retry_codes:
+            error = TransientError(detail, stream=stream)
+        else:
+            error = ConnectorError(detail, stream=stream)
+        error.error_code = code  # type: ignore[attr-defined]  # read by body_error_code()
+        return error
 
     def _where(
         self, stream: str | None, method: str, url: str, params: dict[str, Any] | None
@@ -366,3 +421,14 @@ def query_values(params: dict[str, Any]) -> dict[str, Any]:
 def http_status(error: BaseException) -> int | None:
     """The HTTP status an error of `Requester.get` reports (None: not an HTTP answer)."""
     return getattr(error, "http_status", None)
+
+
+def body_error_code(error: BaseException) -> str | None:
+    """The error code a successful status's body reported (`body_errors`); None otherwise."""
+    return getattr(error, "error_code", None)
+
+
+def _method(response: requests.Response) -> str:
+    """The method of the request `response` answers (GET or a search's POST)."""
+    request = getattr(response, "request", None)
+    return str(getattr(request, "method", None) or "GET")

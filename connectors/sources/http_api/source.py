@@ -6,7 +6,9 @@ record's child pages in turn). A page is addressed by a position that is plain J
 
 * a stream without parent: `{"page": <token>}` (the paginator's token of that page);
 * a child stream: `{"parent": <position of the parent's page>, "index": <record in that
-  page>, "page": <token of the child's page>}`.
+  page>, "page": <token of the child's page>}`;
+* a stream with a `result_window`: `{"page": <token>, "from": <the query's lower bound>,
+  "skip": [<keys delivered at it>], "read": <the query's records before this page>}`.
 
 State (what each batch carries):
 
@@ -69,6 +71,7 @@ from connectors.framework.base import (
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
 from connectors.sources.http_api.auth import USER_AUTHS
+from connectors.sources.http_api.bodies import fill_body, request_value
 from connectors.sources.http_api.definition import (
     PARENT_PLACEHOLDER,
     Definition,
@@ -89,6 +92,7 @@ from connectors.sources.http_api.requester import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Requester,
     RetryPolicy,
+    body_error_code,
     http_status,
 )
 
@@ -176,7 +180,15 @@ class HttpApiSource(Source):
                 "rate_limit",
                 "json",
                 "The API's rate-limit headers to honour: {remaining_header, reset_header, "
-                "reset_format, statuses, max_wait_seconds} (see docs/http_api.md).",
+                "reset_format, statuses, max_wait_seconds, requests_per_second} (see "
+                "docs/http_api.md).",
+            ),
+            SpecField(
+                "body_errors",
+                "json",
+                "Errors the API answers with a 2xx status, read from the body: "
+                "{success_path, success_value, code_path, auth_codes, retry_codes} (see "
+                "docs/http_api.md).",
             ),
             SpecField(
                 "page_size",
@@ -464,6 +476,9 @@ class HttpApiSource(Source):
         """The stream's pages from `position` (None: the first page) on. `stop` ends a chain
         of requests after a page it is true of (the records after it are not wanted)."""
         requester = requester or self.requester
+        if stream.result_window is not None:
+            yield from self._window_pages(stream, position, extra_params, requester, stop)
+            return
         if stream.parent is None:
             token = position["page"] if position else stream.paginator.first_token()
             for records, this, following, nbytes in self._requests(
@@ -513,7 +528,8 @@ class HttpApiSource(Source):
                     following_parent = {"parent": parent_page.after, "index": 0, "page": first}
                 else:
                     following_parent = None
-                chain = self._requests(stream, path, start_token, extra_params, requester, stop)
+                params = {**_child_params(stream, record), **extra_params}
+                chain = self._requests(stream, path, start_token, params, requester, stop)
                 # A stored page of a resumed read is not a deleted parent: its 404 is for
                 # read() to judge (an expired position).
                 resumed = start_token != first
@@ -555,6 +571,99 @@ class HttpApiSource(Source):
                         yield _Page([], {**here, "page": first}, None, 0)
             start_index = 0
 
+    def _window_pages(
+        self,
+        stream: StreamDef,
+        position: dict[str, Any] | None,
+        extra_params: dict[str, Any],
+        requester: Requester,
+        stop: _Stop | None,
+    ) -> Iterator[_Page]:
+        """The pages of a stream whose API serves at most `result_window` records for one
+        query (HubSpot's search answers 400 past 10,000). Records come oldest first by the
+        cursor; when the next page would pass the window, a new query starts at the last
+        record's cursor value (`request_param`, inclusive), and the records of that value
+        already delivered are dropped by their keys (the boundary's tie rule). Positions say
+        which query a page belongs to: `from` (its lower bound; none: the read's own),
+        `skip` (the keys delivered at `from`) and `read` (the query's records before it)."""
+        incremental = stream.incremental
+        window = stream.result_window
+        assert incremental is not None and incremental.request_param and window  # definition
+        param, field = incremental.request_param, incremental.cursor_field
+        temporal = stream.columns.get(field) in _TEMPORAL_TYPES
+        page_size = getattr(stream.paginator, "page_size", None) or 1
+        first = stream.paginator.first_token()
+        position = position or {}
+        start: Any = position.get("from")
+        skip: set[str] = set(position.get("skip") or ())
+        read = int(position.get("read") or 0)
+        token = position.get("page", first)
+        while True:
+            params = dict(extra_params)
+            if start is not None:
+                params[param] = _sent_value(stream, start)
+            elif param not in params and incremental.start_value is not None:
+                # A full-refresh read: the window moves from the definition's start.
+                params[param] = _sent_value(stream, incremental.start_value)
+            last, last_keys = start, set(skip)
+            moved = False
+            chain = self._requests(stream, stream.path, token, params, requester, stop)
+            for records, this, following, nbytes in chain:
+                here = {"page": this, "from": start, "skip": sorted(skip), "read": read}
+                read += len(records)
+                fresh = []
+                for record in records:
+                    value = record.get(field)
+                    key = _record_key(record, stream.primary_key)
+                    if value is None or not _finite(value):
+                        fresh.append(record)  # not read incrementally (the boundary drops it)
+                        continue
+                    order = 1 if last is None else _compare(value, last, temporal)
+                    if order < 0:
+                        raise ConnectorError(
+                            f"Stream '{stream.name}': the API did not list records oldest "
+                            f"first by '{field}' ({json.dumps(value, default=str)[:40]} after "
+                            f"{json.dumps(last, default=str)[:40]}), which its result_window "
+                            "needs: sort the query by the cursor, ascending.",
+                            stream=stream.name,
+                        )
+                    if order == 0 and start is not None and last == start and key in skip:
+                        continue  # delivered by the query before this one
+                    fresh.append(record)
+                    if order > 0:
+                        last, last_keys = value, {key}
+                    elif len(last_keys) < MAX_TIE_KEYS:
+                        last_keys.add(key)
+                after: dict[str, Any] | None
+                if following is not END and read + page_size > window:
+                    if last is None or (start is not None and _compare(last, start, temporal) == 0):
+                        raise ConnectorError(
+                            f"Stream '{stream.name}': more than {window} records (the API's "
+                            f"result window) share '{field}' = "
+                            f"{json.dumps(last, default=str)[:40]}: they cannot be read past "
+                            "the window.",
+                            stream=stream.name,
+                        )
+                    moved = True
+                    after = {"page": first, "from": last, "skip": sorted(last_keys), "read": 0}
+                elif following is END:
+                    after = None
+                else:
+                    after = {"page": following, "from": start, "skip": sorted(skip), "read": read}
+                yield _Page(fresh, here, after, nbytes)
+                if moved:
+                    break
+            chain.close()
+            if not moved:
+                return
+            logger.info(
+                "http_api.window_moved stream=%s from=%s after=%s records",
+                stream.name,
+                last,
+                read,
+            )
+            start, skip, read, token = last, last_keys, 0, first
+
     def _requests(
         self,
         stream: StreamDef,
@@ -587,31 +696,45 @@ class HttpApiSource(Source):
         distinct = 0  # pages of the chain with distinct non-empty bodies
         while True:
             page_url, page_params = paginator.request_for(token, url, params)
+            body: Any = None
+            if stream.method == "POST":  # the parameters the body names go there (bodies.py)
+                body, page_params = fill_body(stream.request_body or {}, page_params)
             key = requester.request_key(page_url, page_params)
+            if body is not None:
+                key = f"{key} {json.dumps(body, sort_keys=True, default=str)}"
             # A chain may be a million pages long: 64 bits of a hash per request (a false
             # repeat has odds of about 1 in 10^7 for such a chain).
             key_digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
             if key_digest in requested:
                 raise ConnectorError(
-                    f"Stream '{stream.name}': GET {requester.mask(key)} not sent: the API named "
-                    "a page already read as the next one (paging would never end).",
+                    f"Stream '{stream.name}': {stream.method} {requester.mask(key)} not sent: "
+                    "the API named a page already read as the next one (paging would never "
+                    "end).",
                     stream=stream.name,
                 )
             requested.add(key_digest)
             past_max = len(requested) > paginator.max_pages
             try:
-                response = requester.get(page_url, page_params, stream=stream.name)
+                response = requester.request(
+                    stream.method, page_url, page_params, stream=stream.name, json_body=body
+                )
             except ConnectorError as error:
-                if http_status(error) not in stream.ignore_statuses:
+                if (
+                    http_status(error) not in stream.ignore_statuses
+                    and body_error_code(error) not in stream.ignore_error_codes
+                ):
                     raise
                 # The stream's definition says this answer means "nothing here" (a repository
                 # with issues turned off): no records, and no page after.
                 logger.info(
-                    "http_api.status_ignored stream=%s status=%s", stream.name, http_status(error)
+                    "http_api.status_ignored stream=%s status=%s code=%s",
+                    stream.name,
+                    http_status(error),
+                    body_error_code(error),
                 )
                 yield [], token, END, 0
                 return
-            where = f"Stream '{stream.name}': GET {requester.mask(response.url)}"
+            where = f"Stream '{stream.name}': {stream.method} {requester.mask(response.url)}"
             content = response.content
             body = _json_body(content, response, where, stream.name)
             records = select_records(body, stream.record_selector, where=where, stream=stream.name)
@@ -679,6 +802,30 @@ def _child_path(stream: StreamDef, record: dict[str, Any]) -> str:
         return quote(_text(found), safe="")
 
     return PARENT_PLACEHOLDER.sub(value, stream.path)
+
+
+def _child_params(stream: StreamDef, record: dict[str, Any]) -> dict[str, Any]:
+    """The child stream's params that name the parent record's fields ({parent.<field>}),
+    filled in with its values for one parent record (as text; the query encodes them)."""
+    parent = stream.parent
+    assert parent is not None  # only called for child streams
+    filled: dict[str, Any] = {}
+    for name, text in stream.params.items():
+        if not isinstance(text, str) or "{parent." not in text:
+            continue
+
+        def value(match: re.Match[str]) -> str:
+            found = value_at(record, _dotted(match.group(1)))
+            if found is None or isinstance(found, dict | list):
+                raise ConnectorError(
+                    f"Stream '{stream.name}': a record of '{parent.stream}' has no usable "
+                    f"'{match.group(1)}' ({json.dumps(found)[:60]}).",
+                    stream=stream.name,
+                )
+            return _text(found)
+
+        filled[name] = PARENT_PLACEHOLDER.sub(value, text)
+    return filled
 
 
 def _json_body(content: bytes, response: requests.Response, where: str, stream: str) -> Any:
@@ -785,7 +932,7 @@ class _Boundary:
         param = self.stream.incremental.request_param if self.stream.incremental else None
         if param is None or self.cursor is None:
             return {}
-        return {param: self.cursor}
+        return {param: _sent_value(self.stream, self.cursor)}
 
     def passed(self, records: list[dict[str, Any]]) -> bool:
         """Whether a record of `records` is older than the boundary: with records listed
@@ -841,6 +988,28 @@ class _Boundary:
             return json.dumps([record.get(k) for k in self.primary_key], sort_keys=True)
         canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _record_key(record: dict[str, Any], primary_key: tuple[str, ...]) -> str:
+    """A record's key for the tie rule: its primary key, or a hash of the whole record."""
+    if primary_key:
+        return json.dumps([record.get(k) for k in primary_key], sort_keys=True)
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sent_value(stream: StreamDef, value: Any) -> Any:
+    """A boundary value as the stream's `request_param` sends it (`request_format`)."""
+    incremental = stream.incremental
+    request_format = incremental.request_format if incremental else "as_is"
+    sent = request_value(value, request_format)
+    if sent is None:
+        raise ConnectorError(
+            f"Stream '{stream.name}': the cursor value {json.dumps(value, default=str)[:60]} is "
+            f"not a date or time, which request_format '{request_format}' sends as a Unix time.",
+            stream=stream.name,
+        )
+    return sent
 
 
 def _capped(keys: set[str]) -> set[str]:
