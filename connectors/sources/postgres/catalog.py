@@ -72,6 +72,7 @@ class PostgresColumn:
     # The base type as a PostgreSQL destination creates it (see `casts.postgres_type`);
     # None for a type that is not built in (an enum, an extension's type).
     postgres_type: str | None = None
+    base_oid: int = 0  # the base type's oid: binary COPY writes the column in its format
 
     def column(self) -> Column:
         logical, precision, scale = logical_type(self.base_type, self.base_typmod, self.is_array)
@@ -153,6 +154,7 @@ def load_relations(
                 postgres_type=postgres_type(
                     base_oid, base_type, is_array, spelled[(base_oid, typmod)]
                 ),
+                base_oid=base_oid,
             )
         )
     return [

@@ -1,19 +1,19 @@
 """Reading a PostgreSQL stream as binary COPY chunks, for a PostgreSQL destination that loads
 them as they are (`connectors.framework.passthrough`).
 
-Each chunk is one `COPY (SELECT ... WHERE (order) > (last) AND (order) <= (bound) ORDER BY
-order) TO STDOUT (FORMAT binary)`: bounded by keys, so that the state after it is a resume
-point, as the Arrow read's states are (the same `{"after": [...]}` / `{"cursor": [...]}`, so a
-read resumed on either path goes on from a state the other wrote). The bound is the order
-columns of the chunk's last row, read first by an index-only scan of `batch_rows` index entries
-(`SELECT order ... ORDER BY order OFFSET n - 1 LIMIT 1`; for the last, partial chunk, the
-read's last row), which is why an offer needs an index that leads with the order columns.
-Every chunk of a read runs in one REPEATABLE READ transaction: the read sees one snapshot, as
-the Arrow path's single query does.
+Each chunk is one `COPY (SELECT ... WHERE (order) > (last) ORDER BY order LIMIT n) TO STDOUT
+(FORMAT binary)`: bounded by keys, so that the state after it is a resume point, as the Arrow
+read's states are (the same `{"after": [...]}` / `{"cursor": [...]}`, so a read resumed on
+either path goes on from a state the other wrote). The chunk's last key is decoded from its
+last row (psycopg's binary loaders, on the order columns of one row: no per-row Python); data
+framed otherwise than expected asks the server instead. An index that leads with the read's
+order keeps each chunk an index range scan rather than a sort of the rest of the table, which
+is why an offer needs one. Every chunk of a read runs in one REPEATABLE READ transaction: the
+read sees one snapshot, as the Arrow path's single query does.
 
-The resume and bound values travel as session settings, read back with `current_setting()`
-cast to each column's type, as for the Arrow path (see the package docstring): no value is
-ever formatted into SQL.
+The resume values travel as session settings, read back with `current_setting()` cast to each
+column's type, as for the Arrow path (see the package docstring): no value is ever formatted
+into SQL.
 
 The data is read with libpq's non-blocking `PQgetCopyData`, one call per row and no decoding,
 waiting on the socket (which releases the GIL) between network reads.
@@ -22,7 +22,7 @@ waiting on the socket (which releases the GIL) between network reads.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +36,10 @@ from connectors.sources.postgres.catalog import PostgresColumn, PostgresRelation
 from connectors.sources.postgres.read_plan import (
     RESUME_SETTING,
     _parameter_text,
-    _resume_parameter,
     _where_clause,
 )
 from connectors.sources.sql.keyset import is_tie_safe, jsonable, order_columns, resume_values
 from connectors.sources.sql.read_plan import live_order
-
-BOUND_SETTING = "landed.bound_{}"
 
 # Whether a valid, non-partial btree index begins with the given columns, in order.
 _ORDER_INDEX_SQL = """
@@ -106,39 +103,33 @@ class CopyReadPlan:
         )
         return where
 
-    def bound_sql(self, resumed: bool, *, last: bool = False) -> bytes:
-        """The order columns of the next chunk's last row: the `batch_rows`-th row after the
-        resume point (an index-only scan of that many entries); with `last`, the read's
-        last row (the final, partial chunk). No row: nothing there."""
-        keys = sql.SQL(", ").join(self.qualified)
-        if last:
-            order = sql.SQL(", ").join(sql.SQL("{} DESC").format(k) for k in self.qualified)
-            skip = sql.SQL("")
-        else:
-            order, skip = keys, sql.SQL(" OFFSET {}").format(sql.Literal(self.batch_rows - 1))
-        query = sql.SQL("SELECT {keys} FROM {table}{where} ORDER BY {order}{skip} LIMIT 1").format(
-            keys=keys, table=self._table(), where=self._after(resumed), order=order, skip=skip
-        )
-        return query.as_bytes(None)
+    @property
+    def key_positions(self) -> tuple[int, ...]:
+        """Where the order columns are among the COPY data's columns."""
+        return tuple(self.columns.index(c.name) for c in self.order)
 
     def copy_sql(self, resumed: bool) -> bytes:
-        """The chunk's rows, after the last chunk's bound up to this one's, in order."""
-        bound = sql.SQL(", ").join(
-            _resume_parameter(c, i + 1, BOUND_SETTING) for i, c in enumerate(self.order)
-        )
-        upto = sql.SQL("({}) <= ({})").format(sql.SQL(", ").join(self.qualified), bound)
-        # `_after` is empty for the first chunk of a read with no cursor condition.
-        joiner = " AND " if resumed or self.cursor_not_null else " WHERE "
-        where = self._after(resumed) + sql.SQL(joiner) + upto
+        """The next chunk: at most `batch_rows` rows after the resume point, in order."""
         query = sql.SQL(
-            "COPY (SELECT {columns} FROM {table}{where} ORDER BY {keys}) TO STDOUT (FORMAT binary)"
+            "COPY (SELECT {columns} FROM {table}{where} ORDER BY {keys} LIMIT {rows}) "
+            "TO STDOUT (FORMAT binary)"
         ).format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in self.columns),
             table=self._table(),
-            where=where,
+            where=self._after(resumed),
             keys=sql.SQL(", ").join(self.qualified),
+            rows=sql.Literal(self.batch_rows),
         )
         return query.as_bytes(None)
+
+    def last_key_sql(self, resumed: bool, rows: int) -> bytes:
+        """The order columns of the chunk's last row (its `rows`-th), from the server: for
+        data whose last row cannot be read (see `last_key`)."""
+        keys = sql.SQL(", ").join(self.qualified)
+        query = sql.SQL("SELECT {keys} FROM {table}{where} ORDER BY {keys} OFFSET {skip} LIMIT 1")
+        return query.format(
+            keys=keys, table=self._table(), where=self._after(resumed), skip=sql.Literal(rows - 1)
+        ).as_bytes(None)
 
 
 def copy_offer(
@@ -189,21 +180,94 @@ def read_chunks(
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     conn.execute("SET TIME ZONE 'UTC'")
+    loaders = _key_loaders(conn, plan.order)
     while True:
         resumed = resume is not None
         if resume is not None:
             _bind(conn, RESUME_SETTING, resume)
-        bound = conn.execute(plan.bound_sql(resumed)).fetchone()
-        if bound is None:
-            bound = conn.execute(plan.bound_sql(resumed, last=True)).fetchone()
-            if bound is None:
-                break
-        values = [jsonable(v) for v in bound]
-        _bind(conn, BOUND_SETTING, values)
-        data, rows = copy_out(conn, plan.copy_sql(resumed))
-        yield CopyChunk(data=data, rows=rows, state={plan.state_key: values}, columns=plan.columns)
+        parts, rows = copy_out(conn, plan.copy_sql(resumed))
+        if rows == 0:
+            break
+        key = last_key(parts, plan.key_positions, loaders)
+        if key is None:
+            key = conn.execute(plan.last_key_sql(resumed, rows)).fetchone()
+        values = [jsonable(v) for v in key or ()]
+        yield CopyChunk(
+            data=b"".join(parts), rows=rows, state={plan.state_key: values}, columns=plan.columns
+        )
+        if rows < plan.batch_rows:  # the last chunk
+            break
         resume = values
     conn.rollback()  # read only: nothing to keep
+
+
+# Binary COPY framing: the file header starts the data, a field count of -1 ends it.
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_TRAILER = b"\xff\xff"
+_HEADER_FIXED = len(_SIGNATURE) + 8  # the signature, flags and the extension's length
+
+Loader = Callable[[Any], Any]
+
+
+def _key_loaders(conn: psycopg.Connection[Any], order: tuple[PostgresColumn, ...]) -> list[Loader]:
+    """psycopg's binary loader of each order column's base type (a missing one: the last key
+    is asked of the server)."""
+    loaders: list[Loader] = []
+    for column in order:
+        loader = conn.adapters.get_loader(column.base_oid, pq.Format.BINARY)
+        if loader is None:
+            return []
+        loaders.append(loader(column.base_oid, conn).load)
+    return loaders
+
+
+def last_key(
+    parts: list[Any], positions: tuple[int, ...], loaders: list[Loader]
+) -> list[Any] | None:
+    """The order columns of the data's last row, decoded from its binary form; None when the
+    data is not framed as expected (the server sends each row as a message of its own, the file
+    header with the first and the trailer alone) or a column has no loader."""
+    if not parts or not loaders:
+        return None
+    last = bytes(parts[-1])
+    if last == _TRAILER:
+        if len(parts) < 2:
+            return None
+        last = bytes(parts[-2])
+    if last.startswith(_SIGNATURE) and len(last) >= _HEADER_FIXED:
+        extension = int.from_bytes(last[_HEADER_FIXED - 4 : _HEADER_FIXED], "big")
+        last = last[_HEADER_FIXED + extension :]
+    fields = _fields(last)
+    if fields is None and last.endswith(_TRAILER):
+        fields = _fields(last[: -len(_TRAILER)])
+    if fields is None or max(positions) >= len(fields):
+        return None
+    values = []
+    for position, load in zip(positions, loaders, strict=True):
+        field = fields[position]
+        if field is None:  # a key column is never NULL; this is not the row we think
+            return None
+        values.append(load(field))
+    return values
+
+
+def _fields(row: bytes) -> list[bytes | None] | None:
+    """The fields of one binary COPY tuple that `row` holds exactly, or None."""
+    if len(row) < 2:
+        return None
+    count = int.from_bytes(row[:2], "big", signed=True)
+    offset, fields = 2, []
+    for _ in range(max(count, 0)):
+        if offset + 4 > len(row):
+            return None
+        size = int.from_bytes(row[offset : offset + 4], "big", signed=True)
+        offset += 4
+        if size < 0:
+            fields.append(None)
+            continue
+        fields.append(row[offset : offset + size])
+        offset += size
+    return fields if count >= 0 and offset == len(row) else None
 
 
 def _bind(conn: psycopg.Connection[Any], setting: str, values: list[Any]) -> None:
@@ -215,8 +279,9 @@ def _bind(conn: psycopg.Connection[Any], setting: str, values: list[Any]) -> Non
     conn.execute(sql.SQL("SELECT ") + calls, [_parameter_text(v) for v in values])
 
 
-def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> tuple[bytes, int]:
-    """Run `COPY ... TO STDOUT` and return its data, whole, and its row count."""
+def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> tuple[list[Any], int]:
+    """Run `COPY ... TO STDOUT` and return its data, as the messages the server sent, and its
+    row count."""
     pgconn = conn.pgconn
     pgconn.send_query(statement)  # raises OperationalError when it cannot be sent
     result = _next_result(pgconn)
@@ -241,7 +306,7 @@ def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> tuple[bytes, in
         _raise_result(conn, result)
     while _next_result(pgconn) is not None:
         pass
-    return b"".join(parts), int(rows or 0)
+    return parts, int(rows or 0)
 
 
 def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:

@@ -115,12 +115,10 @@ def _where_clause(
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), params
 
 
-def _resume_parameter(
-    column: PostgresColumn, position: int, setting_name: str = RESUME_SETTING
-) -> sql.Composable:
+def _resume_parameter(column: PostgresColumn, position: int) -> sql.Composable:
     """The resume value `position`, read back from the session and cast to the column's own
     type so the comparison is exact (bytea travels as hex)."""
-    setting = sql.SQL("current_setting({})").format(sql.Literal(setting_name.format(position)))
+    setting = sql.SQL("current_setting({})").format(sql.Literal(RESUME_SETTING.format(position)))
     if column.base_type == "bytea":
         return sql.SQL("decode({}, 'hex')").format(setting)
     return sql.SQL("{}::{}").format(setting, sql.SQL(column.source_type))
