@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from django.conf import settings
@@ -80,7 +81,7 @@ def _arrow_units(batches: Iterator[Batch], writer: StreamLoader) -> Iterator[Uni
                 rows=records.num_rows,
                 bytes_read=batch.bytes_read,
                 state=batch.state,
-                write=lambda state, records=records: writer.write(records, state),
+                write=partial(writer.write, records),
             )
     finally:
         _close(batches)
@@ -93,7 +94,7 @@ def _copy_units(chunks: Iterator[CopyChunk], writer: StreamLoader) -> Iterator[U
                 rows=chunk.rows,
                 bytes_read=chunk.bytes_read,
                 state=chunk.state,
-                write=lambda state, chunk=chunk: writer.write_copy(chunk, state),
+                write=partial(writer.write_copy, chunk),
             )
     finally:
         _close(chunks)
