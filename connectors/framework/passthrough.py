@@ -54,7 +54,7 @@ class CopyChunk:
     """Rows of one stream as one complete binary COPY stream (signature, header, tuples,
     trailer), and the stream's state once these rows are loaded."""
 
-    data: bytes
+    data: bytes | bytearray
     rows: int
     state: dict[str, Any] | None
     columns: tuple[str, ...]  # the data's columns, in order (the offer's)

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.errors import error_from_result
 
-from connectors.framework.base import ReadRequest
+from connectors.framework.base import ConnectorError, ReadRequest
 from connectors.framework.passthrough import CopyChunk, CopyColumn, CopyOffer, CopyRefused
 from connectors.sources.postgres.catalog import PostgresColumn, PostgresRelation
 from connectors.sources.postgres.read_plan import (
@@ -185,15 +185,20 @@ def read_chunks(
         resumed = resume is not None
         if resume is not None:
             _bind(conn, RESUME_SETTING, resume)
-        parts, rows = copy_out(conn, plan.copy_sql(resumed))
+        out = copy_out(conn, plan.copy_sql(resumed))
+        rows = out.rows
         if rows == 0:
             break
-        key = last_key(parts, plan.key_positions, loaders)
+        key = last_key(out.tail, plan.key_positions, loaders)
         if key is None:
             key = conn.execute(plan.last_key_sql(resumed, rows)).fetchone()
-        values = [jsonable(v) for v in key or ()]
+            if key is None:
+                raise ConnectorError(
+                    "The chunk's last row is gone from the read's snapshot.", stream=plan.stream
+                )
+        values = [jsonable(v) for v in key]
         yield CopyChunk(
-            data=b"".join(parts), rows=rows, state={plan.state_key: values}, columns=plan.columns
+            data=out.data, rows=rows, state={plan.state_key: values}, columns=plan.columns
         )
         if rows < plan.batch_rows:  # the last chunk
             break
@@ -222,18 +227,18 @@ def _key_loaders(conn: psycopg.Connection[Any], order: tuple[PostgresColumn, ...
 
 
 def last_key(
-    parts: list[Any], positions: tuple[int, ...], loaders: list[Loader]
+    tail: list[Any], positions: tuple[int, ...], loaders: list[Loader]
 ) -> list[Any] | None:
     """The order columns of the data's last row, decoded from its binary form; None when the
     data is not framed as expected (the server sends each row as a message of its own, the file
     header with the first and the trailer alone) or a column has no loader."""
-    if not parts or not loaders:
+    if not tail or not loaders:
         return None
-    last = bytes(parts[-1])
+    last = bytes(tail[-1])
     if last == _TRAILER:
-        if len(parts) < 2:
+        if len(tail) < 2:
             return None
-        last = bytes(parts[-2])
+        last = bytes(tail[-2])
     if last.startswith(_SIGNATURE) and len(last) >= _HEADER_FIXED:
         extension = int.from_bytes(last[_HEADER_FIXED - 4 : _HEADER_FIXED], "big")
         last = last[_HEADER_FIXED + extension :]
@@ -279,20 +284,34 @@ def _bind(conn: psycopg.Connection[Any], setting: str, values: list[Any]) -> Non
     conn.execute(sql.SQL("SELECT ") + calls, [_parameter_text(v) for v in values])
 
 
-def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> tuple[list[Any], int]:
-    """Run `COPY ... TO STDOUT` and return its data, as the messages the server sent, and its
-    row count."""
+@dataclass
+class CopyOut:
+    """The output of one `COPY ... TO STDOUT`: its data, the last two messages the server sent
+    (where the last row is: see `last_key`) and its row count."""
+
+    data: bytearray
+    tail: list[Any]
+    rows: int
+
+
+def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> CopyOut:
+    """Run `COPY ... TO STDOUT` and collect its output. Each message is copied into one buffer
+    at once: holding a million message objects until the end would cost far more (the garbage
+    collector walks them over and over) than the copy."""
     pgconn = conn.pgconn
     pgconn.send_query(statement)  # raises OperationalError when it cannot be sent
     result = _next_result(pgconn)
     if result is None or result.status != pq.ExecStatus.COPY_OUT:
         _raise_result(conn, result)
-    parts: list[Any] = []
+    data = bytearray()
+    previous: Any = None
+    latest: Any = None
     get_copy_data = pgconn.get_copy_data
     while True:
-        size, data = get_copy_data(1)
+        size, message = get_copy_data(1)
         if size > 0:
-            parts.append(data)
+            data += message
+            previous, latest = latest, message
         elif size == 0:  # nothing buffered: wait for the server, releasing the GIL
             _wait_readable(pgconn)
             pgconn.consume_input()
@@ -306,7 +325,8 @@ def copy_out(conn: psycopg.Connection[Any], statement: bytes) -> tuple[list[Any]
         _raise_result(conn, result)
     while _next_result(pgconn) is not None:
         pass
-    return parts, int(rows or 0)
+    tail = [m for m in (previous, latest) if m is not None]
+    return CopyOut(data=data, tail=tail, rows=int(rows or 0))
 
 
 def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
