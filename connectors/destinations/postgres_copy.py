@@ -123,7 +123,11 @@ class CopyWriter:
             self._save_state(conn, state)
 
     def _copy(
-        self, conn: psycopg.Connection[Any], table: str, names: Sequence[str], data: bytes | bytearray
+        self,
+        conn: psycopg.Connection[Any],
+        table: str,
+        names: Sequence[str],
+        data: bytes | bytearray,
     ) -> None:
         statement = f"COPY {table} ({column_list(names)}) FROM STDIN (FORMAT binary)"
         with conn.cursor().copy(statement) as copy:

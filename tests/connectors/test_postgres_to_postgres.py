@@ -10,7 +10,7 @@ import pytest
 from connectors.destinations.postgres import PostgresDestination, PostgresLoader
 from connectors.framework.base import ReadRequest, Stream, StreamLoad
 from connectors.framework.passthrough import CopyRefused
-from connectors.sources.postgres import PostgresSource
+from connectors.sources.postgres import PostgresSource, copy_read
 from tests.connectors.test_source_postgres import ALL_TYPES_DDL, ALL_TYPES_ROWS, execute
 from tests.pg import connect, pg_config
 
@@ -151,6 +151,21 @@ def test_both_paths_chunk_and_resume_alike(database: str) -> None:
     assert text_forms_of_tags(database, "landed.by_copy") == text_forms_of_tags(
         database, "landed.by_arrow"
     )
+
+
+def test_a_chunk_whose_last_row_cannot_be_decoded_asks_the_server(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execute(
+        database,
+        "CREATE TABLE keyed (k numeric(6,2) PRIMARY KEY, v text)",
+        "INSERT INTO keyed SELECT g / 4.0, 'v' || g FROM generate_series(1, 30) g",
+    )
+    request = ReadRequest(stream=discovered(database, "public.keyed"), batch_rows=8)
+    decoded = load(database, request, "decoded", path="copy")
+    assert decoded[0] == {"after": ["2.00"]} and len(decoded) == 4
+    monkeypatch.setattr(copy_read, "last_key", lambda *args: None)
+    assert load(database, request, "asked", path="copy") == decoded
 
 
 def text_forms_of_tags(database: str, table: str) -> list[tuple]:
