@@ -171,14 +171,21 @@ def copy_offer(
     return CopyOffer(stream=stream.name, columns=tuple(columns))
 
 
+def snapshot_connection(conninfo: str) -> psycopg.Connection[Any]:
+    """A connection whose statements all run in one read-only REPEATABLE READ transaction
+    (the catalog reads of a read's plan included): one snapshot for the whole read."""
+    conn = psycopg.connect(conninfo, autocommit=False)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    return conn
+
+
 def read_chunks(
     conn: psycopg.Connection[Any], plan: CopyReadPlan, request: ReadRequest
 ) -> Iterator[CopyChunk]:
-    """The read's chunks, each with the state after it, in one snapshot. `conn` is not in
-    autocommit mode; the caller closes it."""
+    """The read's chunks, each with the state after it, on a `snapshot_connection` (which
+    the caller closes)."""
     resume = resume_values(request.state, plan.state_key, [c.name for c in plan.order], plan.stream)
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    conn.read_only = True
     conn.execute("SET TIME ZONE 'UTC'")
     loaders = _key_loaders(conn, plan.order)
     while True:

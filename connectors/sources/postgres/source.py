@@ -17,7 +17,12 @@ from connectors.sources.postgres.catalog import (
     load_relations,
     require_schemas,
 )
-from connectors.sources.postgres.copy_read import CopyReadPlan, copy_offer, read_chunks
+from connectors.sources.postgres.copy_read import (
+    CopyReadPlan,
+    copy_offer,
+    read_chunks,
+    snapshot_connection,
+)
 from connectors.sources.postgres.errors import map_error
 from connectors.sources.postgres.read_plan import RESUME_SETTING, ReadPlan
 from connectors.sources.postgres.reader import conform, connect, driver_batches, execute
@@ -100,9 +105,8 @@ class PostgresSource(Source):
         state reached after it (the states `read` yields), in one snapshot."""
         name = request.stream.name
         try:
-            with self._catalog_connection() as conn:
+            with snapshot_connection(self.settings.conninfo()) as conn:
                 plan = CopyReadPlan.build(self._relation(conn, request), request, offer)
-            with psycopg.connect(self.settings.conninfo(), autocommit=False) as conn:
                 yield from read_chunks(conn, plan, request)
         except psycopg.Error as exc:
             raise map_error(exc, stream=name) from exc
