@@ -13,6 +13,12 @@ evolution rules turned into text) is COPYed into a temporary table and moved wit
 upserts with `INSERT ... ON CONFLICT (key) DO UPDATE`, the last occurrence of a key in a batch
 winning.
 
+A PostgreSQL source's binary COPY data is loaded as it is, without Arrow, when the table's
+columns have the types the source's values are in (`postgres_copy`). A column from a PostgreSQL
+source is created with the source's own type (`Column.postgres_type`): an array column of a
+batch on the Arrow path, whose values travel as JSON, is filled through the table's row type
+(`PostgresDialect.casts`).
+
 Schema evolution follows `connectors.destinations.sql.evolution` (see its docstring).
 
 Every connection runs with TimeZone=UTC, so dates widened to timestamptz and timestamps read
@@ -111,7 +117,7 @@ class PostgresTypes:
 
     def render(self, column: Column) -> str:
         if column.postgres_type:
-            # From a PostgreSQL source: its own type (docs/syncs.md, "Column types").
+            # From a PostgreSQL source: its own type (docs/syncs.md, "Types").
             return column.postgres_type
         if column.type != "decimal":
             return self._RENDER[column.type]
