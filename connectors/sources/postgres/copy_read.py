@@ -2,10 +2,9 @@
 them as they are (`connectors.framework.passthrough`).
 
 Each chunk is one `COPY (SELECT ... WHERE (order) > (last) ORDER BY order LIMIT n) TO STDOUT
-(FORMAT binary)`, n growing from a sixteenth of `batch_rows` to `batch_rows`: bounded by keys,
-so that the state after it is a resume point, as the Arrow read's states are (of the same
-form, `{"after": [...]}` / `{"cursor": [...]}`, so a read resumed on either path goes on from
-a state the other wrote). The chunk's last key is decoded from its
+(FORMAT binary)`: bounded by keys, so that the state after it is a resume point, as the Arrow
+read's states are (the same `{"after": [...]}` / `{"cursor": [...]}`, so a read resumed on
+either path goes on from a state the other wrote). The chunk's last key is decoded from its
 last row (psycopg's binary loaders, on the order columns of one row: no per-row Python); data
 framed otherwise than expected asks the server instead. An index that leads with the read's
 order keeps each chunk an index range scan rather than a sort of the rest of the table, which
@@ -43,9 +42,6 @@ from connectors.sources.sql.keyset import is_tie_safe, jsonable, order_columns, 
 from connectors.sources.sql.read_plan import live_order
 
 # Whether a valid, non-partial btree index begins with the given columns, in order.
-# The first chunk has batch_rows / FIRST_CHUNK_DIVISOR rows (see CopyReadPlan.chunk_sizes).
-FIRST_CHUNK_DIVISOR = 16
-
 _ORDER_INDEX_SQL = """
 SELECT EXISTS (
     SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -112,17 +108,8 @@ class CopyReadPlan:
         """Where the order columns are among the COPY data's columns."""
         return tuple(self.columns.index(c.name) for c in self.order)
 
-    def chunk_sizes(self) -> Iterator[int]:
-        """The rows of each chunk: the first ones small, doubling up to `batch_rows`. The
-        destination waits for the whole first chunk before it loads a row, so a small one
-        starts both databases working sooner; full chunks keep the per-chunk cost low."""
-        size = max(1, self.batch_rows // FIRST_CHUNK_DIVISOR)
-        while True:
-            yield size
-            size = min(size * 2, self.batch_rows)
-
-    def copy_sql(self, resumed: bool, rows: int) -> bytes:
-        """The next chunk: at most `rows` rows after the resume point, in order."""
+    def copy_sql(self, resumed: bool) -> bytes:
+        """The next chunk: at most `batch_rows` rows after the resume point, in order."""
         query = sql.SQL(
             "COPY (SELECT {columns} FROM {table}{where} ORDER BY {keys} LIMIT {rows}) "
             "TO STDOUT (FORMAT binary)"
@@ -131,7 +118,7 @@ class CopyReadPlan:
             table=self._table(),
             where=self._after(resumed),
             keys=sql.SQL(", ").join(self.qualified),
-            rows=sql.Literal(rows),
+            rows=sql.Literal(self.batch_rows),
         )
         return query.as_bytes(None)
 
@@ -201,11 +188,11 @@ def read_chunks(
     resume = resume_values(request.state, plan.state_key, [c.name for c in plan.order], plan.stream)
     conn.execute("SET TIME ZONE 'UTC'")
     loaders = _key_loaders(conn, plan.order)
-    for limit in plan.chunk_sizes():
+    while True:
         resumed = resume is not None
         if resume is not None:
             _bind(conn, RESUME_SETTING, resume)
-        out = copy_out(conn, plan.copy_sql(resumed, limit))
+        out = copy_out(conn, plan.copy_sql(resumed))
         rows = out.rows
         if rows == 0:
             break
@@ -220,7 +207,7 @@ def read_chunks(
         yield CopyChunk(
             data=out.data, rows=rows, state={plan.state_key: values}, columns=plan.columns
         )
-        if rows < limit:  # the last chunk
+        if rows < plan.batch_rows:  # the last chunk
             break
         resume = values
     conn.rollback()  # read only: nothing to keep
