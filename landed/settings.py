@@ -246,6 +246,12 @@ REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
 # Connection tests answer within this, whatever the connector's own timeouts.
 CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
 SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+# "auto": a stream whose source and destination are both PostgreSQL, with matching column
+# types, passes binary COPY through; "arrow": every stream loads through Arrow batches
+# (docs/syncs.md, "Load paths").
+SYNC_LOAD_PATH = env.str("SYNC_LOAD_PATH", default="auto")
+if SYNC_LOAD_PATH not in ("auto", "arrow"):
+    raise ImproperlyConfigured(f"SYNC_LOAD_PATH must be auto or arrow, not {SYNC_LOAD_PATH!r}.")
 # Finished job rows (live progress, per-stream rows) are kept this long; sync receipts, the
 # history, much longer (usage, audit). 0 keeps them forever.
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)

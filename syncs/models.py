@@ -162,6 +162,10 @@ class JobStream(models.Model):
     load_mode = models.CharField(max_length=16)
     # Read in full again to complete a backfill (see syncs/backfills.py).
     backfill = models.BooleanField(default=False)
+    # How its rows travel (syncs/engine/load_path.py): "arrow" or "copy_passthrough", and
+    # why; blank until the stream's table is ready and the path is chosen.
+    load_path = models.CharField(max_length=32, blank=True, default="")
+    load_path_reason = models.CharField(max_length=500, blank=True, default="")
     rows_read = models.BigIntegerField(default=0)
     rows_written = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
@@ -193,6 +197,10 @@ class JobStream(models.Model):
     @property
     def live_stage(self) -> str | None:
         return (self.stage or None) if self.status == JobStatus.RUNNING else None
+
+    @property
+    def load_path_or_none(self) -> str | None:
+        return self.load_path or None
 
     @property
     def percent(self) -> float | None:

@@ -45,6 +45,17 @@ class JobStreamSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=JobStatus.choices)
     sync_mode = serializers.CharField()
     load_mode = serializers.CharField()
+    load_path = serializers.ChoiceField(
+        choices=[("arrow", "arrow"), ("copy_passthrough", "copy_passthrough")],
+        allow_null=True,
+        source="load_path_or_none",
+        help_text="How the stream's rows travel: `copy_passthrough` (PostgreSQL binary COPY "
+        "loaded as it is, no row decoded) or `arrow` (Arrow batches, every source and "
+        "destination). Null until the stream's table is ready.",
+    )
+    load_path_reason = serializers.CharField(
+        allow_blank=True, help_text="Why the stream took its load path."
+    )
     stage = serializers.ChoiceField(
         choices=JobStage.choices, source="live_stage", allow_null=True, help_text=STAGE_HELP
     )

@@ -108,6 +108,13 @@ def job_stream_record_load(*, job: Job, stream: str, load_mode: LoadMode, backfi
     JobStream.objects.filter(job=job, name=stream).update(load_mode=load_mode, backfill=backfill)
 
 
+def job_stream_record_path(*, job: Job, stream: str, load_path: str, reason: str) -> None:
+    """The path the stream's rows take (syncs.engine.load_path), and why."""
+    JobStream.objects.filter(job=job, name=stream).update(
+        load_path=load_path, load_path_reason=reason[:500]
+    )
+
+
 def job_stream_start(*, job: Job, stream: str) -> None:
     """The stream begins (preparing its table): running, and the job's current stream, in
     one transaction, so that the job names the stream from its first moment."""

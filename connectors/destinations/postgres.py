@@ -13,6 +13,12 @@ evolution rules turned into text) is COPYed into a temporary table and moved wit
 upserts with `INSERT ... ON CONFLICT (key) DO UPDATE`, the last occurrence of a key in a batch
 winning.
 
+A PostgreSQL source's binary COPY data is loaded as it is, without Arrow, when the table's
+columns have the types the source's values are in (`postgres_copy`). A column from a PostgreSQL
+source is created with the source's own type (`Column.postgres_type`): an array column of a
+batch on the Arrow path, whose values travel as JSON, is filled through the table's row type
+(`PostgresDialect.casts`).
+
 Schema evolution follows `connectors.destinations.sql.evolution` (see its docstring).
 
 Every connection runs with TimeZone=UTC, so dates widened to timestamptz and timestamps read
@@ -28,15 +34,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, cast
 
 import adbc_driver_postgresql.dbapi as adbc_pg
+import psycopg
+import psycopg.errors
 import pyarrow as pa
 from adbc_driver_manager import dbapi as adbc
 from psycopg.conninfo import make_conninfo
 
+from connectors.destinations import postgres_copy
 from connectors.destinations.sql.dialect import SqlDialect
 from connectors.destinations.sql.evolution import ExistingColumn, widens
 from connectors.destinations.sql.identifiers import (
@@ -46,6 +55,7 @@ from connectors.destinations.sql.identifiers import (
     column_list,
     quote_ident,
     short_name,
+    sql_literal,
     validate_namespace,
 )
 from connectors.destinations.sql.loader import (
@@ -59,6 +69,7 @@ from connectors.framework.base import (
     ConfigError,
     ConnectorError,
     Destination,
+    LoadResult,
     PermissionError_,
     SchemaChange,
     StorageFullError,
@@ -66,6 +77,7 @@ from connectors.framework.base import (
     TransientError,
     UnreachableError,
 )
+from connectors.framework.passthrough import CopyChunk, CopyOffer
 from connectors.framework.spec import ConnectorSpec, SpecField, validate_config, with_defaults
 from connectors.framework.types import ARROW_TYPES, Column, column_from_field
 from connectors.sources.postgres import SSL_MODES
@@ -100,9 +112,14 @@ class PostgresTypes:
         "json": "json",
     }
     _NUMERIC = re.compile(r"^numeric\((\d+),(-?\d+)\)$")
+    # A time or timestamp with a fractional-seconds precision: the same logical type.
+    _PRECISE_TIME = re.compile(r"^(time|timestamp)\(\d\)( with(?:out)? time zone)$")
     _MAX_PRECISION = 1000
 
     def render(self, column: Column) -> str:
+        if column.postgres_type:
+            # From a PostgreSQL source: its own type (docs/syncs.md, "Types").
+            return column.postgres_type
         if column.type != "decimal":
             return self._RENDER[column.type]
         if column.precision is None or not 0 < column.precision <= self._MAX_PRECISION:
@@ -115,7 +132,7 @@ class PostgresTypes:
         match = self._NUMERIC.match(sql_type)
         if match:
             return Column("", "decimal", precision=int(match[1]), scale=int(match[2]))
-        logical = self._PARSE.get(sql_type)
+        logical = self._PARSE.get(self._PRECISE_TIME.sub(r"\1\2", sql_type))
         return Column("", logical) if logical else None
 
 
@@ -236,7 +253,7 @@ def _is_unique_violation(exc: BaseException | None) -> bool:
     return isinstance(exc, adbc.Error) and (exc.sqlstate or "") == "23505"
 
 
-def _query_error(exc: adbc.Error, stream: str | None = None) -> ConnectorError:
+def _query_error(exc: adbc.Error | psycopg.Error, stream: str | None = None) -> ConnectorError:
     """A failed statement as a ConnectorError, by SQLSTATE."""
     state = _sqlstate(exc)
     message = _server_message(exc)
@@ -334,7 +351,8 @@ class PostgresDestination(Destination):
 
     def open_loader(self, namespace: str) -> PostgresLoader:
         namespace = validate_namespace(namespace)
-        return PostgresLoader(_connect(self._settings()), namespace)
+        settings = self._settings()
+        return PostgresLoader(_connect(settings), namespace, conninfo=_conninfo(settings))
 
     def _settings(self) -> dict[str, Any]:
         issues = validate_config(self.spec, self.config)
@@ -418,6 +436,26 @@ class PostgresDialect(SqlDialect):
     def cast(self, expression: str, sql_type: str) -> str:
         return f"{expression}::{sql_type}"
 
+    def casts(
+        self, names: Sequence[str], sql_types: Mapping[str, str], *, row_type: str | None = None
+    ) -> str:
+        """As the default, except that an array column (created with a PostgreSQL source's
+        own type, say `integer[]`) is filled from the JSON its values travel as in Arrow:
+        `jsonb_populate_record` turns a JSON array, nested or not, into the column's array
+        type through the table's row type."""
+        if row_type is None:
+            return super().casts(names, sql_types)
+        items = []
+        for name in names:
+            quoted, sql_type = self.quote(name), sql_types[name]
+            if sql_type.endswith("]"):
+                document = f"jsonb_build_object({sql_literal(name)}, {quoted}::jsonb)"
+                value = f"(jsonb_populate_record(NULL::{row_type}, {document})).{quoted}"
+            else:
+                value = self.cast(quoted, sql_type)
+            items.append(f"{value} AS {quoted}")
+        return ", ".join(items)
+
     def retype_column(self, table: str, column: str, sql_type: str) -> str:
         quoted = self.quote(column)
         return (
@@ -433,9 +471,26 @@ class PostgresLoader(SqlLoader):
     dialect = PostgresDialect()
     driver_error = adbc.Error
 
-    def __init__(self, connection: adbc.Connection, namespace: str) -> None:
+    def __init__(
+        self, connection: adbc.Connection, namespace: str, *, conninfo: str | None = None
+    ) -> None:
         self.cursor = connection.cursor()  # the one cursor all statements of this loader use
+        # Where the pass-through path connects (`postgres_copy`), on its first chunk.
+        self.conninfo = conninfo
+        self._copy_connection: psycopg.Connection[Any] | None = None
         super().__init__(connection, namespace)
+
+    def copy_connection(self) -> psycopg.Connection[Any]:
+        """The psycopg connection binary COPY chunks are loaded through (ADBC takes Arrow
+        only), opened once."""
+        if self._copy_connection is None:
+            if self.conninfo is None:
+                raise ConfigError("This loader has no connection for binary COPY.")
+            try:
+                self._copy_connection = postgres_copy.connect(self.conninfo)
+            except psycopg.Error as exc:
+                raise _query_error(exc) from exc
+        return self._copy_connection
 
     def _open_session(self) -> None:
         self._lock_namespace()
@@ -458,6 +513,9 @@ class PostgresLoader(SqlLoader):
     # Connection hooks.
     def close(self) -> None:
         """Close the connection; an open transaction is rolled back by the server."""
+        if self._copy_connection is not None:
+            with suppress(psycopg.Error):
+                self._copy_connection.close()
         with suppress(adbc.Error):
             self.cursor.close()
         with suppress(adbc.Error):
@@ -585,6 +643,46 @@ class PostgresStreamLoader(SqlStreamLoader):
                 # Rolled back whole; merge this batch and the rest.
                 self.insert_while_unique = False
         super()._write_batch(batch, state)
+
+    # Binary COPY pass-through (postgres_copy).
+    def copy_refusal(self, offer: CopyOffer) -> str | None:
+        if self.loader.conninfo is None:
+            return "The destination's loader has no connection for binary COPY."
+        return postgres_copy.refusal(offer, self.columns)
+
+    def write_copy(self, chunk: CopyChunk, state: dict[str, Any] | None) -> LoadResult:
+        """The chunk and `state` in one transaction, as `write` loads a batch: appended
+        (append, overwrite's staging table, a merge into a table that started empty, until a
+        key repeats) or upserted by key."""
+        self._check_open()
+        merge = self.load.load_mode == "merge"
+        self.report_stage("merging" if merge else "loading")
+        names = list(chunk.columns)
+        writer = self._copy_writer()
+        try:
+            if self.insert_while_unique or not merge:
+                try:
+                    writer.insert(chunk, names, state)
+                    return LoadResult(rows=chunk.rows, bytes=len(chunk.data))
+                except psycopg.errors.UniqueViolation:
+                    if not self.insert_while_unique:
+                        raise
+                    self.insert_while_unique = False  # rolled back whole; merge from now on
+            writer.merge(chunk, names, self.load.primary_key, state)
+        except psycopg.Error as exc:
+            raise _query_error(exc, self.load.stream) from exc
+        return LoadResult(rows=chunk.rows, bytes=len(chunk.data))
+
+    def _copy_writer(self) -> postgres_copy.CopyWriter:
+        return postgres_copy.CopyWriter(
+            self.loader.copy_connection(),
+            self.loader.dialect,
+            schema=self.loader.schema_name(),
+            table=self.loader.table(self.write_table),
+            columns=self.columns,
+            stream=self.load.stream,
+            run_id=self.load.run_id,
+        )
 
     # Loading paths.
     def _insert(self, batch: pa.RecordBatch) -> None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import pyarrow as pa
 
 from connectors.framework.credentials import TokenProvider
+from connectors.framework.passthrough import CopyChunk, CopyOffer, CopyRefused
 from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.framework.types import Column
 
@@ -255,6 +256,18 @@ class Source(ABC):
         read runs, and goes on without an answer that fails or comes late."""
         return None
 
+    def copy_offer(self, request: ReadRequest) -> CopyOffer:
+        """The read of `request` as PostgreSQL binary COPY data (see
+        `connectors.framework.passthrough`), or CopyRefused saying why not. Optional: by
+        default a source refuses."""
+        raise CopyRefused("The source does not read PostgreSQL binary COPY.")
+
+    def read_copy(self, request: ReadRequest, offer: CopyOffer) -> Iterator[CopyChunk]:
+        """The rows of `request` as binary COPY chunks of at most `request.batch_rows` rows,
+        each bounded by the read's order and carrying the state reached after it, as `read`
+        would yield them. Only called with an offer this source made."""
+        raise CopyRefused("The source does not read PostgreSQL binary COPY.")
+
 
 # --- Destination ---------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -338,6 +351,16 @@ class StreamLoader(ABC):
 
     @abstractmethod
     def write(self, records: pa.RecordBatch, state: dict[str, Any] | None) -> LoadResult: ...
+
+    def copy_refusal(self, offer: CopyOffer) -> str | None:
+        """Why this loader cannot load `offer`'s binary COPY data into its table as it is;
+        None when it can (see `connectors.framework.passthrough`). By default it cannot."""
+        return "The destination does not load PostgreSQL binary COPY."
+
+    def write_copy(self, chunk: CopyChunk, state: dict[str, Any] | None) -> LoadResult:
+        """Load a chunk of an offer `copy_refusal` accepted, with `state`, in one transaction
+        (as `write` does a batch)."""
+        raise NotImplementedError("The destination does not load PostgreSQL binary COPY.")
 
     @abstractmethod
     def finish(self, state: dict[str, Any] | None) -> None: ...

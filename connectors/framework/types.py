@@ -46,6 +46,11 @@ class Column:
     precision: int | None = None  # decimal only
     scale: int | None = None  # decimal only
     source_type: str | None = None  # the type as the source names it, for display
+    # Set by a PostgreSQL source: the PostgreSQL type the column's values are (domains resolved
+    # to their base type), spelled as `format_type` does, for a built-in type only. A
+    # PostgreSQL destination creates the column with this type, so that both ends agree and
+    # binary COPY can pass through (docs/syncs.md, "Load paths").
+    postgres_type: str | None = None
 
     def arrow_type(self) -> pa.DataType:
         return arrow_type_for(self.type, self.precision, self.scale)
@@ -66,6 +71,7 @@ class Column:
             "precision": self.precision,
             "scale": self.scale,
             "source_type": self.source_type,
+            "postgres_type": self.postgres_type,
         }
 
     @classmethod
@@ -77,6 +83,7 @@ class Column:
             precision=data.get("precision"),
             scale=data.get("scale"),
             source_type=data.get("source_type"),
+            postgres_type=data.get("postgres_type"),
         )
 
 

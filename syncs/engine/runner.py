@@ -18,7 +18,6 @@ from django.conf import settings
 
 from connectors.framework import selection
 from connectors.framework.base import (
-    Batch,
     ConfigError,
     ConnectorError,
     Loader,
@@ -39,7 +38,7 @@ from syncs.backfills import (
     backfills_request_added_columns,
     backfills_settle,
 )
-from syncs.engine import resume
+from syncs.engine import load_path, resume
 from syncs.engine.estimates import Estimates
 from syncs.engine.outage import UNAVAILABLE, through_outage
 from syncs.engine.prefetch import Prefetched
@@ -49,6 +48,7 @@ from syncs.streams import (
     connector_tables_assign,
     job_stream_fail,
     job_stream_record_load,
+    job_stream_record_path,
     job_stream_start,
     job_stream_succeed,
     job_streams_create,
@@ -259,9 +259,14 @@ class SyncRun:
             if not planned.replaces:
                 # Applied to the live table already (and not again by a retry).
                 self._record_applied(planned, writer.schema_changes)
+            request = self._read_request(planned)
+            path = load_path.choose(source, writer, request)
+            job_stream_record_path(
+                job=self.job, stream=planned.name, load_path=path.name, reason=path.reason
+            )
             estimates.wait(planned.name, ESTIMATE_WAIT_SECONDS)
             self.progress.set_stage(planned.name, JobStage.READING)
-            position = self._copy_batches(source, writer, planned)
+            position = self._copy_batches(path.units(source, writer, request), planned)
             self._finish_stream(writer, planned, position)
         except ConnectorError as exc:
             self._record_failure(planned.name, exc)
@@ -370,36 +375,33 @@ class SyncRun:
             batch_rows=settings.SYNC_BATCH_ROWS,
         )
 
-    def _copy_batches(self, source: Source, writer: StreamLoader, planned: _PlannedStream) -> Any:
-        """Read the stream and write it batch by batch, each with the state it reaches;
-        returns the source position reached. The hot path: per batch, no query beyond the
-        writer's own, and progress written at a bounded rate."""
+    def _copy_batches(self, units: Iterator[load_path.Unit], planned: _PlannedStream) -> Any:
+        """Write the stream's batches or chunks (as its load path reads them) one by one, each
+        with the state it reaches; returns the source position reached. The hot path: per
+        unit, no query beyond the writer's own, and progress written at a bounded rate."""
         name, plan, stream_settings = planned.name, planned.plan, planned.settings
         position = plan.source_state
-        read = self._counted(name, source.read(self._read_request(planned)))
-        with Prefetched(read, name=f"read-{name}") as batches:
-            for batch in batches:
+        with Prefetched(self._counted(name, units), name=f"read-{name}") as read:
+            for unit in read:
                 # A batch with no state moved no resume point (a keyless read inside a
                 # run of equal cursor values): the last position stands.
-                position = batch.state if batch.state is not None else position
+                position = unit.state if unit.state is not None else position
                 state = plan.state(stream_settings, self.connector_id, position)
-                result = writer.write(batch.records, state)
+                result = unit.write(state)
                 self.progress.add(name, rows_written=result.rows, bytes_written=result.bytes)
                 self.progress.last_state[name] = state
                 self.progress.maybe_flush()
         return position
 
-    def _counted(self, name: str, batches: Iterator[Batch]) -> Iterator[Batch]:
-        """The source's batches, counted as read as the source yields them (on the
-        read-ahead thread, before they wait for the destination)."""
+    def _counted(self, name: str, units: Iterator[load_path.Unit]) -> Iterator[load_path.Unit]:
+        """The source's batches or chunks, counted as read as the source yields them (on
+        the read-ahead thread, before they wait for the destination)."""
         try:
-            for batch in batches:
-                self.progress.add(
-                    name, rows_read=batch.records.num_rows, bytes_read=batch.bytes_read
-                )
-                yield batch
+            for unit in units:
+                self.progress.add(name, rows_read=unit.rows, bytes_read=unit.bytes_read)
+                yield unit
         finally:
-            close = getattr(batches, "close", None)
+            close = getattr(units, "close", None)
             if close is not None:
                 close()
 

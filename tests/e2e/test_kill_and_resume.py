@@ -1,6 +1,7 @@
 """A worker SIGKILLed mid-sync: the reaper (on beat) notices its silence, the job is retried on
 a new worker from the last committed checkpoint, and the destination ends with exactly the
-source's rows, in every load mode."""
+source's rows, in every load mode, on both load paths of PostgreSQL -> PostgreSQL (binary COPY
+passed through, and Arrow batches)."""
 
 import time
 
@@ -23,24 +24,41 @@ def big_source():
     with scratch("landed_e2e_kill") as name:
         with connect(name) as conn:
             conn.execute(ORDERS)
+            # An incremental read passes binary COPY through only with an index on its order.
+            conn.execute("CREATE INDEX orders_updated_at ON orders (updated_at, id)")
         seed_orders(name, 1, ROWS)
         yield name
 
 
+FULL_APPEND = {"sync_mode": "full_refresh", "load_mode": "append"}
+FULL_OVERWRITE = {"sync_mode": "full_refresh", "load_mode": "overwrite"}
+INCREMENTAL_MERGE = {"sync_mode": "incremental", "load_mode": "merge", "cursor_field": "updated_at"}
+INCREMENTAL_APPEND = {
+    "sync_mode": "incremental",
+    "load_mode": "append",
+    "cursor_field": "updated_at",
+}
+
+
 @pytest.mark.parametrize(
-    "stream_settings",
+    ("stream_settings", "load_path"),
     [
-        {"sync_mode": "full_refresh", "load_mode": "append"},
-        {"sync_mode": "full_refresh", "load_mode": "overwrite"},
-        {"sync_mode": "incremental", "load_mode": "merge", "cursor_field": "updated_at"},
-        {"sync_mode": "incremental", "load_mode": "append", "cursor_field": "updated_at"},
+        (FULL_APPEND, "copy_passthrough"),
+        (FULL_OVERWRITE, "copy_passthrough"),
+        (INCREMENTAL_MERGE, "copy_passthrough"),
+        (INCREMENTAL_APPEND, "copy_passthrough"),
+        # The Arrow path, in the modes whose writes differ most (a staging table swapped in;
+        # an upsert by key).
+        (FULL_OVERWRITE, "arrow"),
+        (INCREMENTAL_MERGE, "arrow"),
     ],
-    ids=lambda s: f"{s['sync_mode']}-{s['load_mode']}",
+    ids=lambda v: f"{v['sync_mode']}-{v['load_mode']}" if isinstance(v, dict) else v,
 )
 def test_worker_killed_mid_sync_resumes_exactly_once(
-    celery, api, big_source, dest_db, pg_destination, stream_settings
+    celery, api, big_source, dest_db, pg_destination, stream_settings, load_path
 ):
-    worker = celery.start("worker", name="doomed", SYNC_BATCH_ROWS=str(BATCH))
+    paths = {"SYNC_LOAD_PATH": "arrow" if load_path == "arrow" else "auto"}
+    worker = celery.start("worker", name="doomed", SYNC_BATCH_ROWS=str(BATCH), **paths)
     celery.start("beat")
     connector = create_pg_connector(api, big_source, pg_destination)
     select_streams(api, connector["id"], **stream_settings)
@@ -62,14 +80,16 @@ def test_worker_killed_mid_sync_resumes_exactly_once(
 
     # Another worker of the fleet runs the reaper (scheduled by beat): it fails the silent
     # job and schedules attempt 2, which a worker then takes.
-    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH))
+    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH), **paths)
     failed = api.wait_for_job(job["id"], statuses=("failed",), timeout=30)
     assert failed["error"]["type"] == "worker_lost"
+    assert failed["streams"][0]["load_path"] == load_path, failed["streams"]
     jobs = api.ok("GET", f"/jobs?connector_id={connector['id']}")["items"]
     retry = next(j for j in jobs if j["retry_of"] == job["id"])
     assert retry["attempt"] == 2 and retry["run_id"] == job["run_id"]
     finished = api.wait_for_job(retry["id"], timeout=120)
     assert finished["status"] == "succeeded", (finished, celery.logs())
+    assert finished["streams"][0]["load_path"] == load_path, finished["streams"]
     # The resumed attempt read only what the first had not committed.
     assert finished["rows_read"] < ROWS
 

@@ -138,6 +138,8 @@ def test_a_running_job_shows_its_streams_figures_and_a_finished_one_its_averages
         estimated_rows=1000,
         stage="merging",
         recent_rows_per_second=80.0,
+        load_path="copy_passthrough",
+        load_path_reason="Source and destination are PostgreSQL.",
     )
     data = JobSerializer(Job.objects.prefetch_related("streams").get(id=job.id)).data
     assert (data["stage"], data["estimated_rows"], data["percent"]) == ("loading", 1200, 66.7)
@@ -150,6 +152,12 @@ def test_a_running_job_shows_its_streams_figures_and_a_finished_one_its_averages
     )
     assert (orders["stage"], orders["percent"], orders["eta_seconds"]) == ("merging", 60.0, 5.0)
     assert orders["rows_per_second"] == 80.0
+    # The load path, once chosen (null before the stream's table is ready).
+    assert (orders["load_path"], orders["load_path_reason"]) == (
+        "copy_passthrough",
+        "Source and destination are PostgreSQL.",
+    )
+    assert (customers["load_path"], customers["load_path_reason"]) == (None, "")
 
     Job.objects.filter(id=job.id).update(status=JobStatus.FAILED)
     JobStream.objects.filter(name="orders").update(status=JobStatus.FAILED)

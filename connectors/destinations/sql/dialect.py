@@ -58,8 +58,11 @@ class SqlDialect:
         """A JSON column's value as text, to be parsed by Python."""
         return self.cast(expression, self.types.text_type)
 
-    def casts(self, names: Sequence[str], sql_types: Mapping[str, str]) -> str:
-        """The select list that converts staged columns to the target columns' types."""
+    def casts(
+        self, names: Sequence[str], sql_types: Mapping[str, str], *, row_type: str | None = None
+    ) -> str:
+        """The select list that converts staged columns to the target columns' types.
+        `row_type` is the table written into (a dialect may convert through its row type)."""
         return ", ".join(
             f"{self.cast(self.quote(n), sql_types[n])} AS {self.quote(n)}" for n in names
         )
@@ -137,7 +140,7 @@ class SqlDialect:
         """Append every staged row, converted to the target's column types."""
         return (
             f"INSERT INTO {table} ({self.column_list(names)}) "
-            f"SELECT {self.casts(names, sql_types)} FROM {source}"
+            f"SELECT {self.casts(names, sql_types, row_type=table)} FROM {source}"
         )
 
     def merge(
@@ -147,10 +150,13 @@ class SqlDialect:
         sql_types: Mapping[str, str],
         key: Sequence[str],
         source: str,
+        *,
+        convert: bool = True,
     ) -> str:
         """Upsert the staged rows by `key`. `source` carries the batch's row order in
         `ROW_NUMBER`; of the rows sharing a key, the last one wins (DISTINCT ON keeps the
-        highest row number), and the audit column is set to the load's time."""
+        highest row number), and the audit column is set to the load's time. Without
+        `convert`, the staged columns already have the target's types."""
         keys = self.column_list(key)
         columns = self.column_list(names)
         synced = self.quote(SYNCED_AT)
@@ -162,7 +168,9 @@ class SqlDialect:
         return (
             f"INSERT INTO {table} ({columns}, {synced}) "
             f"SELECT DISTINCT ON ({keys}) {columns}, {self.now} FROM ("
-            f"SELECT {self.casts(names, sql_types)}, {ROW_NUMBER} FROM {source}) AS b "
+            f"SELECT {self.casts(names, sql_types, row_type=table) if convert else columns}, "
+            f"{ROW_NUMBER} "
+            f"FROM {source}) AS b "
             f"ORDER BY {keys}, {ROW_NUMBER} DESC "
             f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}"
         )

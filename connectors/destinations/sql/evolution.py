@@ -19,6 +19,10 @@ A destination table follows its source without ever losing data:
       new values are loaded as text. bigint -> double is *not* a widening (doubles hold 53
       bits), so it lands as text.
   Both alterations are recorded as `type_changed` with the old and new SQL type.
+* A column whose type the destination does not model (a PostgreSQL source's own type, such
+  as `text[]` or `interval`, created in a PostgreSQL destination as it is) is compared by the
+  logical type its values travel as: an existing JSON column keeps holding an array, an
+  existing text column anything; any other existing type is converted to text as above.
 * Landed creates every non-key column nullable: a source's NOT NULL describes the source, and a
   copy that enforced it would fail a whole sync on the first row that breaks the claim.
 
@@ -105,8 +109,12 @@ def relation(existing_sql: str, load: Column, dialect: TypeDialect) -> Relation:
     if existing_sql == wanted_sql:
         return "same"
     old = dialect.parse(existing_sql)
-    new = dialect.parse(wanted_sql)
-    if old is None or new is None:
+    # A type the dialect does not parse (a PostgreSQL source's own type, say `text[]`) is
+    # compared by the logical type its values travel as (an array's is JSON).
+    new = dialect.parse(wanted_sql) or Column(
+        "", load.type, precision=load.precision, scale=load.scale
+    )
+    if old is None:
         return "text" if existing_sql != dialect.text_type else "fits"
     if _same_logical(old, new) or old.type == "string" or widens(new, old):
         return "fits"

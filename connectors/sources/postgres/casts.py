@@ -36,6 +36,27 @@ LOGICAL_BY_TYPNAME = {
 NATIVE_TEXT = frozenset({"text", "varchar", "bpchar", "name"})
 
 
+# Objects with a lower oid are built into every PostgreSQL server (FirstNormalObjectId): a
+# built-in type is the same type, with the same binary format, on any other server.
+FIRST_NORMAL_OID = 16384
+# Built-in types whose values name objects of the source database (regclass, regtype, ...):
+# they would not name the same objects in another database, so they travel as text.
+_OBJECT_REFERENCES = ("reg",)
+
+
+def postgres_type(base_oid: int, typname: str, is_array: bool, spelled: str) -> str | None:
+    """The type a PostgreSQL destination creates for a column whose base type is `typname`
+    (`spelled` by format_type, with its typmod): the base type itself, text for the text types,
+    None for a type that is not built in or names the source's objects (read as text)."""
+    if base_oid >= FIRST_NORMAL_OID or typname.lstrip("_").startswith(_OBJECT_REFERENCES):
+        return None
+    if typname in NATIVE_TEXT and not is_array:
+        # The text types' binary format is text's: they land as text (a length limit is
+        # the source's constraint, as its NOT NULL is, which Landed does not copy either).
+        return "text"
+    return spelled
+
+
 def logical_type(typname: str, typmod: int, is_array: bool) -> tuple[str, int | None, int | None]:
     """(logical type, precision, scale) of a PostgreSQL base type."""
     if is_array:

@@ -12,7 +12,7 @@ import psycopg
 
 from connectors.framework.base import ConfigError, PermissionError_
 from connectors.framework.types import Column
-from connectors.sources.postgres.casts import logical_type
+from connectors.sources.postgres.casts import logical_type, postgres_type
 from connectors.sources.sql.catalog import Relation
 
 RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
@@ -69,6 +69,10 @@ class PostgresColumn:
     base_type: str  # pg_type.typname of the base type
     base_typmod: int
     is_array: bool
+    # The base type as a PostgreSQL destination creates it (see `casts.postgres_type`);
+    # None for a type that is not built in (an enum, an extension's type).
+    postgres_type: str | None = None
+    base_oid: int = 0  # the base type's oid: binary COPY writes the column in its format
 
     def column(self) -> Column:
         logical, precision, scale = logical_type(self.base_type, self.base_typmod, self.is_array)
@@ -79,6 +83,7 @@ class PostgresColumn:
             precision=precision,
             scale=scale,
             source_type=self.source_type,
+            postgres_type=self.postgres_type,
         )
 
 
@@ -131,17 +136,25 @@ def load_relations(
     columns = conn.execute(_COLUMNS_SQL, (oids,)).fetchall()
     keys = dict(conn.execute(_PRIMARY_KEYS_SQL, (oids,)).fetchall())
     bases = _resolve_base_types(conn, {row[3] for row in columns})
+    resolved = [
+        (row, bases[row[3]], row[4] if row[4] >= 0 else bases[row[3]][2]) for row in columns
+    ]
+    spelled = _format_types(conn, {(base[0], typmod) for _, base, typmod in resolved})
     by_relation: dict[int, list[PostgresColumn]] = {oid: [] for oid in oids}
-    for relid, name, not_null, type_oid, typmod, source_type in columns:
-        base_type, base_typmod, is_array = bases[type_oid]
+    for (relid, name, not_null, _, _, source_type), base, typmod in resolved:
+        base_oid, base_type, _, is_array = base
         by_relation[relid].append(
             PostgresColumn(
                 name=name,
                 not_null=not_null,
                 source_type=source_type,
                 base_type=base_type,
-                base_typmod=typmod if typmod >= 0 else base_typmod,
+                base_typmod=typmod,
                 is_array=is_array,
+                postgres_type=postgres_type(
+                    base_oid, base_type, is_array, spelled[(base_oid, typmod)]
+                ),
+                base_oid=base_oid,
             )
         )
     return [
@@ -156,11 +169,24 @@ def load_relations(
     ]
 
 
+def _format_types(
+    conn: psycopg.Connection[Any], types: set[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """{(type oid, typmod): the type as `format_type` spells it}."""
+    pairs = sorted(types)
+    rows = conn.execute(
+        "SELECT t.oid, t.mod, format_type(t.oid, t.mod) "
+        "FROM unnest(%s::oid[], %s::int[]) AS t(oid, mod)",
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    ).fetchall()
+    return {(oid, mod): spelled for oid, mod, spelled in rows}
+
+
 def _resolve_base_types(
     conn: psycopg.Connection[Any], type_oids: Iterable[int]
-) -> dict[int, tuple[str, int, bool]]:
-    """{type oid: (base typname, base typmod, is array)}, following domains (which may be
-    stacked) down to the type they constrain."""
+) -> dict[int, tuple[int, str, int, bool]]:
+    """{type oid: (base type oid, base typname, base typmod, is array)}, following domains
+    (which may be stacked) down to the type they constrain."""
     info: dict[int, tuple[str, str, int, int, bool]] = {}
     wanted = set(type_oids)
     while wanted - info.keys():
@@ -172,10 +198,10 @@ def _resolve_base_types(
             if typtype == "d":
                 wanted.add(basetype)
 
-    def resolve(oid: int, typmod: int) -> tuple[str, int, bool]:
+    def resolve(oid: int, typmod: int) -> tuple[int, str, int, bool]:
         typname, typtype, basetype, typtypmod, is_array = info[oid]
         if typtype == "d" and basetype in info:
             return resolve(basetype, typmod if typmod >= 0 else typtypmod)
-        return typname, typmod, is_array
+        return oid, typname, typmod, is_array
 
     return {oid: resolve(oid, -1) for oid in type_oids if oid in info}

@@ -9,8 +9,20 @@ from typing import Any
 import psycopg
 
 from connectors.framework.base import Batch, CheckResult, ReadRequest, Source, Stream
+from connectors.framework.passthrough import CopyChunk, CopyOffer
 from connectors.framework.spec import with_defaults
-from connectors.sources.postgres.catalog import check_schemas, load_relations, require_schemas
+from connectors.sources.postgres.catalog import (
+    PostgresRelation,
+    check_schemas,
+    load_relations,
+    require_schemas,
+)
+from connectors.sources.postgres.copy_read import (
+    CopyReadPlan,
+    copy_offer,
+    read_chunks,
+    snapshot_connection,
+)
 from connectors.sources.postgres.errors import map_error
 from connectors.sources.postgres.read_plan import RESUME_SETTING, ReadPlan
 from connectors.sources.postgres.reader import conform, connect, driver_batches, execute
@@ -78,6 +90,29 @@ class PostgresSource(Source):
             pieces = chunks(conformed, request.batch_rows)
             yield from keyset_batches(plan, pieces, request.batch_rows, request.state)
 
+    def copy_offer(self, request: ReadRequest) -> CopyOffer:
+        """The read as binary COPY chunks (see `copy_read`), when every column is of a
+        built-in type and an index leads with the read's order; CopyRefused otherwise."""
+        try:
+            with self._catalog_connection() as conn:
+                relation = self._relation(conn, request)
+                return copy_offer(conn, relation, request)
+        except psycopg.Error as exc:
+            raise map_error(exc, stream=request.stream.name) from exc
+
+    def read_copy(self, request: ReadRequest, offer: CopyOffer) -> Iterator[CopyChunk]:
+        """The read as binary COPY chunks of at most `request.batch_rows` rows, each with the
+        state reached after it (the states `read` yields), in one snapshot."""
+        name = request.stream.name
+        try:
+            with snapshot_connection(self.settings.conninfo()) as conn:
+                plan = CopyReadPlan.build(self._relation(conn, request), request, offer)
+                yield from read_chunks(conn, plan, request)
+        except psycopg.Error as exc:
+            raise map_error(exc, stream=name) from exc
+        except OSError as exc:
+            raise map_error(exc, stream=name) from exc
+
     def estimate_rows(self, request: ReadRequest) -> int | None:
         """The planner's estimate of the rows the read returns: EXPLAIN of the read's own
         query, with its resume values bound as the read binds them. So it comes from the
@@ -131,9 +166,14 @@ class PostgresSource(Source):
     def _plan(self, request: ReadRequest) -> ReadPlan:
         try:
             with self._catalog_connection() as conn:
-                relations = load_relations(conn, self.settings.schemas, only=request.stream.name)
+                relation = self._relation(conn, request)
         except psycopg.Error as exc:
             raise map_error(exc, stream=request.stream.name) from exc
+        return ReadPlan.build(relation, request)
+
+    def _relation(self, conn: psycopg.Connection[Any], request: ReadRequest) -> PostgresRelation:
+        """The live relation of the request's stream (StreamNotFoundError when gone)."""
+        relations = load_relations(conn, self.settings.schemas, only=request.stream.name)
         if not relations:
             raise stream_gone(request.stream.name)
-        return ReadPlan.build(relations[0], request)
+        return relations[0]

@@ -232,3 +232,26 @@ def test_an_overwrite_records_its_schema_changes_once_with_the_swap(
     changes = SchemaChange.objects.filter(connector=connector, stream="customers")
     assert [c.change for c in changes] == ["table_created"]
     assert counts(path, "customers") == (50, 50)
+
+
+def test_each_stream_records_its_load_path_and_why(
+    setup, settings, django_capture_on_commit_callbacks
+):
+    connector, _ = setup
+    select(connector, CUSTOMERS_APPEND, {"name": "orders", **OFF}, {"name": "events", **OFF})
+    with django_capture_on_commit_callbacks(execute=False):
+        job = sync(connector)
+    stream = job.streams.get(name="customers")
+    assert (stream.load_path, stream.load_path_reason) == (
+        "arrow",
+        "The source does not read PostgreSQL binary COPY.",
+    )
+
+    settings.SYNC_LOAD_PATH = "arrow"
+    with django_capture_on_commit_callbacks(execute=False):
+        job = sync(connector)
+    stream = job.streams.get(name="customers")
+    assert (stream.load_path, stream.load_path_reason) == (
+        "arrow",
+        "Binary COPY pass-through is turned off (SYNC_LOAD_PATH=arrow).",
+    )
