@@ -13,6 +13,7 @@ from connectors.framework.spec import ConnectorSpec
 def _sources() -> dict[str, type[Source]]:
     from connectors.sources.github import GitHubSource
     from connectors.sources.http_api import HttpApiSource
+    from connectors.sources.microsoft import MicrosoftSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.sample import SampleSource
@@ -29,6 +30,7 @@ def _sources() -> dict[str, type[Source]]:
             GitHubSource,
             ShopifySource,
             SlackSource,
+            MicrosoftSource,
         )
     }
 

@@ -47,7 +47,16 @@ def test_catalog_lists_working_types_with_typed_fields():
     response = APIClient().get("/connectors/catalog")
     assert response.status_code == 200
     types = {item["type"]: item for item in response.json()["items"]}
-    assert set(types) == {"github", "http_api", "mysql", "postgres", "sample", "shopify", "slack"}
+    assert set(types) == {
+        "github",
+        "http_api",
+        "microsoft",
+        "mysql",
+        "postgres",
+        "sample",
+        "shopify",
+        "slack",
+    }
     password = next(f for f in types["postgres"]["fields"] if f["name"] == "password")
     assert password["type"] == "secret" and password["secret"] is True
     sslmode = next(f for f in types["postgres"]["fields"] if f["name"] == "sslmode")
