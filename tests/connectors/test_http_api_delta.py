@@ -253,3 +253,12 @@ def test_only_a_delta_round_takes_its_own_path():
     plain["incremental"] = {"cursor_field": "updated_at", "path": "items/changes"}
     issues = definition_issues({"base_url": "https://api.example.com", "streams": [plain]})
     assert [i.path for i in issues] == [(0, "incremental", "path")]
+
+
+def test_a_full_refresh_position_does_not_resume_a_delta_round(api):
+    source = HttpApiSource(definition(api.url), allow_private_networks=True)
+    listing = {"position": {"page": f"{api.url}/items?$top=999&page=3"}}
+    records, states = read(source, listing)
+    assert [r["id"] for r in records] == ["i1", "i2", "i3", "i4", "i5"]
+    assert api.seen[0] == {"path": "/items/delta"}
+    assert states[-1] == {"delta_link": f"{api.url}/items/delta?token=5"}

@@ -32,6 +32,8 @@ State (what each batch carries):
   instead of the state growing without bound. A resumed read whose stored position the API
   refuses (400/404/410/422 to its first request: an expired cursor or next URL) starts again
   from the boundary.
+* incremental by a delta link (`delta_link_path`, an API that hands out a link to the changes
+  since a read, as Microsoft Graph does): `{"delta_link": URL}`, see `_read_delta`.
 
 A child request answered 404 means its parent was deleted after it was listed: no records for
 that parent (logged), unless every child request of a read from the start answers 404 (then
@@ -440,7 +442,8 @@ class HttpApiSource(Source):
         )
         link = state.get("delta_link")
         starts: list[dict[str, Any] | None] = []
-        if state.get("position"):
+        # A position of this mode's own (a full refresh's would lead to no delta link).
+        if "delta_link" in state and state.get("position"):
             starts.append(state["position"])
         if isinstance(link, str) and link:
             starts.append({"page": link})
