@@ -1,6 +1,6 @@
 """Authorizing a Microsoft 365 tenant and syncing it, end to end: the popup's path followed
 as a browser does (PKCE), a `microsoft` connector created with the credential and synced by a
-real worker into PostgreSQL: users by Graph's delta queries through a 429 storm and an access
+real worker into PostgreSQL: users by Graph's delta queries through a 429 storm, a 503 and an access
 token that expires mid-sync (401 InvalidAuthenticationToken: refreshed, the rotated refresh
 token kept), groups as a full refresh paged by `@odata.nextLink`; an incremental round from
 the delta link (an update, a new user, a deleted one), a delta link the service no longer
@@ -127,8 +127,10 @@ def test_authorize_delta_sync_refresh_and_revoke(celery, api, microsoft, dest_db
     graph.put("users", user(2, displayName="Renamed", jobTitle="Manager"))
     graph.put("users", user(30))
     graph.delete("users", user(5)["id"])
+    graph.unavailable(1)  # 503 serviceNotAvailable with Retry-After: waited, sent again
     second = sync(api, connector["id"])
     assert second["status"] == "succeeded", second
+    assert graph.served == {429: 3, 503: 1}
     assert read(second, "users") == 3
     assert "$deltatoken" in graph.calls("users/delta")[-1]
     assert rows(

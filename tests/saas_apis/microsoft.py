@@ -12,7 +12,8 @@ service no longer honours (`expire_delta_tokens()`) is 410 `syncStateNotFound`. 
 Graph's `{"error": {"code", "message", "innerError"}}`: an expired access token is 401
 `InvalidAuthenticationToken` "Access token has expired or is not yet valid.", an unknown or
 revoked one 401 `InvalidAuthenticationToken` too; throttling is 429 `TooManyRequests` with
-`Retry-After` in seconds (`throttle(times)`). `expire_after(n)` expires the access tokens
+`Retry-After` in seconds (`throttle(times)`), and so is 503 `serviceNotAvailable`
+(`unavailable(times)`); `served` counts them. `expire_after(n)` expires the access tokens
 after `n` more data requests (a token that runs out mid-sync).
 """
 
@@ -81,6 +82,8 @@ class GraphApi:
         self.oldest_delta = 0
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._throttle = 0
+        self._unavailable = 0
+        self.served: dict[int, int] = {}
         self._expire_after: int | None = None
         self._lock = threading.Lock()
         oauth.apis.append(self)
@@ -100,6 +103,10 @@ class GraphApi:
     def throttle(self, times: int) -> None:
         with self._lock:
             self._throttle += times
+
+    def unavailable(self, times: int) -> None:
+        with self._lock:
+            self._unavailable += times
 
     def expire_after(self, requests: int) -> None:
         with self._lock:
@@ -124,9 +131,18 @@ class GraphApi:
             self.requests.append((name, dict(query)))
             if self._throttle > 0:
                 self._throttle -= 1
+                self.served[429] = self.served.get(429, 0) + 1
                 return (
                     429,
                     _error("TooManyRequests", "Too many requests, retry after some time."),
+                    {"Retry-After": "1"},
+                )
+            if self._unavailable > 0:
+                self._unavailable -= 1
+                self.served[503] = self.served.get(503, 0) + 1
+                return (
+                    503,
+                    _error("serviceNotAvailable", "The service is temporarily unavailable."),
                     {"Retry-After": "1"},
                 )
             expire = self._expire_after is not None and self._expire_after <= 0
