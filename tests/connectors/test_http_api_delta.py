@@ -262,3 +262,11 @@ def test_a_full_refresh_position_does_not_resume_a_delta_round(api):
     assert [r["id"] for r in records] == ["i1", "i2", "i3", "i4", "i5"]
     assert api.seen[0] == {"path": "/items/delta"}
     assert states[-1] == {"delta_link": f"{api.url}/items/delta?token=5"}
+
+
+def test_a_stored_link_off_the_base_urls_site_is_not_followed(api):
+    source = HttpApiSource(definition(api.url), allow_private_networks=True)
+    stale = {"delta_link": "http://127.0.0.2:9/items/delta?token=3"}
+    records, states = read(source, stale)
+    assert len(records) == 5 and api.seen[0] == {"path": "/items/delta"}
+    assert states[-1] == {"delta_link": f"{api.url}/items/delta?token=5"}

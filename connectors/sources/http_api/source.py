@@ -95,6 +95,7 @@ from connectors.sources.http_api.requester import (
     body_error_code,
     http_status,
 )
+from connectors.sources.http_api.urls import url_origin
 
 logger = logging.getLogger(__name__)
 
@@ -441,11 +442,14 @@ class HttpApiSource(Source):
             params=stream.params if incremental.delta_params is None else incremental.delta_params,
         )
         link = state.get("delta_link")
+        if not self._on_site(link):
+            link = None
         starts: list[dict[str, Any] | None] = []
         # A position of this mode's own (a full refresh's would lead to no delta link).
-        if "delta_link" in state and state.get("position"):
-            starts.append(state["position"])
-        if isinstance(link, str) and link:
+        position = state.get("position") if "delta_link" in state else None
+        if isinstance(position, dict) and self._on_site(position.get("page")):
+            starts.append(position)
+        if link is not None:
             starts.append({"page": link})
         starts.append(None)
         ends: list[tuple[Any, requests.Response]] = []
@@ -504,6 +508,17 @@ class HttpApiSource(Source):
             )
         batch = to_record_batch(buffered, columns, stream=stream.name)
         yield Batch(batch, {"delta_link": following}, bytes_read=nbytes)
+
+    def _on_site(self, url: Any) -> bool:
+        """Whether a stored URL (a delta link, a round's next page) is on base_url's site: a
+        state kept from before base_url changed is not followed (credentials go with every
+        request); its round starts over instead."""
+        if not isinstance(url, str) or not url:
+            return False
+        try:
+            return url_origin(url) == url_origin(self.definition.base_url)
+        except ValueError:
+            return False
 
     def declared_streams(self) -> list[Stream]:
         """Each stream with the columns its definition declares (with its key, cursor and
