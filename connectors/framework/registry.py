@@ -14,6 +14,7 @@ def _sources() -> dict[str, type[Source]]:
     from connectors.sources.github import GitHubSource
     from connectors.sources.http_api import HttpApiSource
     from connectors.sources.hubspot import HubSpotSource
+    from connectors.sources.microsoft import MicrosoftSource
     from connectors.sources.mysql import MySQLSource
     from connectors.sources.postgres import PostgresSource
     from connectors.sources.salesforce import SalesforceSource
@@ -33,6 +34,7 @@ def _sources() -> dict[str, type[Source]]:
             SlackSource,
             SalesforceSource,
             HubSpotSource,
+            MicrosoftSource,
         )
     }
 

@@ -51,6 +51,7 @@ def test_catalog_lists_working_types_with_typed_fields():
         "github",
         "http_api",
         "hubspot",
+        "microsoft",
         "mysql",
         "postgres",
         "sample",

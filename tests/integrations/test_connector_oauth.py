@@ -480,7 +480,7 @@ def test_operators_see_grants_without_their_tokens(client, operator, saas):
     assert tokens["refresh_token"] not in page.content.decode()
 
 
-@pytest.mark.parametrize("type_name", ["shopify", "slack"])
+@pytest.mark.parametrize("type_name", ["microsoft", "shopify", "slack"])
 def test_the_catalog_serves_the_oauth_sources_declared_schema(api, type_name):
     response = api.get(f"/connectors/catalog/{type_name}/schema")
     assert response.status_code == 200, response.content

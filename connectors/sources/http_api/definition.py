@@ -78,6 +78,13 @@ class IncrementalDef:
     # How the boundary is sent with `request_param` (bodies.py): as stored, or an instant as
     # Unix seconds or milliseconds (an API filtering by epoch milliseconds, as HubSpot's search).
     request_format: str = "as_is"
+    # Delta-link mode (an API that hands out a link to "the changes since this read", as
+    # Microsoft Graph's delta queries do): where that link is in the body of a round's last
+    # page. The state is that link; `cursor_field` is then a column the engine fills with the
+    # time each page was read. `path` and `params` (default: the stream's) start a full round.
+    delta_link_path: Path | None = None
+    delta_path: str | None = None
+    delta_params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ _INCREMENTAL_KEYS = {
     "records_order",
     "request_format",
 }
+# The keys of the delta-link mode (see IncrementalDef).
+_DELTA_KEYS = {"delta_link_path", "path", "params"}
 
 
 class _Issues:
@@ -331,6 +340,14 @@ def _parse_stream(
         _check_placeholders(path, params, parent, (*loc, "path"), issues)
     method, body = _parse_body(raw, params, paginator, incremental, loc, issues)
     window = _parse_window(raw, parent, paginator, incremental, loc, issues)
+    if incremental is not None and incremental.delta_link_path is not None:
+        if parent is not None:
+            issues.add((*loc, "incremental"), "A delta_link_path stream has no parent.")
+        if paginator is not None and not paginator.token_is_url:
+            issues.add(
+                (*loc, "paginator", "type"),
+                "A delta_link_path round pages by URL: use next_url or link_header.",
+            )
     if len(issues.items) > before or name is None or path is None:
         return None
     return StreamDef(
@@ -530,7 +547,7 @@ def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef 
     if not isinstance(raw, dict):
         issues.add(loc, "Incremental is an object: {cursor_field, request_param}.", "dict_type")
         return None
-    _unknown_keys(raw, _INCREMENTAL_KEYS, loc, issues)
+    _unknown_keys(raw, _INCREMENTAL_KEYS | _DELTA_KEYS, loc, issues)
     cursor_field = _text(raw, "cursor_field", loc, issues, required=True)
     request_param = _text(raw, "request_param", loc, issues, required=False)
     start_value = raw.get("start_value")
@@ -561,7 +578,51 @@ def _parse_incremental(raw: Any, loc: tuple, issues: _Issues) -> IncrementalDef 
         )
     if cursor_field is None:
         return None
-    return IncrementalDef(cursor_field, request_param, start_value, records_order, request_format)
+    if raw.get("delta_link_path") is None:
+        for key in ("path", "params"):
+            if key in raw:
+                issues.add((*loc, key), "Only a delta_link_path round takes its own path.")
+        return IncrementalDef(
+            cursor_field, request_param, start_value, records_order, request_format
+        )
+    return _parse_delta(raw, loc, issues, cursor_field)
+
+
+def _parse_delta(
+    raw: dict[str, Any], loc: tuple, issues: _Issues, cursor_field: str
+) -> IncrementalDef:
+    """The delta-link mode of `incremental`: the state is a link the API gave, so a request
+    parameter, a start value or an order of records would mean nothing there."""
+    link_path = _parse_path(raw.get("delta_link_path"))
+    if not link_path:
+        issues.add((*loc, "delta_link_path"), "Give a dotted path or a list of keys.")
+    for key in ("request_param", "start_value", "records_order", "request_format"):
+        if key in raw:
+            issues.add((*loc, key), "A delta_link_path round asks the API's link, not a value.")
+    path = raw.get("path")
+    if path is not None and (
+        not isinstance(path, str)
+        or not path
+        or urlsplit(path).scheme
+        or path.startswith("//")
+        or "{" in path
+    ):
+        issues.add((*loc, "path"), "Give a path relative to base_url, without placeholders.")
+        path = None
+    params = raw.get("params")
+    if params is not None and (
+        not isinstance(params, dict)
+        or not all(isinstance(v, str | int | float | bool) for v in params.values())
+        or any("{" in v for v in params.values() if isinstance(v, str))
+    ):
+        issues.add((*loc, "params"), "Give an object of names to text or number values.")
+        params = None
+    return IncrementalDef(
+        cursor_field,
+        delta_link_path=link_path or None,
+        delta_path=path,
+        delta_params=dict(params) if params is not None else None,
+    )
 
 
 def _parse_columns(raw: Any, loc: tuple, issues: _Issues) -> dict[str, str]:

@@ -371,6 +371,15 @@ def _following_url(
     return following
 
 
+def following_url(
+    link: Any, response: requests.Response, *, base_url: str, stream: str, masker: Masker
+) -> Any:
+    """A URL the API gave in a body (a next page, a delta link), checked as a next page's URL
+    is: resolved against the response's, on base_url's site, without credentials; END when
+    there is none."""
+    return _following_url(link, response, base_url=base_url, stream=stream, masker=masker)
+
+
 # Every kind by its `type` in a definition, in the order the 422 message lists them.
 PAGINATORS: dict[str, type[BasePaginator]] = {
     cls.kind: cls
