@@ -220,6 +220,10 @@ REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
 # Connection tests answer within this, whatever the connector's own timeouts.
 CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
 SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+# A worker that runs syncs keeps its database connections (PostgreSQL reads and loads) from
+# one sync to the next: a few per process, closed after 5 idle minutes or when the config they
+# were opened with changes (connectors.framework.connections).
+SYNC_REUSE_CONNECTIONS = env.bool("SYNC_REUSE_CONNECTIONS", default=True)
 # Finished job rows (live progress, per-stream rows) are kept this long; sync receipts, the
 # history, much longer (usage, audit). 0 keeps them forever.
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)
