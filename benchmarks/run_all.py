@@ -214,13 +214,20 @@ class MakeRun:
         return max((_status_kb(pid, "VmHWM") for pid in self.sync_worker_pids()), default=0) / 1024
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            # run.sh's trap stops every process it started (bounded), then exits.
-            self.process.send_signal(signal.SIGINT)
-            try:
+        if self.process is None:
+            return
+        started = self.tree()
+        if self.process.poll() is None:
+            # run.sh's trap stops every process it started (bounded), then exits. SIGTERM, not
+            # SIGINT: a shell started in the background ignores SIGINT and cannot trap it.
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        # Whatever outlived it (its processes run in process groups of their own) would go on
+        # consuming this Redis database's queues: gone too.
+        for pid in started:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def footprint(platform: MakeRun) -> dict[str, Any]:
