@@ -83,7 +83,10 @@ if [ "${RUN_WORKERS:-true}" = "true" ]; then
   # (and shrinks back when idle): at rest the platform holds two pool processes, not four.
   # One stays, so that a sync starts at once, without waiting for a process to fork.
   # Syncs on workers of their own.
+  # A pool process that a sync left holding more than WORKER_MAX_MEMORY_MIB (memory its
+  # drivers keep after a large read) is replaced by a fresh one once the sync is done.
   start QUIT celery -A landed worker --queues syncs --autoscale "${WORKER_CONCURRENCY:-2},1" \
+    --max-memory-per-child "$((${WORKER_MAX_MEMORY_MIB:-300} * 1024))" \
     --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}"
   # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
   # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of
