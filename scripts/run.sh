@@ -79,20 +79,17 @@ if [ "${RUN_WORKERS:-true}" = "true" ]; then
   # acknowledged late; a sync resumes from its checkpoint). SIGTERM's warm shutdown waits for
   # them: a sync for as long as it takes, a webhook delivery up to its 10 s timeout, so
   # Ctrl-C took 15 s and more.
-  # Each worker's pool starts with one process and grows to its concurrency while tasks wait
-  # (and shrinks back when idle): at rest the platform holds two pool processes, not four.
-  # One stays, so that a sync starts at once, without waiting for a process to fork.
   # Syncs on workers of their own.
   # A pool process that a sync left holding more than WORKER_MAX_MEMORY_MIB (memory its
   # drivers keep after a large read) is replaced by a fresh one once the sync is done.
-  start QUIT celery -A landed worker --queues syncs --autoscale "${WORKER_CONCURRENCY:-2},1" \
+  start QUIT celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
     --max-memory-per-child "$((${WORKER_MAX_MEMORY_MIB:-300} * 1024))" \
     --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}"
   # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
   # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of
   # their own, as compose.yaml does); a long sync never delays them.
   start QUIT celery -A landed worker --queues default,webhooks \
-    --autoscale "${LIGHT_WORKER_CONCURRENCY:-2},1" \
+    --concurrency "${LIGHT_WORKER_CONCURRENCY:-2}" \
     --hostname "default@%h" --loglevel "${LOG_LEVEL:-INFO}"
   start TERM celery -A landed beat --loglevel "${LOG_LEVEL:-INFO}" \
     --schedule "$LANDED_DATA_DIR/celerybeat-schedule"
