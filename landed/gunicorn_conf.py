@@ -17,6 +17,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2" if os.environ.get("REDIS_URL
 # (WEB_HEADER_TIMEOUT_SECONDS, WEB_BODY_IDLE_TIMEOUT_SECONDS, WEB_BODY_TIMEOUT_SECONDS), so
 # slow clients cannot hold them for long.
 worker_connections = int(os.environ.get("WEB_MAX_CONNECTIONS", "1000"))
+# The application is imported once, by the arbiter, before it forks the workers: they share
+# its pages instead of each importing its own copy. Nothing opens a connection at import, so
+# none is shared by a fork.
+preload_app = os.environ.get("WEB_PRELOAD", "true").lower() in ("1", "true", "yes")
 # A worker silent this long (its event loop blocked) is restarted.
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 # How long requests under way get to finish when a worker stops.

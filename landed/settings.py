@@ -252,6 +252,10 @@ SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
 SYNC_LOAD_PATH = env.str("SYNC_LOAD_PATH", default="auto")
 if SYNC_LOAD_PATH not in ("auto", "arrow"):
     raise ImproperlyConfigured(f"SYNC_LOAD_PATH must be auto or arrow, not {SYNC_LOAD_PATH!r}.")
+# A worker that runs syncs keeps its database connections (PostgreSQL reads and loads) from
+# one sync to the next: a few per process, closed after 5 idle minutes or when the config they
+# were opened with changes (connectors.framework.connections).
+SYNC_REUSE_CONNECTIONS = env.bool("SYNC_REUSE_CONNECTIONS", default=True)
 # Finished job rows (live progress, per-stream rows) are kept this long; sync receipts, the
 # history, much longer (usage, audit). 0 keeps them forever.
 JOB_RETENTION_DAYS = env.int("JOB_RETENTION_DAYS", default=30)

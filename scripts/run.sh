@@ -81,7 +81,10 @@ if [ "${RUN_WORKERS:-true}" = "true" ]; then
   # them: a sync for as long as it takes, a webhook delivery up to its 10 s timeout, so
   # Ctrl-C took 15 s and more.
   # Syncs on workers of their own.
+  # A pool process that a sync left holding more than WORKER_MAX_MEMORY_MIB (memory its
+  # drivers keep after a large read) is replaced by a fresh one once the sync is done.
   start QUIT celery -A landed worker --queues syncs --concurrency "${WORKER_CONCURRENCY:-2}" \
+    --max-memory-per-child "$((${WORKER_MAX_MEMORY_MIB:-300} * 1024))" \
     --hostname "syncs@%h" --loglevel "${LOG_LEVEL:-INFO}"
   # The light work on another: the scheduler's and reaper's tasks, and webhook deliveries and
   # alerts (short HTTP calls, on a queue of their own so that a fleet can give them workers of

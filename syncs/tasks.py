@@ -5,21 +5,41 @@ name, to its queue (CELERY_TASK_ROUTES)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
+from celery.signals import celeryd_after_setup, worker_process_shutdown
+from django.conf import settings
 from django.utils import timezone
 
-from connectors.framework import registry
+from connectors.framework import connections, registry
+from landed.queues import Queue
 from syncs import services
 from syncs.engine.runner import run_sync_job
 from syncs.models import Job, JobStatus
 
 logger = logging.getLogger("syncs.tasks")
 
-# Import every connector and destination when the worker starts (this module is loaded then),
-# not inside the first sync's clock.
-registry.source_types()
-registry.destination_types()
+
+@celeryd_after_setup.connect
+def import_connectors_in_sync_workers(sender: str, instance: Any, **kwargs: Any) -> None:
+    """A worker that runs syncs imports every connector and destination as it starts, before
+    its pool forks (the pool processes share them), not inside the first sync's clock. The
+    other workers and beat load this module too (task discovery) but never move data: they do
+    without the drivers and Arrow (some 60 MiB each)."""
+    queues = instance.app.amqp.queues
+    if Queue.SYNCS.value in (queues.consume_from or queues):
+        registry.source_types()
+        registry.destination_types()
+        if settings.SYNC_REUSE_CONNECTIONS:
+            # Connections kept from one sync to the next (connectors.framework.connections).
+            connections.enable()
+
+
+@worker_process_shutdown.connect
+def close_kept_connections(**kwargs: Any) -> None:
+    """A pool process on its way out closes the connections its syncs kept."""
+    connections.close_all()
 
 
 @shared_task(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, cast
 
@@ -63,6 +63,7 @@ from connectors.destinations.sql.loader import (
     SqlStreamLoader,
     duplicate_key_error,
 )
+from connectors.framework import connections
 from connectors.framework.base import (
     AuthenticationError,
     CheckResult,
@@ -77,6 +78,7 @@ from connectors.framework.base import (
     TransientError,
     UnreachableError,
 )
+from connectors.framework.connections import ConnectionPool
 from connectors.framework.passthrough import CopyChunk, CopyOffer
 from connectors.framework.spec import ConnectorSpec, SpecField, validate_config, with_defaults
 from connectors.framework.types import ARROW_TYPES, Column, column_from_field
@@ -351,8 +353,13 @@ class PostgresDestination(Destination):
 
     def open_loader(self, namespace: str) -> PostgresLoader:
         namespace = validate_namespace(namespace)
-        settings = self._settings()
-        return PostgresLoader(_connect(settings), namespace, conninfo=_conninfo(settings))
+        config = self._settings()
+        reuse = (_target(config), _conninfo(config))
+        try:
+            connection = _LOADER_CONNECTIONS.acquire(*reuse)
+        except adbc.Error as exc:
+            raise _connect_error(exc, config) from exc
+        return PostgresLoader(connection, namespace, conninfo=_conninfo(config), reuse=reuse)
 
     def _settings(self) -> dict[str, Any]:
         issues = validate_config(self.spec, self.config)
@@ -394,6 +401,46 @@ def _connect(config: dict[str, Any]) -> adbc.Connection:
         return adbc_pg.connect(_conninfo(config), autocommit=False)
     except adbc.Error as exc:
         raise _connect_error(exc, config) from exc
+
+
+def _target(config: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What a connection connects to, without its credentials and options."""
+    return ("postgres", config["host"], str(config["port"]), config["database"])
+
+
+def _probe(connection: adbc.Connection) -> None:
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+    connection.rollback()
+
+
+def _reset(connection: adbc.Connection) -> None:
+    """A loader's connection back to a fresh session: its transaction rolled back, the
+    namespace's advisory lock released (temporary tables are dropped at commit already)."""
+    connection.rollback()
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SELECT pg_advisory_unlock_all()")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+    connection.commit()
+
+
+# A worker's loaders reuse their connections across syncs (see connectors.framework.connections):
+# an ADBC connection loads the server's type catalog as it opens.
+_LOADER_CONNECTIONS: ConnectionPool[adbc.Connection] = connections.register(
+    ConnectionPool(
+        connect=lambda conninfo: adbc_pg.connect(conninfo, autocommit=False),
+        probe=_probe,
+        reset=_reset,
+        close=lambda connection: connection.close(),
+    )
+)
 
 
 def _probe_privileges(connection: adbc.Connection, config: dict[str, Any]) -> None:
@@ -472,8 +519,16 @@ class PostgresLoader(SqlLoader):
     driver_error = adbc.Error
 
     def __init__(
-        self, connection: adbc.Connection, namespace: str, *, conninfo: str | None = None
+        self,
+        connection: adbc.Connection,
+        namespace: str,
+        *,
+        conninfo: str | None = None,
+        reuse: tuple[Hashable, str] | None = None,
     ) -> None:
+        # Where `close` hands the connection back to (target, connection string), if taken
+        # from the worker's pool; closed otherwise.
+        self._reuse = reuse
         self.cursor = connection.cursor()  # the one cursor all statements of this loader use
         # Where the pass-through path connects (`postgres_copy`), on its first chunk.
         self.conninfo = conninfo
@@ -512,12 +567,17 @@ class PostgresLoader(SqlLoader):
 
     # Connection hooks.
     def close(self) -> None:
-        """Close the connection; an open transaction is rolled back by the server."""
+        """Close the connection (an open transaction is rolled back by the server), or hand it
+        back to the worker's pool, rolled back and its lock released. The pass-through's own
+        connection is closed either way."""
         if self._copy_connection is not None:
             with suppress(psycopg.Error):
                 self._copy_connection.close()
         with suppress(adbc.Error):
             self.cursor.close()
+        if self._reuse is not None:
+            _LOADER_CONNECTIONS.release(*self._reuse, self.connection)
+            return
         with suppress(adbc.Error):
             self.connection.close()
 

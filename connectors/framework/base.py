@@ -10,14 +10,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.passthrough import CopyChunk, CopyOffer, CopyRefused
 from connectors.framework.spec import ConfigIssue, ConnectorSpec
 from connectors.framework.types import Column
+
+if TYPE_CHECKING:
+    # For annotations only: the API process imports these contracts (errors, specs) and
+    # never needs Arrow; only the code that moves data loads it.
+    import pyarrow as pa
 
 SyncMode = Literal["full_refresh", "incremental"]
 LoadMode = Literal["append", "overwrite", "merge"]

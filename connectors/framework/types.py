@@ -8,9 +8,23 @@ can tell a JSON document or an arbitrary-precision decimal held as Arrow text fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _arrow() -> ModuleType:
+    """pyarrow, imported on first use rather than with this module: the API process describes
+    columns (discovery, stream settings) without ever building an Arrow type, and importing
+    Arrow costs it some 40 MiB. This is the module's one deferred import."""
+    import pyarrow
+
+    module: ModuleType = pyarrow  # untyped package: named as the module it is
+    return module
+
 
 LogicalType = Literal[
     "boolean",
@@ -56,6 +70,7 @@ class Column:
         return arrow_type_for(self.type, self.precision, self.scale)
 
     def arrow_field(self) -> pa.Field:
+        pa = _arrow()
         metadata = {TYPE_KEY: self.type.encode()}
         if self.precision is not None:
             metadata[PRECISION_KEY] = str(self.precision).encode()
@@ -91,29 +106,33 @@ def arrow_type_for(
     logical: str, precision: int | None = None, scale: int | None = None
 ) -> pa.DataType:
     if logical == "decimal":
+        pa = _arrow()
         if precision is not None and precision <= MAX_ARROW_DECIMAL_PRECISION:
             return pa.decimal128(precision, scale or 0)
         return pa.string()
-    return ARROW_TYPES[logical]
+    return arrow_types()[logical]
 
 
-# Each logical type's Arrow type (decimal: see arrow_type_for).
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "boolean": pa.bool_(),
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "real": pa.float32(),
-    "double": pa.float64(),
-    "string": pa.string(),
-    "binary": pa.binary(),
-    "date": pa.date32(),
-    "time": pa.time64("us"),
-    "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", tz="UTC"),
-    "json": pa.string(),
-    "uuid": pa.string(),
-}
+@cache
+def arrow_types() -> dict[str, pa.DataType]:
+    """Each logical type's Arrow type (decimal: see arrow_type_for)."""
+    pa = _arrow()
+    return {
+        "boolean": pa.bool_(),
+        "smallint": pa.int16(),
+        "integer": pa.int32(),
+        "bigint": pa.int64(),
+        "real": pa.float32(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "binary": pa.binary(),
+        "date": pa.date32(),
+        "time": pa.time64("us"),
+        "timestamp": pa.timestamp("us"),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+        "json": pa.string(),
+        "uuid": pa.string(),
+    }
 
 
 def column_from_field(arrow_field: pa.Field) -> Column:
@@ -131,12 +150,20 @@ def column_from_field(arrow_field: pa.Field) -> Column:
     return Column(name=arrow_field.name, **_infer(arrow_field.type))
 
 
+def __getattr__(name: str) -> dict[str, pa.DataType]:
+    # `ARROW_TYPES`, the mapping as a module constant, built when first asked for.
+    if name == "ARROW_TYPES":
+        return arrow_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _infer(arrow: pa.DataType) -> dict[str, Any]:
+    pa = _arrow()
     if pa.types.is_decimal(arrow):
         return {"type": "decimal", "precision": arrow.precision, "scale": arrow.scale}
     if pa.types.is_timestamp(arrow):
         return {"type": "timestamptz" if arrow.tz else "timestamp"}
-    for logical, candidate in ARROW_TYPES.items():
+    for logical, candidate in arrow_types().items():
         if logical not in ("json", "uuid") and arrow == candidate:
             return {"type": logical}
     if pa.types.is_integer(arrow):
@@ -155,4 +182,4 @@ def _infer(arrow: pa.DataType) -> dict[str, Any]:
 
 
 def schema_for(columns: list[Column]) -> pa.Schema:
-    return pa.schema([column.arrow_field() for column in columns])
+    return _arrow().schema([column.arrow_field() for column in columns])
