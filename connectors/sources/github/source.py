@@ -26,14 +26,11 @@ Streams (docs/github.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.framework.base import Batch, CheckResult, ReadRequest, Source, Stream
-from connectors.framework.credentials import TokenProvider
-from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api import HttpApiSource
+from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField
+from connectors.sources.http_api.declared import DeclaredApiSource, start_date_issues
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -251,7 +248,8 @@ def start_value(raw: Any) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class GitHubSource(Source):
+class GitHubSource(DeclaredApiSource):
+    build_manifest = staticmethod(manifest)
     spec = ConnectorSpec(
         type="github",
         display_name="GitHub",
@@ -295,48 +293,4 @@ class GitHubSource(Source):
 
     @classmethod
     def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
-        raw = config.get("start_date")
-        if isinstance(raw, str) and raw.strip() and start_value(raw) is None:
-            return [
-                ConfigIssue(
-                    "start_date",
-                    "Give an ISO 8601 date or date-time, e.g. 2024-01-01.",
-                    "datetime_parsing",
-                )
-            ]
-        return []
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        *,
-        hostaddr: str | None = None,
-        allow_private_networks: bool = False,
-        credentials: TokenProvider | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            hostaddr=hostaddr,
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-        self.engine = HttpApiSource(
-            manifest(with_defaults(self.spec, config)),
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-
-    def check(self) -> CheckResult:
-        """One request: the first page of the installation's repositories (a token minted
-        first, when none is cached)."""
-        return self.engine.check()
-
-    def discover(self) -> list[Stream]:
-        """The streams with their declared columns, without a request: the same tables for
-        every connector, and a stream the App may not read (no Actions permission) fails
-        alone when it is read, instead of failing discovery, and with it every sync and the
-        streams page where it would be disabled."""
-        return self.engine.declared_streams()
-
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        return self.engine.read(request)
+        return start_date_issues(config, start_value)

@@ -30,14 +30,11 @@ spaced at the search API's 4 a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.framework.base import Batch, CheckResult, ReadRequest, Source, Stream
-from connectors.framework.credentials import TokenProvider
-from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api import HttpApiSource
+from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField
+from connectors.sources.http_api.declared import DeclaredApiSource, start_date_issues
 
 CREDENTIALS = "oauth_hubspot"
 # Where HubSpot's API lives; the platform binds HUBSPOT_API_URL (`api_url`) before a read. The
@@ -222,7 +219,8 @@ def manifest(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class HubSpotSource(Source):
+class HubSpotSource(DeclaredApiSource):
+    build_manifest = staticmethod(manifest)
     spec = ConnectorSpec(
         type="hubspot",
         display_name="HubSpot",
@@ -252,44 +250,4 @@ class HubSpotSource(Source):
 
     @classmethod
     def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
-        raw = config.get("start_date")
-        if isinstance(raw, str) and raw.strip() and start_value(raw) is None:
-            return [
-                ConfigIssue(
-                    "start_date",
-                    "Give an ISO 8601 date or date-time, e.g. 2024-01-01.",
-                    "datetime_parsing",
-                )
-            ]
-        return []
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        *,
-        hostaddr: str | None = None,
-        allow_private_networks: bool = False,
-        credentials: TokenProvider | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            hostaddr=hostaddr,
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-        self.engine = HttpApiSource(
-            manifest(with_defaults(self.spec, config)),
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-
-    def check(self) -> CheckResult:
-        """One request: the first page of the contacts search."""
-        return self.engine.check()
-
-    def discover(self) -> list[Stream]:
-        """The streams with their declared columns, without a request."""
-        return self.engine.declared_streams()
-
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        return self.engine.read(request)
+        return start_date_issues(config, start_value)

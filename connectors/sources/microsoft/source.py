@@ -20,13 +20,10 @@ Streams (docs/microsoft.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from connectors.framework.base import Batch, CheckResult, ReadRequest, Source, Stream
-from connectors.framework.credentials import TokenProvider
-from connectors.framework.spec import ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api import HttpApiSource
+from connectors.framework.spec import ConnectorSpec, SpecField
+from connectors.sources.http_api.declared import DeclaredApiSource
 
 CREDENTIALS = "oauth_microsoft"
 # The platform binds MICROSOFT_GRAPH_URL + /v1.0 (`api_url`); this is Graph's own.
@@ -109,7 +106,8 @@ def manifest(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MicrosoftSource(Source):
+class MicrosoftSource(DeclaredApiSource):
+    build_manifest = staticmethod(manifest)
     spec = ConnectorSpec(
         type="microsoft",
         display_name="Microsoft 365",
@@ -131,34 +129,3 @@ class MicrosoftSource(Source):
             ),
         ),
     )
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        *,
-        hostaddr: str | None = None,
-        allow_private_networks: bool = False,
-        credentials: TokenProvider | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            hostaddr=hostaddr,
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-        self.engine = HttpApiSource(
-            manifest(with_defaults(self.spec, config)),
-            allow_private_networks=allow_private_networks,
-            credentials=credentials,
-        )
-
-    def check(self) -> CheckResult:
-        """One request: the first page of users."""
-        return self.engine.check()
-
-    def discover(self) -> list[Stream]:
-        """The streams with their declared columns, without a request."""
-        return self.engine.declared_streams()
-
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        return self.engine.read(request)
