@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from connectors import views
 
 urlpatterns = [
+    path("", include("connectors.custom.urls")),
     path("connectors/catalog", views.ConnectorCatalogView.as_view(), name="connectors-catalog"),
     path(
         "connectors/catalog/<str:type_name>/schema",
