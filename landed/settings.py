@@ -246,6 +246,13 @@ REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
 # Connection tests answer within this, whatever the connector's own timeouts.
 CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
 SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+# The custom connectors' sandbox (docs/custom_connector_testing.md): a test-read's wall clock
+# (seconds), its child process's memory (MiB), records read per stream, and bytes of output
+# (each response the child reads is bounded by it too).
+SANDBOX_SECONDS = env.float("SANDBOX_SECONDS", default=30.0)
+SANDBOX_MEMORY_MIB = env.int("SANDBOX_MEMORY_MIB", default=512)
+SANDBOX_MAX_RECORDS = env.int("SANDBOX_MAX_RECORDS", default=100)
+SANDBOX_MAX_BYTES = env.int("SANDBOX_MAX_BYTES", default=5 * 1024 * 1024)
 # "auto": a stream whose source and destination are both PostgreSQL, with matching column
 # types, passes binary COPY through; "arrow": every stream loads through Arrow batches
 # (docs/syncs.md, "Load paths").

@@ -1,0 +1,296 @@
+"""The custom connectors' sandbox: a definition's check and bounded read run in a child process
+of their own, and each of its limits is hit on purpose against a local API on 127.0.0.1 (time,
+memory, bytes of a response, bytes of output, records), with the network policy, secrets
+masked and an environment that holds nothing of the server's."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from connectors.custom.sandbox import process
+from connectors.custom.sandbox.process import SandboxLimits, sandbox_read
+from tests.connectors.test_network_policy import RecordingListener
+from tests.http_server import API_KEY, FakeApi
+
+LIMITS = SandboxLimits(seconds=10, memory_mib=512, records=100, bytes=5 * 1024 * 1024)
+USERS = {
+    "name": "users",
+    "path": "keyed/offset/users",
+    "record_selector": "data.items",
+    "primary_key": "id",
+    "paginator": {"type": "offset", "limit_param": "limit", "offset_param": "offset"},
+}
+
+
+@pytest.fixture(scope="module")
+def fake_api():
+    api = FakeApi(users=23).start()
+    yield api
+    api.stop()
+
+
+def http_config(api: FakeApi, *streams: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An http_api config (what a custom definition compiles to) with the API key in the query,
+    where a careless report would show it."""
+    return {
+        "base_url": f"{api.url}/v1",
+        "auth_type": "api_key",
+        "api_key_name": "api_key",
+        "api_key_in": "query",
+        "api_key": API_KEY,
+        "page_size": 10,
+        "max_retries": 0,
+        "streams": list(streams or [USERS]),
+        **extra,
+    }
+
+
+def read(config: dict[str, Any], *, max_records: int = 20, **limits: Any) -> dict[str, Any]:
+    bounds = SandboxLimits(**{**LIMITS.as_dict(), **limits})
+    return sandbox_read(
+        config=config, max_records=max_records, limits=bounds, allow_private_networks=True
+    )
+
+
+def test_check_and_a_bounded_read_of_each_stream(fake_api):
+    events = {
+        "name": "events",
+        "path": "keyed/pages/users",
+        "record_selector": "results",
+        "paginator": {"type": "page_number", "page_param": "page", "size_param": "per_page"},
+    }
+    result = read(http_config(fake_api, USERS, events), max_records=15)
+
+    assert result["status"] == "succeeded" and result["error"] is None, result
+    assert result["check"]["status"] == "succeeded"
+    users, pages = result["streams"]
+    assert users["name"] == "users" and users["status"] == "succeeded"
+    assert [r["id"] for r in users["records"]] == list(range(1, 16))
+    assert users["record_count"] == 15 and users["truncated"] is True
+    assert {"name": "id", "type": "bigint"} in users["columns"]
+    assert {"name": "address", "type": "json"} in users["columns"]
+    assert pages["record_count"] == 15 and pages["error"] is None
+    # Two pages of ten for 15 records, not the stream's third: the read stops at the limit.
+    assert [r["url"].split("?")[1] for r in result["requests"] if "offset/" in r["url"]] == [
+        "limit=10&offset=0&api_key=***",  # the check
+        "limit=10&offset=0&api_key=***",
+        "limit=10&offset=10&api_key=***",
+    ]
+    first = result["requests"][0]
+    assert first["method"] == "GET" and first["status"] == 200
+    assert first["bytes"] > 1000 and first["duration_ms"] >= 0
+    assert API_KEY not in json.dumps(result)
+    assert result["limits"] == {**LIMITS.as_dict(), "records": 15}
+
+
+def test_a_stream_read_to_its_end_is_not_truncated(fake_api):
+    result = read(http_config(fake_api), max_records=50)
+    (users,) = result["streams"]
+    assert users["record_count"] == 23 and users["truncated"] is False
+
+
+def test_records_are_capped_by_the_sandbox_whatever_is_asked(fake_api):
+    result = read(http_config(fake_api), max_records=50, records=4)
+    (users,) = result["streams"]
+    assert users["record_count"] == 4 and users["truncated"] is True
+    assert result["limits"]["records"] == 4
+
+
+def test_one_failing_stream_does_not_stop_the_others_and_its_error_is_masked(fake_api):
+    # The API quotes the request's query back in its error, API key included.
+    fake_api.route("/v1/keyed/echo", lambda handler, query: (400, {"refused": query}, {}))
+    echo = {"name": "echo", "path": "keyed/echo", "record_selector": ""}
+    result = read(http_config(fake_api, echo, USERS))
+
+    assert result["status"] == "failed" and result["error"] is None
+    assert result["check"]["status"] == "failed"  # the first stream is the check's
+    failed, users = result["streams"]
+    assert failed["status"] == "failed" and failed["records"] == []
+    assert failed["error"]["type"] == "connector_error"
+    assert "HTTP 400" in failed["error"]["message"] and "***" in failed["error"]["message"]
+    assert users["status"] == "succeeded" and users["record_count"] == 20
+    assert API_KEY not in json.dumps(result)
+
+
+def test_a_server_that_streams_forever_hits_the_time_limit(fake_api):
+    disconnected = threading.Event()
+
+    def forever(handler, query):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.end_headers()
+        handler.wfile.write(b'{"items": [')
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                handler.wfile.write(b'{"id": 1},')
+                handler.wfile.flush()
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            disconnected.set()
+        return None
+
+    fake_api.route("/v1/keyed/forever", forever)
+    endless = {"name": "endless", "path": "keyed/forever", "record_selector": "items"}
+    started = time.monotonic()
+    result = read(http_config(fake_api, USERS, endless), seconds=2)
+    elapsed = time.monotonic() - started
+
+    assert 2 <= elapsed < 5, elapsed
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "time_limit"
+    assert "SANDBOX_SECONDS" in result["error"]["message"]
+    # What was done before the limit is kept.
+    assert result["check"]["status"] == "succeeded"
+    users, endless_out = result["streams"]
+    assert users["status"] == "succeeded" and users["record_count"] == 20
+    assert endless_out["status"] == "failed" and endless_out["error"]["type"] == "time_limit"
+    # The child was killed: its connection closed, and the server's writes fail.
+    assert disconnected.wait(3)
+
+
+def test_a_huge_page_hits_the_byte_limit_of_a_response(fake_api):
+    huge = {"items": [{"id": i, "blob": "x" * 1000} for i in range(200)]}  # ~200 KB
+    fake_api.route("/v1/keyed/huge", lambda handler, query: (200, huge, {}))
+    stream = {"name": "huge", "path": "keyed/huge", "record_selector": "items"}
+    result = read(http_config(fake_api, USERS, stream), bytes=64 * 1024)
+
+    users, failed = result["streams"]
+    assert users["status"] == "succeeded"
+    assert failed["status"] == "failed"
+    assert "more than max_response_bytes (65536 bytes)" in failed["error"]["message"]
+    assert result["status"] == "failed" and result["error"] is None
+
+
+def test_records_larger_than_the_output_limit_hit_it(fake_api):
+    def big_pages(handler, query):
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
+        items = [{"id": i, "blob": "y" * 3000} for i in range(offset, min(offset + limit, 60))]
+        return 200, {"items": items}, {}
+
+    fake_api.route("/v1/keyed/big", big_pages)
+    stream = {**USERS, "name": "big", "path": "keyed/big", "record_selector": "items"}
+    # Each page (~30 KB) fits the byte limit; 60 records of 3 KB (~180 KB) do not.
+    result = read(http_config(fake_api, stream), max_records=100, bytes=64 * 1024)
+
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "output_limit"
+    assert "SANDBOX_MAX_BYTES" in result["error"]["message"]
+    assert result["streams"][0]["status"] == "failed"
+
+
+def test_a_page_that_parses_into_more_than_the_memory_limit_hits_it(fake_api):
+    # 32 MB of JSON (within the byte limit) that Python holds as ~8 million float objects:
+    # some 256 MB more than the interpreter's own, past a 400 MiB address space.
+    body = b'{"items": [' + b"0.5," * 8_000_000 + b"0.5]}"
+    fake_api.route("/v1/keyed/floats", lambda handler, query: (200, body, {}))
+    stream = {"name": "floats", "path": "keyed/floats", "record_selector": "items"}
+    result = read(http_config(fake_api, stream), memory_mib=400, bytes=64 * 1024 * 1024)
+
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "memory_limit", result
+    assert "SANDBOX_MEMORY_MIB" in result["error"]["message"]
+    (floats,) = result["streams"]
+    assert floats["status"] == "failed" and floats["error"]["type"] == "memory_limit"
+
+
+def test_with_private_networks_refused_the_api_on_loopback_is_not_reached(fake_api):
+    before = len(fake_api.hits)
+    result = sandbox_read(
+        config=http_config(fake_api),
+        max_records=5,
+        limits=LIMITS,
+        allow_private_networks=False,
+    )
+    assert result["status"] == "failed"
+    assert result["check"]["error_type"] == "host_not_allowed"
+    (users,) = result["streams"]
+    assert users["error"]["type"] == "host_not_allowed"
+    assert "not allowed" in users["error"]["message"]
+    assert len(fake_api.hits) == before
+
+
+def test_a_redirect_to_a_private_address_is_not_followed(fake_api):
+    listener = RecordingListener()  # the "private" service a redirect points at
+    try:
+        target = f"http://127.0.0.1:{listener.port}/latest/meta-data"
+        fake_api.route("/v1/keyed/hop", lambda handler, query: (302, {}, {"Location": target}))
+        stream = {"name": "hop", "path": "keyed/hop", "record_selector": ""}
+        result = read(http_config(fake_api, stream))
+    finally:
+        listener.close()
+    (hop,) = result["streams"]
+    assert hop["status"] == "failed"
+    assert "redirects are not followed" in hop["error"]["message"]
+    assert [r["status"] for r in result["requests"]] == [302, 302]  # the check, the read
+    assert listener.hits == 0
+
+
+PROBE = """
+import json, os, resource, sys
+from connectors.custom.sandbox import child
+child.main()
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("django", "rest_framework",
+    "celery", "psycopg", "redis") or m in ("landed.settings", "landed.security.secrets",
+    "connectors.models"))
+# Then: could it read the server's settings if it tried?
+try:
+    from django.conf import settings
+    settings.SECRET_KEY
+    reachable = True
+except Exception:
+    reachable = False
+print(json.dumps({"event": "probe", "env": dict(os.environ), "loaded": loaded,
+    "settings_reachable": reachable, "cwd": os.getcwd(),
+    "limits": {name: resource.getrlimit(getattr(resource, name))
+               for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_FSIZE")}}))
+"""
+
+
+def test_the_child_runs_without_django_settings_or_the_servers_environment(fake_api, monkeypatch):
+    """The real child's work, then a look at what it had: its environment, its modules, its
+    working directory and its resource limits."""
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEYS", "LLM_API_KEY"):
+        monkeypatch.setenv(name, f"server-{name.lower()}")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_server")
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "landed.settings")
+    request = {"config": http_config(fake_api), "max_records": 3, "allow_private_networks": True}
+    with tempfile.TemporaryDirectory() as workdir:
+        exchange = process._run_child(
+            json.dumps(request).encode(),
+            workdir,
+            LIMITS,
+            command=[sys.executable, "-B", "-s", "-c", PROBE],
+        )
+        events = process._events(exchange.stdout)
+        probe = events[-1]
+        assert probe["event"] == "probe", exchange.stderr
+        assert probe["cwd"] == workdir
+    assert any(e["event"] == "stream" and e["stream"]["record_count"] == 3 for e in events)
+    assert set(probe["env"]) <= {
+        "PATH",
+        "LANG",
+        "PYTHONPATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING",
+        "HOME",
+        "TMPDIR",
+        "LC_CTYPE",  # set by the interpreter itself for a C locale
+    }
+    assert not any("server-" in value or "sk_test" in value for value in probe["env"].values())
+    assert probe["loaded"] == []
+    assert probe["settings_reachable"] is False
+    limits = probe["limits"]
+    assert limits["RLIMIT_AS"] == [512 * 1024 * 1024] * 2
+    assert limits["RLIMIT_CPU"][0] == 10
+    assert limits["RLIMIT_NOFILE"] == [process.MAX_OPEN_FILES] * 2
+    assert limits["RLIMIT_FSIZE"] == [process.MAX_FILE_BYTES] * 2
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 512 * 1024 * 1024  # not the parent's
