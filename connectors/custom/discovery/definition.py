@@ -34,7 +34,10 @@ _DUMMY_CREDENTIALS = {
 def definition_from_discovery(discovery: dict[str, Any]) -> dict[str, Any]:
     auth = discovery.get("auth") or {}
     auth_type = auth.get("type") or "none"
-    definition: dict[str, Any] = {"base_url": discovery.get("base_url") or "", "auth_type": auth_type}
+    definition: dict[str, Any] = {
+        "base_url": discovery.get("base_url") or "",
+        "auth_type": auth_type,
+    }
     for key in _AUTH_KEYS.get(auth_type, ()):
         if auth.get(key):
             definition[key] = auth[key]

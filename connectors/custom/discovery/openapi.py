@@ -47,9 +47,7 @@ def load_document(text: str | bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> 
     document."""
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > max_bytes:
-        raise DocumentError(
-            f"The document is larger than {max_bytes} bytes.", "openapi_too_large"
-        )
+        raise DocumentError(f"The document is larger than {max_bytes} bytes.", "openapi_too_large")
     try:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -85,7 +83,7 @@ def check_document(document: Any) -> None:
     elif str(document.get("swagger")) != "2.0":
         raise DocumentError(
             "Not an OpenAPI 3.x or Swagger 2.0 document: it has no `openapi: 3.x` or "
-            "`swagger: \"2.0\"` field.",
+            '`swagger: "2.0"` field.',
             "openapi_unsupported",
         )
     if not isinstance(document.get("paths"), dict):
@@ -289,7 +287,9 @@ def _auth(context: _Context) -> dict[str, Any]:
     if context.swagger2:
         schemes, where = document.get("securityDefinitions"), "securityDefinitions"
     else:
-        components = document.get("components") if isinstance(document.get("components"), dict) else {}
+        components = (
+            document.get("components") if isinstance(document.get("components"), dict) else {}
+        )
         schemes, where = components.get("securitySchemes"), "components.securitySchemes"
     auth = empty_discovery()["auth"]
     if not isinstance(schemes, dict) or not schemes:
@@ -402,16 +402,28 @@ def _candidate(context: _Context, api_path: str, path_item: dict[str, Any]) -> _
     if _is_array(schema):
         items, item_name = context.resolver.deref(schema.get("items") or {})
         return _Candidate(
-            api_path, operation, _parameters(context, path_item, operation),
-            _object_schema(context, items), item_name, "", response, schema,
+            api_path,
+            operation,
+            _parameters(context, path_item, operation),
+            _object_schema(context, items),
+            item_name,
+            "",
+            response,
+            schema,
         )
     found = _array_property(context, schema, name_hint)
     if found is None:
         return None
     selector, items, item_name = found
     return _Candidate(
-        api_path, operation, _parameters(context, path_item, operation),
-        _object_schema(context, items), item_name, selector, response, schema,
+        api_path,
+        operation,
+        _parameters(context, path_item, operation),
+        _object_schema(context, items),
+        item_name,
+        selector,
+        response,
+        schema,
     )
 
 
@@ -521,7 +533,9 @@ def _stream(
     taken: set[str],
 ) -> dict[str, Any] | None:
     api_path = candidate.api_path
-    base_name = _name_from_path(api_path) or h.snake(str(candidate.operation.get("operationId") or ""))
+    base_name = _name_from_path(api_path) or h.snake(
+        str(candidate.operation.get("operationId") or "")
+    )
     properties = candidate.item_schema.get("properties")
     properties = properties if isinstance(properties, dict) else {}
     path_params = [p for p in candidate.parameters if p.get("in") == "path"]
@@ -660,8 +674,10 @@ def _column_type(schema: dict[str, Any]) -> str:
         return {"date-time": "timestamptz", "date": "date"}.get(fmt, "string")
     if kind in _TYPES:
         return _TYPES[kind]
-    if "properties" in schema or "items" in schema or any(
-        k in schema for k in ("oneOf", "anyOf", "allOf")
+    if (
+        "properties" in schema
+        or "items" in schema
+        or any(k in schema for k in ("oneOf", "anyOf", "allOf"))
     ):
         return "json"
     return "string"
@@ -756,6 +772,9 @@ def _next_property(
 
 
 def _url_like(name: str, schema: dict[str, Any]) -> bool:
-    return schema.get("format") in ("uri", "url", "uri-reference") or "url" in name.lower() or (
-        "link" in name.lower()
-    ) or h.squash(name) == "next"
+    return (
+        schema.get("format") in ("uri", "url", "uri-reference")
+        or "url" in name.lower()
+        or ("link" in name.lower())
+        or h.squash(name) == "next"
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,14 @@ SAMPLE_PAGE_SIZE = 5
 DEFAULT_REQUEST_SECONDS = 10.0
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
-CREDENTIAL_FIELDS = ("api_key", "bearer_token", "username", "password", "client_id", "client_secret")
+CREDENTIAL_FIELDS = (
+    "api_key",
+    "bearer_token",
+    "username",
+    "password",
+    "client_id",
+    "client_secret",
+)
 # Where an API without a document given may serve its own.
 CONVENTIONAL_DOCUMENT_PATHS = ("openapi.json", "swagger.json")
 _AUTH_CREDENTIALS = {
@@ -44,6 +52,9 @@ _AUTH_CREDENTIALS = {
     "basic": ("username",),
     "oauth2_client_credentials": ("client_id", "client_secret"),
 }
+
+# What an auth type needs besides the credentials: where to send them.
+_AUTH_PLACEMENT = {"api_key": ("api_key_name",), "oauth2_client_credentials": ("token_url",)}
 
 
 class _BudgetSpent(Exception):
@@ -142,11 +153,25 @@ class _Sampler:
         kind = auth.get("type") or "none"
         compiled: dict[str, Any] = {"base_url": self.base_url, "auth_type": "none"}
         needed = _AUTH_CREDENTIALS.get(kind, ())
-        if needed and all(self.config.get(name) for name in needed):
+        # Where the credentials go: as discovered, else as the caller says.
+        placement = {
+            key: auth.get(key) or self.config.get(key)
+            for key in ("api_key_name", "api_key_in", "token_url", "scopes")
+            if auth.get(key) or self.config.get(key)
+        }
+        missing = [k for k in _AUTH_PLACEMENT.get(kind, ()) if not placement.get(k)]
+        if needed and missing:
+            self.warnings.append(
+                f"Auth type '{kind}' needs {', '.join(missing)}, which neither the document "
+                "nor the config gives: the API was sampled without authentication."
+            )
+        elif needed and all(self.config.get(name) for name in needed):
             compiled["auth_type"] = kind
-            for key in ("api_key_name", "api_key_in", "token_url", "scopes"):
-                if auth.get(key):
-                    compiled[key] = auth[key]
+            compiled.update({k: str(v) for k, v in placement.items()})
+            for key, value in placement.items():
+                if not auth.get(key):  # the caller's placement worked: part of the discovery
+                    auth[key] = value
+                    auth["evidence"] = auth.get("evidence") or "config"
             for key in (*CREDENTIAL_FIELDS, "client_auth_method"):
                 if self.config.get(key) not in (None, ""):
                     compiled[key] = str(self.config[key])
@@ -273,9 +298,7 @@ class _Sampler:
         value = value_at(record, tuple(str(parent.get("field") or "id").split(".")))
         if value is None or isinstance(value, dict | list):
             return None
-        return path.replace(
-            f"{{parent.{parent.get('field') or 'id'}}}", quote(str(value), safe="")
-        )
+        return path.replace(f"{{parent.{parent.get('field') or 'id'}}}", quote(str(value), safe=""))
 
     def _params(self, stream: dict[str, Any]) -> dict[str, Any] | None:
         params = {}
@@ -293,9 +316,7 @@ class _Sampler:
         if found is None:
             located = _locate_records(page.body, stream["name"])
             if located is None:
-                sample.error = (
-                    f"No list of records in the answer (record selector '{selector}')."
-                )
+                sample.error = f"No list of records in the answer (record selector '{selector}')."
                 return
             selector, found = located
             if selector != (stream.get("record_selector") or ""):
@@ -315,7 +336,7 @@ class _Sampler:
         link = (page.response.links.get("next") or {}).get("url")
         if link:
             stream["paginator"] = {"type": "link_header", **sized}
-            stream["evidence"].append("sampled: a Link header with rel=\"next\"")
+            stream["evidence"].append('sampled: a Link header with rel="next"')
             sample.next_link = urljoin(page.response.url, link)
             return
         next_url = _find_paging_value(page.body, h.NEXT_URL_NAMES, urls=True)
@@ -327,7 +348,12 @@ class _Sampler:
         cursor = _find_paging_value(page.body, h.NEXT_CURSOR_NAMES, urls=False)
         if cursor is not None and documented.get("type") != "cursor":
             param = documented.get("cursor_param") or "cursor"
-            stream["paginator"] = {"type": "cursor", "cursor_path": cursor[0], "cursor_param": param, **sized}
+            stream["paginator"] = {
+                "type": "cursor",
+                "cursor_path": cursor[0],
+                "cursor_param": param,
+                **sized,
+            }
             stream["evidence"].append(f"sampled: a next cursor at '{cursor[0]}'")
             self.warnings.append(
                 f"Stream '{stream['name']}': the cursor is sent as '{param}' (a guess: check "
@@ -341,8 +367,14 @@ class _Sampler:
         the second record alone (two more requests at most)."""
         second = sample.records[1]
         probes = (
-            ({"limit": 1, "offset": 1}, {"type": "offset", "limit_param": "limit", "offset_param": "offset"}),
-            ({"page": 2, "per_page": 1}, {"type": "page_number", "page_param": "page", "size_param": "per_page"}),
+            (
+                {"limit": 1, "offset": 1},
+                {"type": "offset", "limit_param": "limit", "offset_param": "offset"},
+            ),
+            (
+                {"page": 2, "per_page": 1},
+                {"type": "page_number", "page_param": "page", "size_param": "per_page"},
+            ),
         )
         for probe, paginator in probes:
             if not self._has_budget():
@@ -367,6 +399,8 @@ class _Sampler:
                 )
                 return
             page = self._get(sample.next_link, {}, stream["name"])
+        elif len(sample.records) < SAMPLE_PAGE_SIZE:
+            return  # a short first page is the last: nothing to confirm
         elif kind == "offset":
             params = dict(sample.first_params)
             params[paginator.get("offset_param") or "offset"] = len(sample.records)
@@ -399,20 +433,22 @@ class _Sampler:
 
     def _learn_from_records(self, stream: dict[str, Any], records: list[dict[str, Any]]) -> None:
         columns = stream.setdefault("columns", {})
-        for column in infer_columns(records, {}, ()):
-            columns.setdefault(column.name, column.type)
-        if not stream.get("primary_key"):
-            key = h.primary_key(records[0], stream["name"])
-            values = [r.get(key[0]) for r in records] if key else []
-            if key and None not in values and len(set(map(str, values))) == len(values):
-                stream["primary_key"] = key
-                stream["evidence"].append(f"sampled: '{key[0]}' is unique in the sample")
         temporal = [
             name
             for name in records[0]
             if all(_is_instant(r.get(name)) for r in records if r.get(name) is not None)
             and any(r.get(name) is not None for r in records)
         ]
+        for column in infer_columns(records, {}, ()):
+            columns.setdefault(
+                column.name, "timestamptz" if column.name in temporal else column.type
+            )
+        if not stream.get("primary_key"):
+            key = h.primary_key(records[0], stream["name"])
+            values = [r.get(key[0]) for r in records] if key else []
+            if key and None not in values and len(set(map(str, values))) == len(values):
+                stream["primary_key"] = key
+                stream["evidence"].append(f"sampled: '{key[0]}' is unique in the sample")
         known = list(stream.get("cursor_candidates") or [])
         stream["cursor_candidates"] = known + [
             c for c in h.cursor_candidates(temporal) if c not in known
@@ -436,7 +472,8 @@ class _Sampler:
             for name, value in list(root.body.items())[:8]:
                 path = self._same_site_path(value)
                 if path is not None:
-                    self._add_stream(h.snake(str(name)) or _name_of(path), path, f"GET / links '{name}'")
+                    stream_name = re.sub(r"_?(url|uri|href|link)$", "", h.snake(str(name)))
+                    self._add_stream(stream_name or _name_of(path), path, f"GET / links '{name}'")
 
     def _use_document(self, body: Any, path: str) -> bool:
         try:
