@@ -1,5 +1,13 @@
 """The custom connectors' API (`/custom-connectors...`) and their icons."""
 
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from connectors.custom.discover_views import CustomConnectorDiscoverView
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/discover",
+        CustomConnectorDiscoverView.as_view(),
+        name="custom-connector-discover",
+    ),
+]
