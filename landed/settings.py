@@ -221,8 +221,12 @@ _TASK_QUEUES = {
     "alerts.check_freshness": Queue.DEFAULT,
     "webhooks.prune": Queue.DEFAULT,
     "billing.report_usage": Queue.DEFAULT,
+    # A custom connector's generation: a few requests and a sandboxed test-read.
+    "connectors.custom_generate": Queue.DEFAULT,
 }
 CELERY_TASK_ROUTES = {name: {"queue": queue.value} for name, queue in _TASK_QUEUES.items()}
+# Tasks modules that autodiscovery (an app's own `tasks` module) does not find.
+CELERY_IMPORTS = ("connectors.custom.tasks",)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -294,3 +294,232 @@ def test_the_child_runs_without_django_settings_or_the_servers_environment(fake_
     assert limits["RLIMIT_NOFILE"] == [process.MAX_OPEN_FILES] * 2
     assert limits["RLIMIT_FSIZE"] == [process.MAX_FILE_BYTES] * 2
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 512 * 1024 * 1024  # not the parent's
+
+
+# --- POST /custom-connectors/{id}/test ---------------------------------------------------------
+DEFINITION = {
+    "auth_type": "api_key",
+    "api_key_name": "api_key",
+    "api_key_in": "query",
+    "page_size": 10,
+    "max_retries": 0,
+    "streams": [
+        {
+            "name": "users",
+            "path": "keyed/offset/users",
+            "record_selector": "data.items",
+            "primary_key": "id",
+            "paginator": {"type": "offset", "limit_param": "limit", "offset_param": "offset"},
+        }
+    ],
+}
+
+
+@pytest.fixture
+def custom(user, fake_api):
+    from connectors.custom.services import custom_version_create
+    from connectors.models import CustomConnector
+
+    row = CustomConnector.objects.create(
+        account=user.account, name="fake", base_url=f"{fake_api.url}/v1", auth_kind="api_key"
+    )
+    custom_version_create(
+        custom_connector=row, definition={**DEFINITION, "base_url": row.base_url}
+    )
+    return row
+
+
+def locs(response) -> dict[tuple, str]:
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert body["error"] == "Validation error"
+    return {tuple(item["loc"]): item["type"] for item in body["detail"]}
+
+
+@pytest.mark.django_db
+def test_the_current_version_is_tested_through_the_api(client, custom):
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test",
+        {"config": {"api_key": API_KEY}, "max_records": 5},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert result["status"] == "succeeded" and result["version"] == 1
+    (users,) = result["streams"]
+    assert users["record_count"] == 5 and users["truncated"] is True
+    assert result["limits"] == {"seconds": 30.0, "memory_mib": 512, "records": 5, "bytes": 5 << 20}
+    assert all("api_key=***" in r["url"] for r in result["requests"])
+    assert API_KEY not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_failing_api_is_a_200_with_the_errors(client, custom):
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test", {"config": {"api_key": "wrong"}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert result["status"] == "failed" and result["error"] is None
+    assert result["check"]["error_type"] == "authentication_failed"
+    assert result["streams"][0]["error"]["type"] == "authentication_failed"
+    assert [r["status"] for r in result["requests"]] == [401, 401]
+
+
+@pytest.mark.django_db
+def test_a_definition_sent_is_tried_without_being_saved(client, custom):
+    pages = {
+        **DEFINITION,
+        "streams": [
+            {
+                "name": "pages",
+                "path": "keyed/pages/users",
+                "record_selector": "results",
+                "paginator": {"type": "page_number", "page_param": "page", "size_param": "per_page"},
+            }
+        ],
+    }
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test",
+        {"config": {"api_key": API_KEY}, "definition": pages, "max_records": 3},
+        format="json",
+    )
+    result = response.json()
+    assert result["status"] == "succeeded" and result["version"] is None
+    assert [s["name"] for s in result["streams"]] == ["pages"]
+    custom.refresh_from_db()
+    assert custom.current_version == 1 and custom.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_bad_input_is_a_422_naming_the_field(client, custom, settings):
+    url = f"/custom-connectors/{custom.id}/test"
+    bad_definition = {**DEFINITION, "streams": [{"name": "x"}], "api_key": "leak"}
+    assert ("body", "definition", "api_key") in locs(
+        client.post(url, {"definition": bad_definition}, format="json")
+    )
+    assert locs(client.post(url, {"config": {}}, format="json")) == {
+        ("body", "config", "api_key"): "missing"
+    }
+    assert locs(client.post(url, {"config": {"api_key": "k"}, "version": 9}, format="json")) == {
+        ("body", "version"): "not_found"
+    }
+    settings.SANDBOX_MAX_RECORDS = 10
+    assert locs(client.post(url, {"max_records": 11}, format="json")) == {
+        ("body", "max_records"): "less_than_equal"
+    }
+    assert locs(client.post(url, {"max_records": "5"}, format="json")) == {
+        ("body", "max_records"): "int_parsing"
+    }
+
+
+@pytest.mark.django_db
+def test_another_accounts_custom_connector_is_a_404(custom):
+    from tests.accounts.factories import UserFactory
+    from tests.clients import client_for
+
+    stranger = client_for(UserFactory())
+    response = stranger.post(f"/custom-connectors/{custom.id}/test", {}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"] == "Custom connector not found"
+    listing = stranger.get(f"/custom-connectors/{custom.id}/generations")
+    assert listing.status_code == 404
+
+
+# --- generation ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def petstore():
+    from tests.petstore_server import PetStore
+
+    store = PetStore().start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def pet_custom(user, petstore):
+    import yaml
+
+    from connectors.models import CustomConnector
+    from tests.petstore_server import openapi_yaml
+
+    return CustomConnector.objects.create(
+        account=user.account,
+        name="pets",
+        base_url=f"{petstore.url}/v1",
+        openapi_document=yaml.safe_load(openapi_yaml(petstore.url)),
+    )
+
+
+@pytest.mark.django_db
+def test_generation_is_queued_once_then_run_into_a_version_with_a_diff(
+    client, pet_custom, django_capture_on_commit_callbacks, monkeypatch
+):
+    from connectors.custom import generation as generation_module
+    from connectors.models import CustomConnectorGeneration
+    from tests.petstore_server import API_KEY as PET_KEY
+
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        "landed.tasks.enqueue", lambda name, *args, countdown=None: sent.append((name, *args))
+    )
+    url = f"/custom-connectors/{pet_custom.id}/generate"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"config": {"api_key": PET_KEY}}, format="json")
+    assert response.status_code == 202, response.content
+    queued = response.json()
+    assert queued["status"] == "queued" and queued["base_version"] is None
+    assert sent == [("connectors.custom_generate", queued["id"])]
+    stored = CustomConnectorGeneration.objects.get(id=queued["id"])
+    assert stored.encrypted_config and PET_KEY not in stored.encrypted_config
+    # One at a time.
+    conflict = client.post(url, {}, format="json")
+    assert conflict.status_code == 409, conflict.content
+
+    done = generation_module.generation_run(generation_id=queued["id"])
+    assert done is not None and done.status == "succeeded", done.errors
+    # Run twice (a redelivered task): nothing more happens.
+    assert generation_module.generation_run(generation_id=queued["id"]) is None
+
+    page = client.get(f"/custom-connectors/{pet_custom.id}/generations").json()
+    assert page["total"] == 1 and page["has_next"] is False
+    (first,) = page["items"]
+    assert first["status"] == "succeeded" and first["version"] == 1
+    assert first["errors"] == [] and first["used_llm"] is False
+    assert first["test"]["status"] == "succeeded" and first["test"]["version"] == 1
+    assert {s["name"] for s in first["test"]["streams"]} >= {"pets", "owners"}
+    assert first["diff"].startswith("--- no version\n+++ generated\n")
+    stored.refresh_from_db()
+    assert stored.encrypted_config == "" and stored.finished_at is not None
+    pet_custom.refresh_from_db()
+    assert pet_custom.current_version == 1 and pet_custom.discovery is not None
+    assert pet_custom.versions.get(number=1).origin == "generated"
+
+    # A second attempt against version 1: the same discovery, the same definition.
+    with django_capture_on_commit_callbacks(execute=True):
+        second = client.post(url, {"config": {"api_key": PET_KEY}}, format="json").json()
+    assert second["base_version"] == 1
+    generation_module.generation_run(generation_id=second["id"])
+    newest = client.get(f"/custom-connectors/{pet_custom.id}/generations").json()["items"][0]
+    assert newest["status"] == "succeeded" and newest["version"] == 2
+    assert newest["diff"] == ""  # the same definition as version 1
+
+
+@pytest.mark.django_db
+def test_a_generation_whose_test_read_fails_records_the_errors(client, pet_custom):
+    from connectors.custom import generation as generation_module
+
+    generation = generation_module.generation_start(
+        custom_connector=pet_custom, config={"api_key": "not-the-key"}
+    )
+    done = generation_module.generation_run(generation_id=generation.id)
+    assert done is not None and done.status == "failed"
+    assert done.version is None and done.encrypted_config == ""
+    assert done.test is not None and done.test["status"] == "failed"
+    stages = {(e["stage"], e["type"]) for e in done.errors}
+    assert ("test", "authentication_failed") in stages, done.errors
+    assert any(e.get("stream") == "pets" for e in done.errors)
+    assert "not-the-key" not in json.dumps(done.errors)
+    assert done.diff.startswith("--- no version")  # what was tried is shown
+    pet_custom.refresh_from_db()
+    assert pet_custom.current_version is None
