@@ -595,6 +595,9 @@ SPECTACULAR_SETTINGS = {
         # Two `provider` fields with different choices: sign-in providers and integrations.
         "SignInProviderEnum": "landed.accounts.oauth.providers.PROVIDER_NAMES",
         "IntegrationProviderEnum": "integrations.selectors.PROVIDERS",
+        "GenerationStatusEnum": "connectors.custom.generation.GENERATION_STATUSES",
+        # A test's outcome (a connection test, a custom connector's sandbox test).
+        "TestOutcomeEnum": ["succeeded", "failed"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

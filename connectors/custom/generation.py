@@ -52,6 +52,7 @@ except ImportError:  # pragma: no cover - until the provider is part of the buil
 logger = logging.getLogger("connectors.custom.generation")
 
 GENERATE_TASK = "connectors.custom_generate"
+GENERATION_STATUSES = CustomConnectorGeneration.STATUSES
 ACTIVE_STATUSES = ("queued", "running")
 # Records read per stream by a generation's test-read (as many as a test's default).
 GENERATION_TEST_RECORDS = 20

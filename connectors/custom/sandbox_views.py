@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from connectors.custom.generation import generation_list, generation_start
+from connectors.custom.generation import GENERATION_STATUSES, generation_list, generation_start
 from connectors.custom.services import custom_connector_get
 from connectors.custom.testing import custom_connector_test
 from landed.api import ratelimit
@@ -116,7 +116,7 @@ class GenerateInputSerializer(serializers.Serializer):
 
 class GenerationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
+    status = serializers.ChoiceField(choices=GENERATION_STATUSES)
     base_version = serializers.IntegerField(
         allow_null=True, help_text="The version it was made from; its diff is against it."
     )

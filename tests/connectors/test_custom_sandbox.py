@@ -323,9 +323,7 @@ def custom(user, fake_api):
     row = CustomConnector.objects.create(
         account=user.account, name="fake", base_url=f"{fake_api.url}/v1", auth_kind="api_key"
     )
-    custom_version_create(
-        custom_connector=row, definition={**DEFINITION, "base_url": row.base_url}
-    )
+    custom_version_create(custom_connector=row, definition={**DEFINITION, "base_url": row.base_url})
     return row
 
 
@@ -375,7 +373,11 @@ def test_a_definition_sent_is_tried_without_being_saved(client, custom):
                 "name": "pages",
                 "path": "keyed/pages/users",
                 "record_selector": "results",
-                "paginator": {"type": "page_number", "page_param": "page", "size_param": "per_page"},
+                "paginator": {
+                    "type": "page_number",
+                    "page_param": "page",
+                    "size_param": "per_page",
+                },
             }
         ],
     }
