@@ -131,7 +131,7 @@ def test_another_accounts_custom_connector_is_404_and_bounds_are_422(client, use
     other = _custom(UserFactory(), base_url="https://api.example.com")
     response = client.post(_url(other), {}, format="json")
     assert response.status_code == 404
-    assert response.json()["error"] == "Custom connector not found."
+    assert response.json()["error"] == "Custom connector not found"
     mine = _custom(user, base_url="https://api.example.com")
     response = client.post(_url(mine), {"max_requests": 26}, format="json")
     assert response.status_code == 422

@@ -423,3 +423,29 @@ def test_sample_refuses_private_addresses_by_default(store: PetStore) -> None:
     assert store.hits == []
     assert all(s["sample"]["records"] == 0 for s in sampled["streams"] if s["sample"])
     assert "not allowed" in _stream(sampled, "owners")["sample"]["error"]
+
+
+def test_required_params_config_fields_are_valid_names() -> None:
+    array = {"type": "array", "items": {"type": "object", "properties": {"id": {}}}}
+    query = [
+        {"name": "api_key", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "password", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "2fa-code", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "status", "in": "query", "required": True, "schema": {"enum": ["open", "all"]}},
+    ]
+    document = _minimal(
+        {"/tickets": _list_of(array, query)},
+        components={
+            "securitySchemes": {"key": {"type": "apiKey", "in": "query", "name": "api_key"}}
+        },
+    )
+    discovery = discover_from_openapi(document, base_url="https://help.example.com/api")
+    tickets = _stream(discovery, "tickets")
+    # The key is the auth's to send; a credential's name is never a config field's.
+    assert tickets["params"] == {
+        "password": "{config.password_value}",
+        "2fa-code": "{config._2fa_code}",
+        "status": "open",
+    }
+    assert [f["name"] for f in discovery["config_fields"]] == ["password_value", "_2fa_code"]
+    assert definition_problems(definition_from_discovery(discovery)) == []

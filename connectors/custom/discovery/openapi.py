@@ -27,7 +27,8 @@ MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MAX_DOCUMENT_NODES = 500_000
 _MAX_REF_DEPTH = 32
 _MAX_SCHEMA_DEPTH = 8
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# The credentials a connector's config holds; no config field may take their names.
+CREDENTIAL_NAMES = ("api_key", "bearer_token", "username", "password", "client_id", "client_secret")
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
 
 
@@ -155,9 +156,18 @@ class _Context:
     swagger2: bool
     warnings: list[str] = field(default_factory=list)
     config_fields: list[dict[str, Any]] = field(default_factory=list)
+    # The API key's query parameter: the auth sends it, not a stream's params.
+    key_param: str | None = None
 
     def add_config_field(self, spec: dict[str, Any]) -> str:
-        """The config field's name (an existing one of that name is reused)."""
+        """The config field's name (an existing one of that name is reused), made valid: a
+        letter or `_` first, and never a credential's name (those the auth type asks for)."""
+        name = re.sub(r"[^A-Za-z0-9_]", "_", str(spec["name"]))[:50] or "field"
+        if name[0].isdigit():
+            name = f"_{name}"
+        if name in CREDENTIAL_NAMES:
+            name = f"{name}_value"
+        spec = {**spec, "name": name}
         for existing in self.config_fields:
             if existing["name"] == spec["name"]:
                 return str(existing["name"])
@@ -197,6 +207,8 @@ def discover_from_openapi(
     discovery["sources"] = ["openapi"]
     discovery["base_url"] = _base_url(context, base_url)
     discovery["auth"] = _auth(context)
+    if discovery["auth"]["api_key_in"] == "query":
+        context.key_param = discovery["auth"]["api_key_name"]
     discovery["streams"] = _streams(context)
     discovery["config_fields"] = context.config_fields
     discovery["warnings"] = context.warnings
@@ -633,7 +645,7 @@ def _fixed_params(
     field the user fills (`{config.<name>}`)."""
     params: dict[str, Any] = {}
     for parameter in query:
-        if not parameter.get("required"):
+        if not parameter.get("required") or parameter.get("name") == context.key_param:
             continue
         schema = parameter if context.swagger2 else _object_schema(context, parameter.get("schema"))
         name = str(parameter["name"])
