@@ -127,7 +127,8 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
     assert custom["has_openapi_document"] is True
     assert CustomConnector.objects.get(id=custom["id"]).openapi_document["info"]["title"] == "Pets"
 
-    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1]):
+    laughs = "openapi: 3.0.0\na: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs):
         response = client.patch(
             f"/custom-connectors/{custom['id']}", {"openapi_document": bad}, format="json"
         )
@@ -381,3 +382,35 @@ def test_the_catalog_lists_the_accounts_own_custom_types(client):
     assert anonymous.status_code == 200
     assert custom_types(APIClient()) == {}
     assert "sample" in {i["type"] for i in anonymous.json()["items"]}
+
+
+def test_the_network_policy_judges_the_compiled_base_url(client, destination, settings):
+    custom = create_custom(client)
+    settings.ALLOW_PRIVATE_NETWORKS = False
+    body = {
+        "name": "pets",
+        "type": custom["type"],
+        "config": {"api_key": "k", "team": "blue"},
+        "destination_id": destination["id"],
+    }
+    refused = client.post("/connectors", body, format="json")
+    assert locs(refused) == [(["body", "config"], "host_not_allowed")]
+    assert "base_url" in refused.json()["detail"][0]["msg"]
+
+
+def test_the_admin_shows_a_custom_connector_with_its_versions(client, operator):
+    custom = create_custom(client)
+    client.patch(
+        f"/custom-connectors/{custom['id']}",
+        {"definition": definition(base_url="http://127.0.0.1:9/{config.region}/v2")},
+        format="json",
+    )
+    listing = operator.get("/admin/connectors/customconnector/")
+    assert listing.status_code == 200 and "Pet API" in listing.content.decode()
+    page = operator.get(f"/admin/connectors/customconnector/{custom['id']}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    # Both versions, read-only: the definition is shown, not a form field.
+    assert "127.0.0.1:9/{config.region}/v2" in html and "127.0.0.1:9/{config.region}/v1" in html
+    assert 'name="versions-0-definition"' not in html
+    assert operator.get("/admin/connectors/customconnector/add/").status_code == 403
