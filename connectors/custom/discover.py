@@ -84,8 +84,7 @@ def _document(custom_connector: CustomConnector) -> tuple[dict[str, Any] | None,
         try:
             if isinstance(uploaded, str):
                 return load_document(uploaded), "openapi_document"
-            check_document(uploaded)
-            return uploaded, "openapi_document"
+            return check_document(uploaded), "openapi_document"
         except DocumentError as exc:
             raise invalid(["openapi_document"], exc.message, exc.kind) from exc
     if not custom_connector.openapi_url:

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 
 from connectors.custom.discover import custom_connector_discover
 from connectors.custom.discovery.sampling import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_CAP
-from connectors.models import CustomConnector
+from connectors.custom.services import custom_connector_get
 from landed.api import ratelimit
-from landed.api.errors import NotFoundError, UpstreamError
+from landed.api.errors import UpstreamError
 from landed.api.schema import raises
 from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
@@ -102,15 +102,6 @@ class DiscoverySerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
-def _custom_connector(request: Request, custom_connector_id: Any) -> CustomConnector:
-    found = CustomConnector.objects.filter(
-        account=request.user.account, id=custom_connector_id
-    ).first()
-    if found is None:
-        raise NotFoundError("Custom connector not found.")
-    return found
-
-
 class CustomConnectorDiscoverView(LandedAPIView):
     rate_limit_tiers = {"POST": ratelimit.SENSITIVE}
 
@@ -134,7 +125,9 @@ class CustomConnectorDiscoverView(LandedAPIView):
         responses={200: DiscoverySerializer},
     )
     def post(self, request: Request, custom_connector_id: Any) -> Response:
-        custom_connector = _custom_connector(request, custom_connector_id)
+        custom_connector = custom_connector_get(
+            account=request.user.account, custom_connector_id=custom_connector_id
+        )
         data = parse_body(DiscoverInputSerializer, request).validated_data
         discovery = custom_connector_discover(
             custom_connector=custom_connector,

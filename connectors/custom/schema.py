@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+# Its stubs (types-jsonschema) are not a dependency: what it exports is Any here.
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from connectors.custom.compile import (
     AUTH_TYPES,
@@ -338,7 +339,7 @@ def _placeholder_issues(definition: dict[str, Any]) -> list[ConfigIssue]:
     for loc, text in texts:
         for name in placeholder_names(text):
             if name not in declared:
-                known = ", ".join(sorted(declared)) or "none declared"
+                known = ", ".join(sorted(declared)) or "none"
                 issues.append(
                     _issue(
                         loc,

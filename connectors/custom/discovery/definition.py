@@ -6,12 +6,11 @@ generation step validates it and test-reads it before offering it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from connectors.custom.schema import definition_issues
 from connectors.framework.spec import ConfigIssue
 from connectors.sources.http_api.definition import DECLARABLE_TYPES
-from connectors.sources.http_api.definition import definition_issues as engine_issues
 from connectors.sources.http_api.paginators import PAGINATORS
 
 _AUTH_KEYS = {
@@ -19,16 +18,6 @@ _AUTH_KEYS = {
     "oauth2_client_credentials": ("token_url", "scopes"),
 }
 _CONFIG_FIELD_KEYS = ("name", "type", "description", "required", "default")
-_CONFIG_PLACEHOLDER = re.compile(r"\{config\.([A-Za-z0-9_]+)\}")
-# Stand-ins for the credentials when a definition is checked by the engine alone.
-_DUMMY_CREDENTIALS = {
-    "api_key": "x",
-    "bearer_token": "x",
-    "username": "x",
-    "password": "x",
-    "client_id": "x",
-    "client_secret": "x",
-}
 
 
 def definition_from_discovery(discovery: dict[str, Any]) -> dict[str, Any]:
@@ -96,22 +85,6 @@ def _paginator(raw: Any) -> dict[str, Any] | None:
 
 
 def definition_problems(definition: dict[str, Any]) -> list[ConfigIssue]:
-    """What is wrong with a definition, by the engine's own checks: its config placeholders
-    filled with their defaults (or a stand-in) and dummy credentials, as compiling does."""
-    values = {
-        str(spec.get("name")): spec.get("default") if spec.get("default") is not None else "x"
-        for spec in definition.get("config_fields") or []
-        if isinstance(spec, dict)
-    }
-    compiled = _filled({k: v for k, v in definition.items() if k != "config_fields"}, values)
-    return engine_issues({**compiled, **_DUMMY_CREDENTIALS})
-
-
-def _filled(value: Any, values: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return _CONFIG_PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "x")), value)
-    if isinstance(value, list):
-        return [_filled(v, values) for v in value]
-    if isinstance(value, dict):
-        return {k: _filled(v, values) for k, v in value.items()}
-    return value
+    """What is wrong with a definition: the definition's JSON Schema, then the engine's own
+    checks on it compiled with stand-in credentials and config values."""
+    return definition_issues(definition)

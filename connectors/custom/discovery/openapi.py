@@ -27,8 +27,14 @@ MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MAX_DOCUMENT_NODES = 500_000
 _MAX_REF_DEPTH = 32
 _MAX_SCHEMA_DEPTH = 8
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# The credentials a connector's config holds; no config field may take their names.
+CREDENTIAL_NAMES = ("api_key", "bearer_token", "username", "password", "client_id", "client_secret")
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is an object, else an empty one (a document is data from anyone)."""
+    return value if isinstance(value, dict) else {}
 
 
 class DocumentError(Exception):
@@ -62,13 +68,12 @@ def load_document(text: str | bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> 
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""
         raise DocumentError(f"The document is neither JSON nor YAML{at}.") from exc
-    check_document(document)
-    return document
+    return check_document(document)
 
 
-def check_document(document: Any) -> None:
-    """A DocumentError unless `document` is an OpenAPI 3.x or Swagger 2.0 document of a
-    bounded size (its YAML aliases expanded)."""
+def check_document(document: Any) -> dict[str, Any]:
+    """`document`, checked: a DocumentError unless it is an OpenAPI 3.x or Swagger 2.0
+    document of a bounded size (its YAML aliases expanded)."""
     if not isinstance(document, dict):
         raise DocumentError("An OpenAPI document is an object (a mapping).")
     _count_nodes(document)
@@ -88,6 +93,7 @@ def check_document(document: Any) -> None:
         )
     if not isinstance(document.get("paths"), dict):
         raise DocumentError("The document has no `paths` object.")
+    return document
 
 
 def _count_nodes(document: Any) -> None:
@@ -150,9 +156,18 @@ class _Context:
     swagger2: bool
     warnings: list[str] = field(default_factory=list)
     config_fields: list[dict[str, Any]] = field(default_factory=list)
+    # The API key's query parameter: the auth sends it, not a stream's params.
+    key_param: str | None = None
 
     def add_config_field(self, spec: dict[str, Any]) -> str:
-        """The config field's name (an existing one of that name is reused)."""
+        """The config field's name (an existing one of that name is reused), made valid: a
+        letter or `_` first, and never a credential's name (those the auth type asks for)."""
+        name = re.sub(r"[^A-Za-z0-9_]", "_", str(spec["name"]))[:50] or "field"
+        if name[0].isdigit():
+            name = f"_{name}"
+        if name in CREDENTIAL_NAMES:
+            name = f"{name}_value"
+        spec = {**spec, "name": name}
         for existing in self.config_fields:
             if existing["name"] == spec["name"]:
                 return str(existing["name"])
@@ -187,11 +202,13 @@ def discover_from_openapi(
     completes a document whose server URL is relative or absent."""
     check_document(document)
     context = _Context(document, _Resolver(document), swagger2="swagger" in document)
-    info = document.get("info") if isinstance(document.get("info"), dict) else {}
+    info = _mapping(document.get("info"))
     discovery = empty_discovery(title=str(info.get("title")) if info.get("title") else None)
     discovery["sources"] = ["openapi"]
     discovery["base_url"] = _base_url(context, base_url)
     discovery["auth"] = _auth(context)
+    if discovery["auth"]["api_key_in"] == "query":
+        context.key_param = discovery["auth"]["api_key_name"]
     discovery["streams"] = _streams(context)
     discovery["config_fields"] = context.config_fields
     discovery["warnings"] = context.warnings
@@ -235,12 +252,12 @@ def _server_url(context: _Context, server: dict[str, Any]) -> str:
     field with the variable's default), except in the scheme and host, where a placeholder
     would not make a URL: there the default is used."""
     url = str(server["url"])
-    variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+    variables = _mapping(server.get("variables"))
     path_start = _path_start(url)
     result, position = [], 0
     for match in _PATH_PARAM.finditer(url):
         name = match.group(1)
-        spec = variables.get(name) if isinstance(variables.get(name), dict) else {}
+        spec = _mapping(variables.get(name))
         default = "" if spec.get("default") is None else str(spec["default"])
         result.append(url[position : match.start()])
         position = match.end()
@@ -287,11 +304,9 @@ def _auth(context: _Context) -> dict[str, Any]:
     if context.swagger2:
         schemes, where = document.get("securityDefinitions"), "securityDefinitions"
     else:
-        components = (
-            document.get("components") if isinstance(document.get("components"), dict) else {}
-        )
+        components = _mapping(document.get("components"))
         schemes, where = components.get("securitySchemes"), "components.securitySchemes"
-    auth = empty_discovery()["auth"]
+    auth: dict[str, Any] = empty_discovery()["auth"]
     if not isinstance(schemes, dict) or not schemes:
         return auth
     # The schemes the document's security requirements use come first.
@@ -300,7 +315,7 @@ def _auth(context: _Context) -> dict[str, Any]:
         if isinstance(requirement, dict):
             required_names.extend(str(name) for name in requirement)
     names = sorted(schemes, key=lambda n: (n not in required_names, list(schemes).index(n)))
-    options = []
+    options: list[dict[str, Any]] = []
     for name in names:
         scheme, _ = context.resolver.deref(schemes[name])
         if not isinstance(scheme, dict):
@@ -333,10 +348,10 @@ def _auth_option(scheme: dict[str, Any], swagger2: bool) -> dict[str, Any] | str
         if swagger2:
             flow = scheme if scheme.get("flow") == "application" else None
         else:
-            flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
+            flows = _mapping(scheme.get("flows"))
             flow = flows.get("clientCredentials")
         if isinstance(flow, dict) and isinstance(flow.get("tokenUrl"), str):
-            scopes = flow.get("scopes") if isinstance(flow.get("scopes"), dict) else {}
+            scopes = _mapping(flow.get("scopes"))
             return {
                 "type": "oauth2_client_credentials",
                 "token_url": flow["tokenUrl"],
@@ -442,7 +457,7 @@ def _response_schema(context: _Context, response: dict[str, Any]) -> dict[str, A
     if context.swagger2:
         raw = response.get("schema")
     else:
-        content = response.get("content") if isinstance(response.get("content"), dict) else {}
+        content = _mapping(response.get("content"))
         media = next(
             (m for t, m in content.items() if "json" in str(t).lower() and isinstance(m, dict)),
             None,
@@ -487,7 +502,7 @@ def _array_property(
 ) -> tuple[str, Any, str | None] | None:
     """(selector, item schema, item schema's name) of the array property holding the records
     (looking one object deep: `{"data": {"items": [...]}}`)."""
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    properties = _mapping(schema.get("properties"))
     arrays: dict[str, dict[str, Any]] = {}
     objects: dict[str, dict[str, Any]] = {}
     for name, raw in properties.items():
@@ -537,7 +552,7 @@ def _stream(
         str(candidate.operation.get("operationId") or "")
     )
     properties = candidate.item_schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
+    properties = _mapping(properties)
     path_params = [p for p in candidate.parameters if p.get("in") == "path"]
     # The root is "/": the engine needs a non-empty path.
     path = api_path.lstrip("/") or "/"
@@ -630,7 +645,7 @@ def _fixed_params(
     field the user fills (`{config.<name>}`)."""
     params: dict[str, Any] = {}
     for parameter in query:
-        if not parameter.get("required"):
+        if not parameter.get("required") or parameter.get("name") == context.key_param:
             continue
         schema = parameter if context.swagger2 else _object_schema(context, parameter.get("schema"))
         name = str(parameter["name"])
@@ -749,7 +764,7 @@ def _next_property(
 ) -> str | None:
     """The dotted path of a next-page property of the list response (top level, or inside a
     `meta`/`pagination`/`links` object)."""
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    properties = _mapping(schema.get("properties"))
     scalars = {}
     containers = {}
     for name, raw in properties.items():

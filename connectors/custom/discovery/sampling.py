@@ -143,7 +143,7 @@ class _Sampler:
             max_response_bytes=max_response_bytes,
         )
         self._send = self.requester.session.request
-        self.requester.session.request = self._recorded  # type: ignore[method-assign]
+        self.requester.session.request = self._recorded  # type: ignore[method-assign,assignment]
 
     def close(self) -> None:
         self.requester.close()
@@ -470,10 +470,12 @@ class _Sampler:
                 return
         if root.error is None and isinstance(root.body, dict):
             for name, value in list(root.body.items())[:8]:
-                path = self._same_site_path(value)
-                if path is not None:
+                linked = self._same_site_path(value)
+                if linked is not None:
                     stream_name = re.sub(r"_?(url|uri|href|link)$", "", h.snake(str(name)))
-                    self._add_stream(stream_name or _name_of(path), path, f"GET / links '{name}'")
+                    self._add_stream(
+                        stream_name or _name_of(linked), linked, f"GET / links '{name}'"
+                    )
 
     def _use_document(self, body: Any, path: str) -> bool:
         try:
