@@ -525,3 +525,27 @@ def test_a_generation_whose_test_read_fails_records_the_errors(client, pet_custo
     assert done.diff.startswith("--- no version")  # what was tried is shown
     pet_custom.refresh_from_db()
     assert pet_custom.current_version is None
+
+
+def test_a_child_that_crashes_or_cannot_start_is_reported_as_crashed(fake_api):
+    from connectors.sources.http_api.masking import Masker
+
+    config = http_config(fake_api)
+    masker = Masker.from_config(config)
+    crash = [sys.executable, "-c", f"import sys; sys.exit('died holding {API_KEY}')"]
+    missing = ["/nonexistent/python"]
+    with tempfile.TemporaryDirectory() as workdir:
+        crashed = process._result(
+            process._run_child(b"{}", workdir, LIMITS, command=crash), config, LIMITS, masker
+        )
+        unstarted = process._result(
+            process._run_child(b"{}", workdir, LIMITS, command=missing), config, LIMITS, masker
+        )
+    assert crashed["status"] == "failed"
+    assert crashed["error"] == {
+        "type": "crashed",
+        "message": "The sandbox ended unexpectedly (1): died holding ***",
+    }
+    assert crashed["streams"][0]["error"] == crashed["error"]
+    assert unstarted["error"]["type"] == "crashed"
+    assert "could not start: FileNotFoundError" in unstarted["error"]["message"]

@@ -159,17 +159,24 @@ def _run_child(
     payload: bytes, workdir: str, limits: SandboxLimits, command: list[str] | None = None
 ) -> _Exchange:
     deadline = time.monotonic() + limits.seconds
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-        command or child_command(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=workdir,
-        env=child_environment(workdir),
-        preexec_fn=_resource_limiter(limits),
-        start_new_session=True,  # its own process group, killed whole
-        close_fds=True,
-    )
+    try:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+            command or child_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=child_environment(workdir),
+            # System calls only, with values computed before the fork.
+            preexec_fn=_resource_limiter(limits),
+            start_new_session=True,  # its own process group, killed whole
+            close_fds=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        # The server cannot start a process now (out of processes, of memory): the test's
+        # failure, reported like a crash.
+        message = f"the sandbox could not start: {type(exc).__name__}".encode()
+        return _Exchange(b"", message, None, None)
     try:
         return _exchange(process, payload, deadline, limits.bytes)
     finally:
@@ -203,6 +210,8 @@ def _exchange(
                 if key.fileobj is process.stdin:
                     try:
                         written = os.write(key.fd, pending[:_READ])
+                    except BlockingIOError:
+                        written = 0
                     except BrokenPipeError:
                         written = len(pending)  # the child is gone: its exit says why
                     pending = pending[written:]
