@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 
 from connectors import services
 from connectors.custom.schema import DEFINITION_SCHEMA, definition_issues
-from connectors.models import Connector, CustomConnector
+from connectors.models import Connector, CustomConnector, CustomConnectorGeneration
+from landed.security.secrets import encrypted_columns
 from tests.accounts.factories import UserFactory
 from tests.clients import client_for
 
@@ -425,3 +426,16 @@ def test_the_admin_shows_a_custom_connector_with_its_versions(client, operator):
     assert "127.0.0.1:9/{config.region}/v2" in html and "127.0.0.1:9/{config.region}/v1" in html
     assert 'name="versions-0-definition"' not in html
     assert operator.get("/admin/connectors/customconnector/add/").status_code == 403
+
+
+def test_a_type_named_in_capitals_is_stored_as_the_custom_connector_spells_it(client, destination):
+    custom = create_custom(client)
+    shouted = {"type": "custom:" + custom["id"].upper()}
+    connector = create_connector(client, shouted, destination)
+    assert connector["type"] == custom["type"]
+    refused = client.delete(f"/custom-connectors/{custom['id']}")
+    assert refused.status_code == 409 and "pets" in refused.json()["detail"]
+
+
+def test_a_generations_test_credentials_are_rotated_with_the_other_secrets():
+    assert (CustomConnectorGeneration, "encrypted_config") in encrypted_columns()
