@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from connectors.models import CustomConnector
 from landed.accounts.services import api_key_create
 from landed.wsgi import application
 from syncs.services import sync_trigger
@@ -105,8 +106,14 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
     notification = Notification.objects.create(
         account=account, connector=connector, kind="sync_failed", title="Failed"
     )
+    # Nothing listens there (and the network policy refuses it): discovery's sample fails at
+    # once, without leaving the machine.
+    custom = CustomConnector.objects.create(
+        account=account, name="custom", base_url=f"http://127.0.0.1:{unused_port}/api"
+    )
     ids = {
         "connector_id": connector.id,
+        "custom_connector_id": custom.id,
         "destination_id": connector.destination_id,
         "job_id": job.id,
         "webhook_id": webhook.id,
