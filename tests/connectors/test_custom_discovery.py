@@ -449,3 +449,24 @@ def test_required_params_config_fields_are_valid_names() -> None:
     }
     assert [f["name"] for f in discovery["config_fields"]] == ["password_value", "_2fa_code"]
     assert definition_problems(definition_from_discovery(discovery)) == []
+
+
+def test_yaml_dates_become_text_and_nan_is_refused() -> None:
+    document = load_document("openapi: 3.0.0\ninfo: {title: t, version: 2024-01-02}\npaths: {}\n")
+    assert document["info"]["version"] == "2024-01-02"
+    with pytest.raises(DocumentError, match="NaN"):
+        load_document('{"openapi": "3.0.0", "paths": {}, "x": NaN}')
+    with pytest.raises(DocumentError, match="nested too deeply"):
+        deep = "[" * 100_000 + "]" * 100_000
+        load_document('{"openapi": "3.0.0", "paths": {}, "x": ' + deep + "}")
+
+
+def test_base_url_needing_a_config_value_is_not_sampled(store: PetStore) -> None:
+    discovery = empty_discovery(base_url=f"{store.url}/{{config.tenant}}")
+    discovery["config_fields"] = [
+        {"name": "tenant", "type": "string", "description": "", "required": True, "default": None}
+    ]
+    store.hits.clear()
+    sampled = sample_discovery(discovery, allow_private_networks=True)
+    assert store.hits == [] and sampled["requests"] == []
+    assert any("tenant" in w for w in sampled["warnings"])
