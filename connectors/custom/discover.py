@@ -64,7 +64,7 @@ def custom_connector_discover(
         discovery["auth"]["type"] = custom_connector.auth_kind or "none"
     if sample:
         discovery = _sampled(custom_connector, discovery, config or {}, max_requests)
-    discovery = _with_documentation(custom_connector, discovery)
+    discovery = _storable(_with_documentation(custom_connector, discovery))
     custom_connector.discovery = discovery
     custom_connector.discovered_at = timezone.now()
     custom_connector.save(update_fields=["discovery", "discovered_at", "updated_at"])
@@ -165,3 +165,16 @@ def _with_documentation(
             extended["sources"].append("llm")
         return extended
     return discovery
+
+
+def _storable(value: Any) -> Any:
+    """`value` with the text PostgreSQL's jsonb refuses made storable: null characters
+    dropped, lone surrogates replaced (a document's or an API's keys and texts are anyone's)."""
+    if isinstance(value, str):
+        cleaned = value.replace("\x00", "")
+        return cleaned.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    return value

@@ -10,7 +10,7 @@ import yaml
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 
-from connectors.custom.schema import definition_issues
+from connectors.custom.schema import definition_issues, unstorable_text_issues
 from connectors.custom.selectors import custom_connector_list, custom_connector_users
 from connectors.models import CustomConnector, CustomConnectorVersion
 from landed.accounts.models import Account
@@ -45,9 +45,17 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
     document = raw
     if isinstance(raw, str):
         try:
-            # YAML 1.2 reads JSON too; the safe loader builds plain data only.
+            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(raw, Loader=yaml.SafeLoader)):
+                # An alias repeats a node: a few nested ones make a document exponentially
+                # large once written out as JSON.
+                raise invalid(
+                    ["openapi_document"],
+                    "YAML anchors and aliases are not accepted: write the document out.",
+                    "value_error",
+                )
+            # YAML reads JSON too; the safe loader builds plain data only.
             document = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:
             where = getattr(exc, "problem_mark", None)
             at = f" (line {where.line + 1})" if where is not None else ""
             raise invalid(
@@ -63,10 +71,19 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
             "value_error",
         )
     try:
-        # Stored as JSON: YAML's dates and other non-JSON values become text.
-        return dict(json.loads(json.dumps(document, default=str)))
-    except ValueError as exc:
+        # Stored as JSON: YAML's dates and other non-JSON values become text; NaN is refused.
+        stored = dict(json.loads(json.dumps(document, default=str, allow_nan=False)))
+    except (ValueError, RecursionError) as exc:
         raise invalid(["openapi_document"], "Not representable as JSON.", "value_error") from exc
+    issues = unstorable_text_issues(stored)
+    if issues:
+        first = issues[0]
+        raise invalid(
+            ["openapi_document", *([first.field] if first.field else []), *first.path],
+            first.msg,
+            first.type,
+        )
+    return stored
 
 
 def _definition_with_base_url(custom: CustomConnector, definition: Any) -> Any:
