@@ -492,3 +492,20 @@ def test_the_definition_made_from_a_sampled_discovery_reads_every_record(store: 
         "pets": list(range(1, 8)),
         "owners_pets": [4, 1, 5, 2, 6, 3, 7],
     }
+
+
+def test_streams_needing_values_or_parents_are_not_sampled(store: PetStore) -> None:
+    documented = discover_from_openapi(load_document(openapi_yaml(store.url)))
+    _stream(documented, "pets")["params"] = {"species": "{config.species}"}
+    _stream(documented, "owners")["path"] = "owners/{config.region}"
+    store.hits.clear()
+    sampled = sample_discovery(documented, config={"api_key": API_KEY}, allow_private_networks=True)
+    assert _stream(sampled, "pets")["sample"]["error"] == (
+        "Not sampled: a config field it needs has no value."
+    )
+    assert _stream(sampled, "owners")["sample"]["requests"] == 0
+    # Its parent has no record: the child is not asked for.
+    assert _stream(sampled, "owners_pets")["sample"]["error"] == (
+        "Not sampled: its parent has no sampled record."
+    )
+    assert store.hits == []

@@ -273,7 +273,7 @@ class _Sampler:
         stream["sample"] = _sample_out(sample)
         path = self._path(stream, samples)
         params = self._params(stream)
-        if path is None or params is None:
+        if path is None or params is None or "{config." in path:
             sample.error = (
                 "Not sampled: its parent has no sampled record."
                 if path is None
