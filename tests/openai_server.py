@@ -18,6 +18,8 @@ the official `openai` library is exercised as in production.
   `endless_stream(interval)` makes the next stream send a piece every `interval` seconds until
   the client goes away, which sets `disconnected`.
 - `requests` records each request (body and headers) for the tests' assertions.
+
+`serve_as_provider(server, settings)` makes it the configured provider for one test.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL = "fake-gpt"
+API_KEY = "sk-test-landed"
 # An endless stream gives up on its own after this long (a test that forgot to close it).
 ENDLESS_LIMIT_SECONDS = 30.0
 
@@ -325,3 +329,18 @@ class FakeOpenAI:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def serve_as_provider(server: FakeOpenAI, settings: Any) -> FakeOpenAI:
+    """`server`, reset, configured as the LLM provider (pytest-django's `settings`), priced
+    2.50 / 10 USD per million tokens."""
+    server.reset()
+    server.api_key = API_KEY
+    settings.LLM_BASE_URL = server.url
+    settings.LLM_API_KEY = API_KEY
+    settings.LLM_MODEL = MODEL
+    settings.LLM_TIMEOUT_SECONDS = 5.0
+    settings.LLM_MAX_RETRIES = 2
+    settings.LLM_INPUT_USD_PER_MILLION_TOKENS = Decimal("2.50")
+    settings.LLM_OUTPUT_USD_PER_MILLION_TOKENS = Decimal("10")
+    return server

@@ -10,6 +10,7 @@ Routes (GET):
   /v1/owners?limit&offset      {"data": [...], "total": N}             (limit default 2)
   /v1/owners/{id}/pets         [...]
   /docs/openapi.yaml           the OpenAPI 3 document of all this
+  anything in `documents`      a test's own document
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ paths:
 class PetStore:
     def __init__(self) -> None:
         self.hits: list[str] = []  # path with query, as received
+        self.documents: dict[str, bytes] = {}  # more documents a test serves, by path
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -172,6 +174,8 @@ class PetStore:
         parts = urlsplit(handler.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path.rstrip("/")
+        if path in self.documents:
+            return 200, self.documents[path], {}
         if path == "/docs/openapi.yaml":
             return 200, openapi_yaml(self.url).encode(), {"Content-Type": "application/yaml"}
         if path == "/v1":

@@ -63,17 +63,35 @@ def custom_connector_discover(
         discovery = empty_discovery(base_url=base_url)
         discovery["auth"]["type"] = custom_connector.auth_kind or "none"
     if sample:
-        discovery = sample_discovery(
-            discovery,
-            config=config or {},
-            max_requests=max_requests,
-            allow_private_networks=network.private_allowed(),
-        )
-    discovery = _with_documentation(custom_connector, discovery)
+        discovery = _sampled(custom_connector, discovery, config or {}, max_requests)
+    discovery = _storable(_with_documentation(custom_connector, discovery))
     custom_connector.discovery = discovery
     custom_connector.discovered_at = timezone.now()
     custom_connector.save(update_fields=["discovery", "discovered_at", "updated_at"])
     return discovery
+
+
+def _sampled(
+    custom_connector: CustomConnector,
+    discovery: dict[str, Any],
+    config: dict[str, Any],
+    max_requests: int,
+) -> dict[str, Any]:
+    """The discovery extended by the live sample; as it was, with a warning, when the sample
+    fails in a way it does not foresee (what the document says is still worth having)."""
+    try:
+        return sample_discovery(
+            discovery,
+            config=config,
+            max_requests=max_requests,
+            allow_private_networks=network.private_allowed(),
+        )
+    except Exception:
+        logger.exception("connectors.custom_discover_sample_crashed id=%s", custom_connector.id)
+        discovery["warnings"].append(
+            "The live sample failed unexpectedly; quote the X-Request-ID to support."
+        )
+        return discovery
 
 
 def _document(custom_connector: CustomConnector) -> tuple[dict[str, Any] | None, str]:
@@ -147,3 +165,16 @@ def _with_documentation(
             extended["sources"].append("llm")
         return extended
     return discovery
+
+
+def _storable(value: Any) -> Any:
+    """`value` with the text PostgreSQL's jsonb refuses made storable: null characters
+    dropped, lone surrogates replaced (a document's or an API's keys and texts are anyone's)."""
+    if isinstance(value, str):
+        cleaned = value.replace("\x00", "")
+        return cleaned.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    return value

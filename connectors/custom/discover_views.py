@@ -18,7 +18,7 @@ from landed.api.schema import raises
 from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
-TAG_CUSTOM_CONNECTORS = ["custom-connectors"]
+TAG_CUSTOM_CONNECTORS = ["custom-connectors"]  # the tag of connectors/custom/views.py
 
 
 class DiscoverInputSerializer(serializers.Serializer):

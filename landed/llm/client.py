@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
-import jsonschema
+# Its stubs (types-jsonschema) are not a dependency: what it exports is Any here.
+import jsonschema  # type: ignore[import-untyped]
 import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -160,10 +161,12 @@ def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(str(message.get("content") or "") for message in messages)
 
 
-def _response_format(schema: Mapping[str, Any], schema_name: str) -> dict[str, Any]:
+def _response_format(
+    schema: Mapping[str, Any], schema_name: str, *, strict: bool
+) -> dict[str, Any]:
     return {
         "type": "json_schema",
-        "json_schema": {"name": schema_name, "schema": dict(schema), "strict": True},
+        "json_schema": {"name": schema_name, "schema": dict(schema), "strict": strict},
     }
 
 
@@ -270,14 +273,21 @@ def chat_json(
     messages: Sequence[Mapping[str, Any]],
     schema: Mapping[str, Any],
     schema_name: str,
+    strict: bool = True,
     timeout: float | None = None,
 ) -> LlmResult:
     """One answer, a JSON object valid against `schema` (draft 2020-12). The tokens are
-    recorded even when the answer turns out invalid: they were spent."""
+    recorded even when the answer turns out invalid: they were spent.
+
+    `strict`: OpenAI's strict structured output, which takes only schemas whose objects
+    declare every property as required and no other (optional ones nullable); a richer
+    schema is sent with `strict` false, and the answer is validated here all the same."""
     client = _client()
     model = settings.LLM_MODEL
     sent = [dict(m) for m in messages]
-    request: dict[str, Any] = {"response_format": _response_format(schema, schema_name)}
+    request: dict[str, Any] = {
+        "response_format": _response_format(schema, schema_name, strict=strict)
+    }
     if timeout is not None:
         request["timeout"] = timeout
     try:

@@ -136,3 +136,53 @@ def test_another_accounts_custom_connector_is_404_and_bounds_are_422(client, use
     response = client.post(_url(mine), {"max_requests": 26}, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "max_requests"]
+
+
+@pytest.mark.django_db
+def test_documentation_page_is_not_fetched_without_an_llm(client, user, store) -> None:
+    custom = _custom(
+        user,
+        base_url=f"{store.url}/v1",
+        openapi_url=f"{store.url}/docs/openapi.yaml",
+        documentation_url=f"{store.url}/docs/guide.html",
+    )
+    store.hits.clear()
+    response = client.post(_url(custom), {"sample": False}, format="json")
+    assert response.status_code == 200, response.content
+    assert "llm" not in response.json()["sources"]
+    assert store.hits == ["/docs/openapi.yaml"]
+
+
+@pytest.mark.django_db
+def test_text_jsonb_refuses_is_made_storable(client, user, store) -> None:
+    document = {
+        "openapi": "3.0.0",
+        "info": {"title": "Pets\u0000 \ud800", "version": "1"},
+        "paths": {
+            "/pets": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"properties": {"n\u0000ame": {}}},
+                                    }
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    }
+    # The upload refuses such text; a fetched document may hold it.
+    store.documents["/docs/odd.json"] = json.dumps(document).encode()
+    custom = _custom(user, base_url=store.url, openapi_url=f"{store.url}/docs/odd.json")
+    response = client.post(_url(custom), {"sample": False}, format="json")
+    assert response.status_code == 200, response.content
+    custom.refresh_from_db()
+    assert custom.discovery["title"] == "Pets ?"
+    assert custom.discovery["streams"][0]["columns"] == {"name": "string"}

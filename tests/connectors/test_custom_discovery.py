@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from connectors.custom.compile import compile_config
 from connectors.custom.discovery.definition import definition_from_discovery, definition_problems
 from connectors.custom.discovery.openapi import (
     DocumentError,
@@ -18,6 +19,8 @@ from connectors.custom.discovery.openapi import (
     load_document,
 )
 from connectors.custom.discovery.sampling import MAX_REQUESTS_CAP, sample_discovery
+from connectors.framework.base import ReadRequest
+from connectors.sources.http_api.source import HttpApiSource
 from tests.petstore_server import API_KEY, PetStore, openapi_yaml
 
 DOCUMENTS = Path(__file__).parent / "openapi_documents"
@@ -449,3 +452,60 @@ def test_required_params_config_fields_are_valid_names() -> None:
     }
     assert [f["name"] for f in discovery["config_fields"]] == ["password_value", "_2fa_code"]
     assert definition_problems(definition_from_discovery(discovery)) == []
+
+
+def test_yaml_dates_become_text_and_nan_is_refused() -> None:
+    document = load_document("openapi: 3.0.0\ninfo: {title: t, version: 2024-01-02}\npaths: {}\n")
+    assert document["info"]["version"] == "2024-01-02"
+    with pytest.raises(DocumentError, match="NaN"):
+        load_document('{"openapi": "3.0.0", "paths": {}, "x": NaN}')
+    with pytest.raises(DocumentError, match="nested too deeply"):
+        deep = "[" * 100_000 + "]" * 100_000
+        load_document('{"openapi": "3.0.0", "paths": {}, "x": ' + deep + "}")
+
+
+def test_base_url_needing_a_config_value_is_not_sampled(store: PetStore) -> None:
+    discovery = empty_discovery(base_url=f"{store.url}/{{config.tenant}}")
+    discovery["config_fields"] = [
+        {"name": "tenant", "type": "string", "description": "", "required": True, "default": None}
+    ]
+    store.hits.clear()
+    sampled = sample_discovery(discovery, allow_private_networks=True)
+    assert store.hits == [] and sampled["requests"] == []
+    assert any("tenant" in w for w in sampled["warnings"])
+
+
+def test_the_definition_made_from_a_sampled_discovery_reads_every_record(store: PetStore) -> None:
+    documented = discover_from_openapi(load_document(openapi_yaml(store.url)))
+    sampled = sample_discovery(documented, config={"api_key": API_KEY}, allow_private_networks=True)
+    definition = definition_from_discovery(sampled)
+    source = HttpApiSource(
+        compile_config(definition, {"api_key": API_KEY}), allow_private_networks=True
+    )
+    read = {}
+    for stream in source.discover():
+        batches = list(source.read(ReadRequest(stream=stream)))
+        read[stream.name] = [v for b in batches for v in b.records.column("id").to_pylist()]
+    # Every page followed (Link header for pets, offset for owners), every owner's pets read.
+    assert read == {
+        "owners": list(range(1, 9)),
+        "pets": list(range(1, 8)),
+        "owners_pets": [4, 1, 5, 2, 6, 3, 7],
+    }
+
+
+def test_streams_needing_values_or_parents_are_not_sampled(store: PetStore) -> None:
+    documented = discover_from_openapi(load_document(openapi_yaml(store.url)))
+    _stream(documented, "pets")["params"] = {"species": "{config.species}"}
+    _stream(documented, "owners")["path"] = "owners/{config.region}"
+    store.hits.clear()
+    sampled = sample_discovery(documented, config={"api_key": API_KEY}, allow_private_networks=True)
+    assert _stream(sampled, "pets")["sample"]["error"] == (
+        "Not sampled: a config field it needs has no value."
+    )
+    assert _stream(sampled, "owners")["sample"]["requests"] == 0
+    # Its parent has no record: the child is not asked for.
+    assert _stream(sampled, "owners_pets")["sample"]["error"] == (
+        "Not sampled: its parent has no sampled record."
+    )
+    assert store.hits == []

@@ -17,9 +17,8 @@ from landed.llm.client import LlmError, achat_stream, chat_json, chat_stream, ll
 from landed.llm.models import LlmUsage
 from landed.llm.selectors import llm_usage_totals
 from tests.accounts.factories import AccountFactory
-from tests.openai_server import FakeOpenAI
+from tests.openai_server import API_KEY, FakeOpenAI, serve_as_provider
 
-API_KEY = "sk-test-landed"
 PET_SCHEMA = {
     "type": "object",
     "properties": {
@@ -43,16 +42,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm(fake_openai: FakeOpenAI, settings) -> FakeOpenAI:
-    fake_openai.reset()
-    fake_openai.api_key = API_KEY
-    settings.LLM_BASE_URL = fake_openai.url
-    settings.LLM_API_KEY = API_KEY
-    settings.LLM_MODEL = "fake-gpt"
-    settings.LLM_TIMEOUT_SECONDS = 5.0
-    settings.LLM_MAX_RETRIES = 2
-    settings.LLM_INPUT_USD_PER_MILLION_TOKENS = Decimal("2.50")
-    settings.LLM_OUTPUT_USD_PER_MILLION_TOKENS = Decimal("10")
-    return fake_openai
+    return serve_as_provider(fake_openai, settings)
 
 
 def ask_pet(account_id=None):

@@ -106,23 +106,25 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
     notification = Notification.objects.create(
         account=account, connector=connector, kind="sync_failed", title="Failed"
     )
+    # Nothing listens there (and the network policy refuses it): discovery's sample and the
+    # sandbox's test fail at once, without leaving the machine.
     custom = custom_connector_create(
         account=account,
         data={
             "name": "custom",
-            "base_url": "http://127.0.0.1:9/v1",
+            "base_url": f"http://127.0.0.1:{unused_port}/v1",
             "definition": {"streams": [{"name": "items", "path": "items"}]},
         },
     )
     ids = {
         "connector_id": connector.id,
+        "custom_connector_id": custom.id,
         "destination_id": connector.destination_id,
         "job_id": job.id,
         "webhook_id": webhook.id,
         "group_id": group.id,
         "policy_id": policy.id,
         "notification_id": notification.id,
-        "custom_connector_id": custom.id,
         "type_name": "sample",
         "provider": "github",
     }

@@ -64,11 +64,24 @@ def load_document(text: str | bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> 
             document = json.loads(decoded)
         else:
             document = yaml.safe_load(decoded)
+    except RecursionError as exc:
+        raise DocumentError("The document is nested too deeply.") from exc
     except (ValueError, yaml.YAMLError) as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""
         raise DocumentError(f"The document is neither JSON nor YAML{at}.") from exc
-    return check_document(document)
+    return check_document(_plain_json(check_document(document)))
+
+
+def _plain_json(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` as JSON holds it: YAML's dates and other non-JSON values become text, and
+    what JSON cannot hold (NaN, infinities) is refused, so that a discovery made from it can
+    be stored. Called once its size is known to be bounded."""
+    try:
+        plain = json.loads(json.dumps(document, default=str, allow_nan=False))
+    except (ValueError, RecursionError) as exc:
+        raise DocumentError("The document holds values JSON cannot (NaN, infinity).") from exc
+    return plain if isinstance(plain, dict) else {}
 
 
 def check_document(document: Any) -> dict[str, Any]:

@@ -57,6 +57,9 @@ _AUTH_CREDENTIALS = {
 _AUTH_PLACEMENT = {"api_key": ("api_key_name",), "oauth2_client_credentials": ("token_url",)}
 
 
+_CONFIG_PLACEHOLDER = re.compile(r"\{config\.([A-Za-z0-9_]+)\}")
+
+
 class _BudgetSpent(Exception):
     """The sample's requests or time are used up."""
 
@@ -94,6 +97,17 @@ def sample_discovery(
     result = copy.deepcopy(discovery)
     if not result.get("base_url"):
         result["warnings"].append("No base URL: the API was not sampled.")
+        return result
+    missing = [
+        name
+        for name in _CONFIG_PLACEHOLDER.findall(str(result["base_url"]))
+        if name not in _config_values(result, config or {})
+    ]
+    if missing:
+        result["warnings"].append(
+            f"The base URL needs config field(s) {', '.join(missing)}: the API was not "
+            "sampled (give their values in config)."
+        )
         return result
     sampler = _Sampler(
         result,
@@ -218,7 +232,7 @@ class _Sampler:
             return _Page(status=http_status(error), error=message)
         try:
             body = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _Page(
                 status=response.status_code, response=response, error="The answer is not JSON."
             )
@@ -259,7 +273,7 @@ class _Sampler:
         stream["sample"] = _sample_out(sample)
         path = self._path(stream, samples)
         params = self._params(stream)
-        if path is None or params is None:
+        if path is None or params is None or "{config." in path:
             sample.error = (
                 "Not sampled: its parent has no sampled record."
                 if path is None
