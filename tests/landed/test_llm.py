@@ -5,9 +5,13 @@ streaming (sync and async), and the tokens and cost recorded per account."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -332,7 +336,7 @@ async def _collect(account_id, deadline: float, take: int | None = None) -> list
 
 
 @pytest.mark.django_db(transaction=True)
-def test_async_stream_text_usage_close_and_deadline(llm: FakeOpenAI) -> None:
+def test_async_stream_text_usage_close_cancel_and_deadline(llm: FakeOpenAI) -> None:
     account = AccountFactory()
     llm.answer("Dogs bark at the postman.")
     pieces = run_async(_collect(account.id, time.monotonic() + 5))
@@ -356,9 +360,8 @@ def test_async_stream_text_usage_close_and_deadline(llm: FakeOpenAI) -> None:
     assert time.monotonic() - started < 1.0
     assert llm.disconnected.wait(6)
 
-
-@pytest.mark.django_db(transaction=True)
-def test_cancelling_the_reading_task_stops_the_server(llm: FakeOpenAI) -> None:
+    # The task reading it cancelled (the client went away): the server sees the disconnect.
+    llm.disconnected.clear()
     llm.endless_stream(interval=0.01)
 
     async def read_then_cancel() -> None:
@@ -399,3 +402,24 @@ def test_operators_see_the_usage(llm: FakeOpenAI, operator) -> None:
     assert (
         operator.get(f"/admin/llm/llmusage/{LlmUsage.objects.get().pk}/change/").status_code == 200
     )
+
+
+def test_a_price_that_is_not_a_number_stops_the_server_at_start(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env.update(
+        LANDED_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="landed.settings",
+        LLM_INPUT_USD_PER_MILLION_TOKENS="1.25",
+        LLM_OUTPUT_USD_PER_MILLION_TOKENS="ten dollars",
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr
+    assert "LLM_OUTPUT_USD_PER_MILLION_TOKENS must be a non-negative number" in started.stderr
