@@ -549,3 +549,70 @@ def test_a_child_that_crashes_or_cannot_start_is_reported_as_crashed(fake_api):
     assert crashed["streams"][0]["error"] == crashed["error"]
     assert unstarted["error"]["type"] == "crashed"
     assert "could not start: FileNotFoundError" in unstarted["error"]["message"]
+
+
+# --- generation with an LLM provider -----------------------------------------------------------
+@pytest.fixture
+def llm(settings):
+    from tests.openai_server import FakeOpenAI, serve_as_provider
+
+    with FakeOpenAI() as server:
+        yield serve_as_provider(server, settings)
+
+
+def deterministic_definition(custom) -> dict[str, Any]:
+    from connectors.custom.discover import custom_connector_discover
+    from connectors.custom.discovery.definition import definition_from_discovery
+    from tests.petstore_server import API_KEY as PET_KEY
+
+    discovery = custom_connector_discover(custom_connector=custom, config={"api_key": PET_KEY})
+    return definition_from_discovery(discovery)
+
+
+@pytest.mark.django_db
+def test_an_llm_refinement_that_validates_is_the_version_offered(pet_custom, llm):
+    from connectors.custom import generation as generation_module
+    from tests.petstore_server import API_KEY as PET_KEY
+
+    deterministic = deterministic_definition(pet_custom)
+    pets_only = [s for s in deterministic["streams"] if s["name"] == "pets"]
+    # The model answers with another host: the definition's own base URL is kept.
+    llm.answer_json({**deterministic, "base_url": "https://evil.example/v1", "streams": pets_only})
+    generation = generation_module.generation_start(
+        custom_connector=pet_custom, config={"api_key": PET_KEY}
+    )
+    done = generation_module.generation_run(generation_id=generation.id)
+
+    assert done is not None and done.status == "succeeded", done.errors
+    assert done.used_llm is True and done.llm_model == "fake-gpt"
+    assert done.prompt_tokens > 0 and done.completion_tokens > 0
+    assert done.errors == []
+    version = done.version
+    assert version is not None and [s["name"] for s in version.definition["streams"]] == ["pets"]
+    assert version.definition["base_url"] == deterministic["base_url"]
+    # The model was handed the discovery and the definition as quoted data.
+    (request,) = llm.requests
+    assert "pets" in request.messages[-1]["content"]
+
+
+@pytest.mark.django_db
+def test_an_llm_definition_that_fails_validation_falls_back_to_the_deterministic_one(
+    pet_custom, llm
+):
+    from connectors.custom import generation as generation_module
+    from tests.petstore_server import API_KEY as PET_KEY
+
+    deterministic = deterministic_definition(pet_custom)
+    pets = next(s for s in deterministic["streams"] if s["name"] == "pets")
+    llm.answer_json({**deterministic, "streams": [pets, pets]})  # a stream defined twice
+    generation = generation_module.generation_start(
+        custom_connector=pet_custom, config={"api_key": PET_KEY}
+    )
+    done = generation_module.generation_run(generation_id=generation.id)
+
+    assert done is not None and done.status == "succeeded"
+    assert done.used_llm is True
+    (note,) = done.errors
+    assert note["stage"] == "llm" and note["type"] == "llm_definition_invalid"
+    assert "defined twice" in note["message"]
+    assert done.version is not None and done.version.definition == deterministic
