@@ -32,22 +32,16 @@ from connectors.configs import with_defaults
 from connectors.custom.compile import custom_spec
 from connectors.custom.discover import custom_connector_discover
 from connectors.custom.discovery.definition import definition_from_discovery
+from connectors.custom.llm import llm_refine_definition
 from connectors.custom.sandbox.runner import run_sandbox_test
 from connectors.custom.schema import definition_issues
 from connectors.custom.services import custom_version_create
 from connectors.framework.spec import ConfigIssue, validate_config
 from connectors.models import CustomConnector, CustomConnectorGeneration
 from landed.api.errors import ApplicationError, ConflictError
+from landed.llm.client import llm_configured
 from landed.security.secrets import decrypt_secrets, encrypt_secrets
 from landed.tasks import enqueue_on_commit
-
-try:  # The LLM provider is optional: without it the deterministic definition is the one.
-    from landed.llm import client as llm_client
-
-    from connectors.custom import llm as custom_llm
-except ImportError:  # pragma: no cover - until the provider is part of the build
-    custom_llm = None  # type: ignore[assignment]
-    llm_client = None  # type: ignore[assignment]
 
 logger = logging.getLogger("connectors.custom.generation")
 
@@ -56,15 +50,18 @@ GENERATION_STATUSES = CustomConnectorGeneration.STATUSES
 ACTIVE_STATUSES = ("queued", "running")
 # Records read per stream by a generation's test-read (as many as a test's default).
 GENERATION_TEST_RECORDS = 20
-# A running attempt that has not ended this long after it started was lost with its worker:
-# it no longer holds the next one back, and its task's redelivery runs it again.
+# An attempt still queued this long after it was made, or running this long after it started,
+# is taken as lost (its message, its worker): the next generation ends it failed rather than
+# wait for it, and a redelivered task of a running one runs it again.
 STALE_AFTER = timedelta(minutes=10)
 
 
-def _active(custom_connector: CustomConnector) -> QuerySet[CustomConnectorGeneration]:
+def _lost(custom_connector: CustomConnector) -> QuerySet[CustomConnectorGeneration]:
+    """Attempts that should have ended by now: queued or running for longer than STALE_AFTER
+    (their message or their worker was lost)."""
     stale = timezone.now() - STALE_AFTER
     return custom_connector.generations.filter(
-        Q(status="queued") | Q(status="running", started_at__gte=stale)
+        Q(status="queued", created_at__lt=stale) | Q(status="running", started_at__lt=stale)
     )
 
 
@@ -76,7 +73,21 @@ def generation_start(
     with transaction.atomic():
         # Locked: two requests at once cannot both find no attempt under way.
         locked = CustomConnector.objects.select_for_update().get(pk=custom_connector.pk)
-        under_way = _active(locked).first()
+        # Lost attempts end failed (their credentials erased) rather than hold this one back.
+        _lost(locked).update(
+            status="failed",
+            errors=[
+                {
+                    "stage": "internal",
+                    "type": "lost",
+                    "message": "The attempt did not end in time: its worker or its message "
+                    "was lost.",
+                }
+            ],
+            encrypted_config="",
+            finished_at=timezone.now(),
+        )
+        under_way = locked.generations.filter(status__in=ACTIVE_STATUSES).first()
         if under_way is not None:
             raise ConflictError(
                 "A generation is already under way.",
@@ -97,8 +108,9 @@ def generation_list(*, custom_connector: CustomConnector) -> QuerySet[CustomConn
 
 def _claim(generation_id: Any) -> CustomConnectorGeneration | None:
     """The attempt, marked running, when it is this worker's to run: queued, or running
-    since longer than STALE_AFTER (its worker was lost). None otherwise (done, or running
-    elsewhere): a task delivered twice runs it once."""
+    since longer than STALE_AFTER (its worker was lost: the task, acknowledged late, is
+    delivered again). None otherwise (done, or running elsewhere): a task delivered twice
+    runs it once."""
     now = timezone.now()
     claimable = Q(status="queued") | Q(status="running", started_at__lt=now - STALE_AFTER)
     with transaction.atomic():
@@ -212,7 +224,7 @@ def _generated_definition(
     if not definition.get("base_url"):
         definition["base_url"] = custom.base_url
     issues = definition_issues(definition)
-    if _llm_configured():
+    if llm_configured():
         definition, issues = _refined(generation, custom, discovery, definition, issues, errors)
     if issues:
         raise _Failed([_issue_error("validation", ["definition"], i) for i in issues])
@@ -230,10 +242,6 @@ def _generated_definition(
     return definition
 
 
-def _llm_configured() -> bool:
-    return custom_llm is not None and llm_client is not None and llm_client.llm_configured()
-
-
 def _refined(
     generation: CustomConnectorGeneration,
     custom: CustomConnector,
@@ -244,10 +252,9 @@ def _refined(
 ) -> tuple[dict[str, Any], list[ConfigIssue]]:
     """The model's refinement when it passes validation; the deterministic definition and its
     issues otherwise (noted in `errors`)."""
-    assert custom_llm is not None  # _llm_configured()
     problems = [_issue_error("validation", ["definition"], i) for i in issues]
     try:
-        result = custom_llm.llm_refine_definition(
+        result = llm_refine_definition(
             account_id=custom.account_id,
             discovery=discovery,
             definition=definition,

@@ -128,14 +128,16 @@ def test_a_server_that_streams_forever_hits_the_time_limit(fake_api):
         handler.send_header("Content-Type", "application/json")
         handler.end_headers()
         handler.wfile.write(b'{"items": [')
+        handler.wfile.flush()
         deadline = time.monotonic() + 30
         try:
             while time.monotonic() < deadline:
-                handler.wfile.write(b'{"id": 1},')
-                handler.wfile.flush()
+                # Straight to the socket: nothing left buffered when the client is gone.
+                handler.connection.sendall(b'{"id": 1},')
                 time.sleep(0.02)
         except (BrokenPipeError, ConnectionResetError):
             disconnected.set()
+        handler.close_connection = True
         return None
 
     fake_api.route("/v1/keyed/forever", forever)
@@ -616,3 +618,29 @@ def test_an_llm_definition_that_fails_validation_falls_back_to_the_deterministic
     assert note["stage"] == "llm" and note["type"] == "llm_definition_invalid"
     assert "defined twice" in note["message"]
     assert done.version is not None and done.version.definition == deterministic
+
+
+@pytest.mark.django_db
+def test_a_lost_attempt_does_not_hold_the_next_one_back(pet_custom, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connectors.custom import generation as generation_module
+    from connectors.models import CustomConnectorGeneration
+
+    monkeypatch.setattr("landed.tasks.enqueue", lambda *args, **kwargs: None)
+    lost = generation_module.generation_start(custom_connector=pet_custom, config={"api_key": "k"})
+    with pytest.raises(generation_module.ConflictError):
+        generation_module.generation_start(custom_connector=pet_custom, config={})
+    # Its message never reached a worker.
+    long_ago = timezone.now() - generation_module.STALE_AFTER - timedelta(seconds=1)
+    CustomConnectorGeneration.objects.filter(id=lost.id).update(created_at=long_ago)
+
+    fresh = generation_module.generation_start(custom_connector=pet_custom, config={})
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.encrypted_config == ""
+    assert [e["type"] for e in lost.errors] == ["lost"]
+    assert fresh.status == "queued"
+    # The lost attempt's message, delivered at last, finds it ended.
+    assert generation_module.generation_run(generation_id=lost.id) is None
