@@ -1,5 +1,18 @@
 """The custom connectors' API (`/custom-connectors...`) and their icons."""
 
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from connectors.custom import icon_views
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/icon",
+        icon_views.CustomConnectorIconView.as_view(),
+        name="custom-connector-icon",
+    ),
+    path(
+        "custom-connector-icons/<str:sha256>",
+        icon_views.CustomConnectorIconFileView.as_view(),
+        name="custom-connector-icon-file",
+    ),
+]
