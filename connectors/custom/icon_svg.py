@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape, quoteattr
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+# No type stubs are installed for defusedxml (types-defusedxml is not a dependency).
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 
 from connectors.custom.icon_files import IconLimits, IconRejected, ProcessedIcon
 

@@ -16,8 +16,14 @@ from rest_framework.response import Response
 from connectors.custom import icons
 from connectors.models import CustomConnector
 from landed.api import ratelimit
-from landed.api.errors import BadRequestError, NotFoundError, UnsupportedMediaTypeError
+from landed.api.errors import (
+    BadRequestError,
+    NotFoundError,
+    RequestValidationError,
+    UnsupportedMediaTypeError,
+)
 from landed.api.schema import raises
+from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
 TAGS = ["custom-connectors"]
@@ -57,6 +63,12 @@ class CustomConnectorIconView(LandedAPIView):
             "Unsupported media type: send multipart/form-data with the icon in the field `file`.",
         ),
         (BadRequestError, "Bad request: a malformed multipart body."),
+        (
+            RequestValidationError,
+            "Validation error: the file cannot be an icon; `msg` says why (not an image, an "
+            "unsupported type, too large, too many or too few pixels, corrupt, an SVG that "
+            "cannot be made safe or declares no size).",
+        ),
     )
     @extend_schema(
         operation_id="custom_connectors_icon_upload",
@@ -70,7 +82,7 @@ class CustomConnectorIconView(LandedAPIView):
             "(512 KiB) and ICON_MAX_PIXELS (1024) per side, at least ICON_MIN_PIXELS (16). "
             "A refused file is a 422 whose `msg` says why."
         ),
-        request={"multipart/form-data": IconUploadInputSerializer},
+        request=IconUploadInputSerializer,
         responses={200: CustomConnectorIconOutputSerializer},
     )
     def post(self, request: Request, custom_connector_id: uuid.UUID) -> Response:
@@ -79,6 +91,7 @@ class CustomConnectorIconView(LandedAPIView):
             raise UnsupportedMediaTypeError(
                 detail="Send multipart/form-data with the icon in the field 'file'."
             )
+        parse_body(IconUploadInputSerializer, request)
         data, filename = icons.uploaded_icon_bytes(request.FILES)
         custom_connector = icons.custom_connector_icon_set(
             custom_connector=custom_connector, data=data, filename=filename

@@ -133,17 +133,13 @@ class IconUploadParser(MultiPartParser):
 
 
 def uploaded_icon_bytes(files: Any) -> tuple[bytes, str]:
-    """The one uploaded `file` (its bytes and the name the client gave it)."""
+    """The one uploaded `file` (its bytes and the name the client gave it); the request's
+    serializer has checked that there is one, and that it is not empty."""
     uploads = files.getlist(FIELD)
-    if not uploads:
-        raise invalid([FIELD], "Field required: send the icon as the multipart field 'file'.",
-                      "missing")  # fmt: skip
-    if len(uploads) > 1:
+    if len(uploads) != 1:
         raise _rejected("Send one file in the field 'file', not several.", "icon_too_many_files")
     upload = uploads[0]
     data: bytes = upload.read()
-    if not data:
-        raise _rejected("The file is empty.", "icon_empty")
     return data, str(upload.name or "")
 
 

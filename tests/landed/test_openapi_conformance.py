@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from connectors.models import CustomConnector
 from landed.accounts.services import api_key_create
 from landed.wsgi import application
 from syncs.services import sync_trigger
@@ -105,6 +106,9 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
     notification = Notification.objects.create(
         account=account, connector=connector, kind="sync_failed", title="Failed"
     )
+    custom_connector = CustomConnector.objects.create(
+        account=account, name="custom", base_url="http://127.0.0.1:9/api"
+    )
     ids = {
         "connector_id": connector.id,
         "destination_id": connector.destination_id,
@@ -113,6 +117,7 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
         "group_id": group.id,
         "policy_id": policy.id,
         "notification_id": notification.id,
+        "custom_connector_id": custom_connector.id,
         "type_name": "sample",
         "provider": "github",
     }
