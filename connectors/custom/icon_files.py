@@ -149,10 +149,6 @@ def _corrupt(kind: IconKind, exc: BaseException) -> IconRejected:
     return IconRejected(f"Corrupt {name} image: it cannot be decoded ({reason}).", "icon_corrupt")
 
 
-# What Pillow raises for damaged files (its plugins use SyntaxError for malformed headers).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError)
-
-
 def process_raster(data: bytes, kind: IconKind, limits: IconLimits) -> ProcessedIcon:
     """Check a PNG, JPEG or WebP file and re-encode it in the same format."""
     formats = [_PILLOW_FORMATS[kind]]
@@ -184,7 +180,9 @@ def process_raster(data: bytes, kind: IconKind, limits: IconLimits) -> Processed
             ) from exc
         except IconRejected:
             raise
-        except _DECODE_ERRORS as exc:
+        except Exception as exc:
+            # Pillow's decoders meet hostile input with many kinds of error (OSError,
+            # SyntaxError, ValueError, struct.error, EOFError ...): each means "corrupt".
             raise _corrupt(kind, exc) from exc
     content = _encode(pixels, kind)
     if len(content) > limits.max_bytes:

@@ -108,6 +108,7 @@ _SCRIPT_SCHEMES = re.compile(r"(?:java|vb)script\s*:", re.IGNORECASE)
 # Far above any real icon; a flat cap against files that make renderers work for minutes.
 MAX_ELEMENTS = 5_000
 MAX_USES = 200
+MAX_DEPTH = 64
 _LENGTH = re.compile(r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
 _PX_PER_UNIT = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54,
                 "in": 96.0}  # fmt: skip
@@ -117,6 +118,7 @@ _PX_PER_UNIT = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, 
 class _Walk:
     elements: int = 0
     uses: int = 0
+    depth: int = 0
 
 
 def _refuse(reason: str) -> IconRejected:
@@ -192,10 +194,10 @@ def _serialise(element: Element, namespaced: bool, walk: _Walk, *, is_root: bool
         return ""
     walk.elements += 1
     walk.uses += name == "use"
-    if walk.elements > MAX_ELEMENTS or walk.uses > MAX_USES:
+    if walk.elements > MAX_ELEMENTS or walk.uses > MAX_USES or walk.depth >= MAX_DEPTH:
         raise IconRejected(
-            f"Unsafe SVG: more than {MAX_ELEMENTS} elements or {MAX_USES} <use> references; "
-            "icons are simpler than that.",
+            f"Unsafe SVG: more than {MAX_ELEMENTS} elements, {MAX_USES} <use> references or "
+            f"{MAX_DEPTH} levels of nesting; icons are simpler than that.",
             "icon_unsafe_svg",
         )
     attributes = _attributes(element, name)
@@ -205,10 +207,12 @@ def _serialise(element: Element, namespaced: bool, walk: _Walk, *, is_root: bool
     if name == "style":
         _check_css(text, "a <style> element")
     parts = [escape(text)]
+    walk.depth += 1
     for child in element:
         parts.append(_serialise(child, namespaced, walk, is_root=False))
         # Text after a child belongs to this element, whatever became of the child.
         parts.append(escape(child.tail or ""))
+    walk.depth -= 1
     inner = "".join(parts)
     opening = name + "".join(f" {key}={quoteattr(value)}" for key, value in attributes)
     return f"<{opening}>{inner}</{name}>" if inner else f"<{opening}/>"

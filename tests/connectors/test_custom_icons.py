@@ -231,12 +231,16 @@ def test_text_is_not_an_image(client, custom_connector):
     assert_refused(response, "icon_not_an_image", "not PNG, JPEG, WebP or SVG")
 
 
-def test_a_truncated_png_is_corrupt(client, custom_connector):
-    whole = noise_png(64)
+@pytest.mark.parametrize(("fmt", "name"), [("PNG", "PNG"), ("JPEG", "JPEG"), ("WEBP", "WEBP")])
+def test_a_truncated_image_is_corrupt(client, custom_connector, fmt, name):
+    noise = Image.open(io.BytesIO(noise_png(64))).convert("RGB")
+    out = io.BytesIO()
+    noise.save(out, format=fmt)
+    whole = out.getvalue()
 
     response = upload(client, custom_connector, whole[: len(whole) // 2])
 
-    assert_refused(response, "icon_corrupt", "Corrupt PNG")
+    assert_refused(response, "icon_corrupt", f"Corrupt {name}")
 
 
 def test_a_decompression_bomb_is_refused_from_its_header(client, custom_connector):
@@ -330,6 +334,24 @@ def test_an_unsafe_svg_is_refused_saying_why(client, custom_connector, case):
     assert CustomConnectorIcon.objects.count() == 0
     custom_connector.refresh_from_db()
     assert custom_connector.icon is None
+
+
+def test_an_svg_nested_too_deep_is_refused(client, custom_connector):
+    nested = "<g>" * 5000 + "</g>" * 5000
+    response = upload(client, custom_connector, SVG.format(nested).encode())
+    assert_refused(response, "icon_unsafe_svg", "levels of nesting")
+
+
+def test_an_svg_without_its_namespace_gets_it(client, custom_connector):
+    svg = b'<svg viewBox="0 0 32 16"><path d="M0 0h32v16z"/><script>x()</script></svg>'
+    assert_refused(upload(client, custom_connector, svg), "icon_unsafe_svg", "<script>")
+
+    response = upload(client, custom_connector, svg.replace(b"<script>x()</script>", b""))
+
+    assert response.status_code == 200, response.content
+    _, content = stored(client, response)
+    assert b'<svg xmlns="http://www.w3.org/2000/svg"' in content
+    assert b'<path d="M0 0h32v16z"/>' in content
 
 
 def test_an_svg_without_a_size_is_refused(client, custom_connector):
