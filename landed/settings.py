@@ -589,6 +589,8 @@ SPECTACULAR_SETTINGS = {
         # Two `provider` fields with different choices: sign-in providers and integrations.
         "SignInProviderEnum": "landed.accounts.oauth.providers.PROVIDER_NAMES",
         "IntegrationProviderEnum": "integrations.selectors.PROVIDERS",
+        # A custom connector's auth_kind and its definition's auth_type: one choice set.
+        "CustomConnectorAuthEnum": "connectors.models.CustomConnector.AUTH_KINDS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,17 +8,15 @@ import uuid
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers as drf_serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from connectors.custom import icons
-from connectors.models import CustomConnector
+from connectors.custom import icons, serializers, services
 from landed.api import ratelimit
 from landed.api.errors import (
     BadRequestError,
-    NotFoundError,
     RequestValidationError,
     UnsupportedMediaTypeError,
 )
@@ -33,25 +31,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ICON_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "image/svg+xml")
 
 
-class IconUploadInputSerializer(serializers.Serializer):
-    file = serializers.FileField(
+class IconUploadInputSerializer(drf_serializers.Serializer):
+    file = drf_serializers.FileField(
         help_text="PNG, JPEG, WebP or SVG; its type is read from its content, not its name."
     )
-
-
-class CustomConnectorIconOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    icon_url = serializers.CharField(allow_null=True)
-
-
-def _custom_connector(request: Request, custom_connector_id: uuid.UUID) -> CustomConnector:
-    # Account-scoped: another account's id is a 404, as an unknown one.
-    found = CustomConnector.objects.filter(
-        account=request.user.account, id=custom_connector_id
-    ).first()
-    if found is None:
-        raise NotFoundError(detail="No such custom connector.")
-    return found
 
 
 class CustomConnectorIconView(LandedAPIView):
@@ -83,22 +66,27 @@ class CustomConnectorIconView(LandedAPIView):
             "A refused file is a 422 whose `msg` says why."
         ),
         request=IconUploadInputSerializer,
-        responses={200: CustomConnectorIconOutputSerializer},
+        responses={200: serializers.CustomConnectorSerializer},
     )
     def post(self, request: Request, custom_connector_id: uuid.UUID) -> Response:
-        custom_connector = _custom_connector(request, custom_connector_id)
+        account = request.user.account
+        custom_connector = services.custom_connector_get(
+            account=account, custom_connector_id=custom_connector_id
+        )
         if not (request.content_type or "").startswith("multipart/form-data"):
             raise UnsupportedMediaTypeError(
                 detail="Send multipart/form-data with the icon in the field 'file'."
             )
         parse_body(IconUploadInputSerializer, request)
         data, filename = icons.uploaded_icon_bytes(request.FILES)
-        custom_connector = icons.custom_connector_icon_set(
+        icons.custom_connector_icon_set(
             custom_connector=custom_connector, data=data, filename=filename
         )
-        return Response(
-            {"id": str(custom_connector.id), "icon_url": icons.icon_url(custom_connector.icon)}
+        # Read anew, with what the custom connector's responses show.
+        updated = services.custom_connector_get(
+            account=account, custom_connector_id=custom_connector_id
         )
+        return Response(serializers.CustomConnectorSerializer(updated).data)
 
 
 def _etag_matches(header: str, etag: str) -> bool:

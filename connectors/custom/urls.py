@@ -2,9 +2,15 @@
 
 from django.urls import URLPattern, path
 
-from connectors.custom import icon_views
+from connectors.custom import icon_views, views
 
 urlpatterns: list[URLPattern] = [
+    path("custom-connectors", views.CustomConnectorListView.as_view(), name="custom-connectors"),
+    path(
+        "custom-connectors/<uuid:custom_connector_id>",
+        views.CustomConnectorDetailView.as_view(),
+        name="custom-connector",
+    ),
     path(
         "custom-connectors/<uuid:custom_connector_id>/icon",
         icon_views.CustomConnectorIconView.as_view(),

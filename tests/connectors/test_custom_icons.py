@@ -179,10 +179,11 @@ def test_an_image_is_re_encoded_without_its_metadata_or_trailer(
     assert response.status_code == 200, response.content
     served, content = stored(client, response)
     sha = hashlib.sha256(content).hexdigest()
-    assert response.json() == {
-        "id": str(custom_connector.id),
-        "icon_url": f"/custom-connector-icons/{sha}",
-    }
+    # The custom connector, as its own endpoints answer it.
+    body = response.json()
+    assert body["id"] == str(custom_connector.id)
+    assert body["type"] == f"custom:{custom_connector.id}"
+    assert body["icon_url"] == f"/custom-connector-icons/{sha}"
     assert served["Content-Type"] == content_type
     assert b"SecretCameraMaker" not in content
     assert b"appended" not in content
@@ -390,6 +391,9 @@ def test_a_new_upload_replaces_the_icon(client, custom_connector):
     custom_connector.refresh_from_db()
     assert response.json()["icon_url"] == f"/custom-connector-icons/{custom_connector.icon_id}"
     assert custom_connector.icon.content_type == "image/webp"
+    # GET /custom-connectors/{id} shows it too.
+    shown = client.get(f"/custom-connectors/{custom_connector.id}").json()
+    assert shown["icon_url"] == response.json()["icon_url"]
 
 
 def test_without_a_file_the_field_is_required(client, custom_connector):
@@ -429,7 +433,7 @@ def test_another_accounts_custom_connector_is_not_found(custom_connector):
     response = upload(stranger, custom_connector, image_bytes("PNG"))
 
     assert response.status_code == 404
-    assert response.json()["error"] == "Not found"
+    assert response.json()["error"] == "Custom connector not found"
     assert CustomConnectorIcon.objects.count() == 0
 
 
