@@ -15,12 +15,15 @@ import zlib
 from typing import Any
 
 import pytest
+import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from connectors.models import CustomConnector, CustomConnectorIcon
+from landed.accounts.services import api_key_create
 from tests.accounts.factories import UserFactory
 from tests.clients import client_for
+from tests.landed.test_slow_clients import started_server
 
 pytestmark = pytest.mark.django_db
 
@@ -495,8 +498,6 @@ def test_an_unknown_icon_is_not_found(api, sha):
 # --- Through the real server -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def asgi_server(django_db_setup, tmp_path_factory):
-    from tests.landed.test_slow_clients import started_server
-
     with started_server(tmp_path_factory.mktemp("icons"), ICON_MAX_BYTES="65536") as server:
         yield server
 
@@ -504,10 +505,6 @@ def asgi_server(django_db_setup, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_through_the_asgi_server(asgi_server):
-    import requests
-
-    from landed.accounts.services import api_key_create
-
     user = UserFactory()
     _, raw_key = api_key_create(user=user, name="icons")
     custom = CustomConnector.objects.create(
