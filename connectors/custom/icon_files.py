@@ -12,7 +12,6 @@ Plain Python (no Django): the API turns `IconRejected` into its 422 (connectors/
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -152,38 +151,38 @@ def _corrupt(kind: IconKind, exc: BaseException) -> IconRejected:
 def process_raster(data: bytes, kind: IconKind, limits: IconLimits) -> ProcessedIcon:
     """Check a PNG, JPEG or WebP file and re-encode it in the same format."""
     formats = [_PILLOW_FORMATS[kind]]
-    with warnings.catch_warnings():
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=formats) as probe:
-                # The header's dimensions, before any pixel is decoded.
-                width, height = probe.size
-                check_dimensions(width, height, limits, "image")
-                if getattr(probe, "n_frames", 1) > 1:
-                    raise IconRejected(
-                        "Animated images are not supported: upload a single frame.",
-                        "icon_unsupported_type",
-                    )
-                probe.verify()
-            with Image.open(io.BytesIO(data), formats=formats) as image:
-                image.load()
-                pixels = _upright(image) if kind == "jpeg" else image.copy()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise IconRejected(
-                f"Too many pixels: the image declares more than Pillow decodes ({exc}).",
-                "icon_too_many_pixels",
-            ) from exc
-        except UnidentifiedImageError as exc:
-            raise IconRejected(
-                f"Corrupt {formats[0]} image: its header cannot be read.", "icon_corrupt"
-            ) from exc
-        except IconRejected:
-            raise
-        except Exception as exc:
-            # Pillow's decoders meet hostile input with many kinds of error (OSError,
-            # SyntaxError, ValueError, struct.error, EOFError ...): each means "corrupt".
-            raise _corrupt(kind, exc) from exc
+    # No warnings filter for Pillow's DecompressionBombWarning (the filters are process-wide,
+    # shared by the server's threads): an image past MAX_IMAGE_PIXELS is far past our cap per
+    # side, refused right after the header is read; past twice that, Pillow refuses it itself.
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as probe:
+            # The header's dimensions, before any pixel is decoded.
+            width, height = probe.size
+            check_dimensions(width, height, limits, "image")
+            if getattr(probe, "n_frames", 1) > 1:
+                raise IconRejected(
+                    "Animated images are not supported: upload a single frame.",
+                    "icon_unsupported_type",
+                )
+            probe.verify()
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            image.load()
+            pixels = _upright(image) if kind == "jpeg" else image.copy()
+    except Image.DecompressionBombError as exc:
+        raise IconRejected(
+            f"Too many pixels: the image declares more than Pillow decodes ({exc}).",
+            "icon_too_many_pixels",
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise IconRejected(
+            f"Corrupt {formats[0]} image: its header cannot be read.", "icon_corrupt"
+        ) from exc
+    except IconRejected:
+        raise
+    except Exception as exc:
+        # Pillow's decoders meet hostile input with many kinds of error (OSError,
+        # SyntaxError, ValueError, struct.error, EOFError ...): each means "corrupt".
+        raise _corrupt(kind, exc) from exc
     content = _encode(pixels, kind)
     if len(content) > limits.max_bytes:
         raise IconRejected(

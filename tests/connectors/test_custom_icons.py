@@ -254,6 +254,24 @@ def test_a_decompression_bomb_is_refused_from_its_header(client, custom_connecto
     assert_refused(upload(client, custom_connector, bomb), "icon_too_many_pixels")
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_bomb_pillow_only_warns_about_is_refused_by_the_cap(client, custom_connector):
+    # Between MAX_IMAGE_PIXELS and twice that, Pillow opens it with a warning.
+    response = upload(client, custom_connector, png_declaring(10_000, 10_000))
+
+    assert_refused(response, "icon_too_many_pixels", "10000x10000")
+
+
+def test_an_animated_image_is_refused(client, custom_connector):
+    frames = [Image.new("RGB", (32, 32), color) for color in ("red", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="PNG", save_all=True, append_images=frames[1:])
+
+    response = upload(client, custom_connector, out.getvalue())
+
+    assert_refused(response, "icon_unsupported_type", "Animated")
+
+
 def test_dimensions_past_the_cap_are_refused_before_decoding(client, custom_connector):
     # Well within Pillow's own bomb limit, past ours; decoding would succeed.
     response = upload(client, custom_connector, png_declaring(2048, 600))
