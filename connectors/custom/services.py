@@ -45,7 +45,15 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
     document = raw
     if isinstance(raw, str):
         try:
-            # YAML 1.2 reads JSON too; the safe loader builds plain data only.
+            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(raw, Loader=yaml.SafeLoader)):
+                # An alias repeats a node: a few nested ones make a document exponentially
+                # large once written out as JSON.
+                raise invalid(
+                    ["openapi_document"],
+                    "YAML anchors and aliases are not accepted: write the document out.",
+                    "value_error",
+                )
+            # YAML reads JSON too; the safe loader builds plain data only.
             document = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)

@@ -5,6 +5,9 @@ account. (Reading with a custom type end to end: tests/e2e/test_custom_connector
 from __future__ import annotations
 
 import copy
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,7 +130,8 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
     assert custom["has_openapi_document"] is True
     assert CustomConnector.objects.get(id=custom["id"]).openapi_document["info"]["title"] == "Pets"
 
-    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1]):
+    laughs = "openapi: 3.0.0\na: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs):
         response = client.patch(
             f"/custom-connectors/{custom['id']}", {"openapi_document": bad}, format="json"
         )
@@ -214,11 +218,15 @@ def test_a_definition_that_is_not_an_object(client):
     assert locs(response) == [(["body", "definition"], "dict_type")]
 
 
-def test_the_json_schema_is_one_the_checks_agree_with():
-    """The example of docs/custom_connectors.md passes; the schema is draft 2020-12."""
+def test_the_docs_publish_the_json_schema_and_examples_that_pass_it():
+    """docs/custom_connectors.md holds the schema the checks use, and its examples pass."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "custom_connectors.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", text, re.S)]
+    assert blocks[-1] == json.loads(json.dumps(DEFINITION_SCHEMA))
     assert DEFINITION_SCHEMA["$schema"].endswith("2020-12/schema")
+    example = blocks[0]
+    assert "config_fields" in example and definition_issues(example) == []
     assert definition_issues({**definition(), "base_url": BASE_URL}) == []
-    assert set(DEFINITION_SCHEMA["required"]) == {"base_url", "streams"}
 
 
 # --- Versions and the connectors that pin them ---------------------------------------------
@@ -381,3 +389,35 @@ def test_the_catalog_lists_the_accounts_own_custom_types(client):
     assert anonymous.status_code == 200
     assert custom_types(APIClient()) == {}
     assert "sample" in {i["type"] for i in anonymous.json()["items"]}
+
+
+def test_the_network_policy_judges_the_compiled_base_url(client, destination, settings):
+    custom = create_custom(client)
+    settings.ALLOW_PRIVATE_NETWORKS = False
+    body = {
+        "name": "pets",
+        "type": custom["type"],
+        "config": {"api_key": "k", "team": "blue"},
+        "destination_id": destination["id"],
+    }
+    refused = client.post("/connectors", body, format="json")
+    assert locs(refused) == [(["body", "config"], "host_not_allowed")]
+    assert "base_url" in refused.json()["detail"][0]["msg"]
+
+
+def test_the_admin_shows_a_custom_connector_with_its_versions(client, operator):
+    custom = create_custom(client)
+    client.patch(
+        f"/custom-connectors/{custom['id']}",
+        {"definition": definition(base_url="http://127.0.0.1:9/{config.region}/v2")},
+        format="json",
+    )
+    listing = operator.get("/admin/connectors/customconnector/")
+    assert listing.status_code == 200 and "Pet API" in listing.content.decode()
+    page = operator.get(f"/admin/connectors/customconnector/{custom['id']}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    # Both versions, read-only: the definition is shown, not a form field.
+    assert "127.0.0.1:9/{config.region}/v2" in html and "127.0.0.1:9/{config.region}/v1" in html
+    assert 'name="versions-0-definition"' not in html
+    assert operator.get("/admin/connectors/customconnector/add/").status_code == 403
