@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
+
 # Its stubs (types-jsonschema) are not a dependency: what it exports is Any here.
 import jsonschema  # type: ignore[import-untyped]
 import openai
@@ -184,6 +185,12 @@ def _with_schema_instructions(
 def _refuses_response_format(exc: openai.APIStatusError) -> bool:
     text = f"{exc.message} {exc.body}".lower()
     return exc.status_code in (400, 422) and ("response_format" in text or "json_schema" in text)
+
+
+def _refuses_stream_options(exc: openai.APIStatusError) -> bool:
+    """An older server that refuses `stream_options`: streamed without it, its usage is then
+    estimated from the text."""
+    return exc.status_code in (400, 422) and "stream_options" in f"{exc.message} {exc.body}"
 
 
 def json_object_in(text: str) -> dict[str, Any] | None:
@@ -375,13 +382,20 @@ def _stream(
     usage: CompletionUsage | None = None
     stream: openai.Stream[Any] | None = None
     try:
-        stream = client.chat.completions.create(
-            model=model,
-            messages=_as_params(messages),
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=timeout,
-        )
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
+        try:
+            stream = client.chat.completions.create(**request)
+        except openai.APIStatusError as exc:
+            if not _refuses_stream_options(exc):
+                raise
+            del request["stream_options"]
+            stream = client.chat.completions.create(**request)
         for chunk in stream:
             model = chunk.model or model
             if chunk.usage is not None:
@@ -442,14 +456,21 @@ async def _astream(
     client = _async_client()
     stream: openai.AsyncStream[Any] | None = None
     try:
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
         async with asyncio.timeout(_remaining(deadline)):
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=_as_params(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                timeout=timeout,
-            )
+            try:
+                stream = await client.chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not _refuses_stream_options(exc):
+                    raise
+                del request["stream_options"]
+                stream = await client.chat.completions.create(**request)
         sent = True
         chunks = stream.__aiter__()
         while True:
