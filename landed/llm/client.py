@@ -269,7 +269,8 @@ def _tokens(
     usage: CompletionUsage | None, prompt_text: str, completion_text: str
 ) -> tuple[int, int, bool]:
     if usage is not None:
-        return usage.prompt_tokens, usage.completion_tokens, False
+        # A server may leave a count out (null): recorded as 0 rather than guessed.
+        return usage.prompt_tokens or 0, usage.completion_tokens or 0, False
     return _estimated_tokens(prompt_text), _estimated_tokens(completion_text), True
 
 
