@@ -3,6 +3,7 @@
 from django.urls import URLPattern, path
 
 from connectors.custom import icon_views, views
+from connectors.custom.discover_views import CustomConnectorDiscoverView
 
 urlpatterns: list[URLPattern] = [
     path("custom-connectors", views.CustomConnectorListView.as_view(), name="custom-connectors"),
@@ -20,5 +21,10 @@ urlpatterns: list[URLPattern] = [
         "custom-connector-icons/<str:sha256>",
         icon_views.CustomConnectorIconFileView.as_view(),
         name="custom-connector-icon-file",
+    ),
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/discover",
+        CustomConnectorDiscoverView.as_view(),
+        name="custom-connector-discover",
     ),
 ]

@@ -110,12 +110,13 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
         account=account,
         data={
             "name": "custom",
-            "base_url": "http://127.0.0.1:9/v1",
+            "base_url": f"http://127.0.0.1:{unused_port}/v1",
             "definition": {"streams": [{"name": "items", "path": "items"}]},
         },
     )
     ids = {
         "connector_id": connector.id,
+        "custom_connector_id": custom.id,
         "destination_id": connector.destination_id,
         "job_id": job.id,
         "webhook_id": webhook.id,
