@@ -11,7 +11,8 @@ the official `openai` library is exercised as in production.
   answer is what a server honouring `response_format` json_schema sends); with none queued
   the answer echoes the last user message. `honour_response_format = False` makes the server
   wrap JSON answers in prose, as a server that ignores the parameter does;
-  `refuse_response_format = True` makes it answer 400 to a request that has one.
+  `refuse_response_format = True` makes it answer 400 to a request that has one, and
+  `refuse_stream_options = True` likewise for `stream_options` (older servers).
 - Usage: one token per word of the messages (prompt) and of the answer (completion).
 - Failure injection: `fail_next(n, status, retry_after=...)` (OpenAI's error JSON, with
   `Retry-After` / `retry-after-ms` when given); `stall_next(seconds)` waits before answering;
@@ -27,6 +28,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -68,6 +71,20 @@ class _Failure:
     message: str
 
 
+def _client_gone(handler: BaseHTTPRequestHandler, wait: float) -> bool:
+    """Waits up to `wait` seconds; True as soon as the client has closed the connection (an
+    HTTP/1.1 client sends nothing more while it reads an answer, so any readable end is its
+    close). Noticed at once, not at a later write, which the kernel may still accept."""
+    connection = handler.connection
+    readable, _, _ = select.select([connection], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -83,6 +100,7 @@ class FakeOpenAI:
         self.requests: list[ChatRequest] = []
         self.honour_response_format = True
         self.refuse_response_format = False
+        self.refuse_stream_options = False
         self.disconnected = threading.Event()
         self.stream_finished = threading.Event()
         self._answers: deque[tuple[str, bool]] = deque()
@@ -139,6 +157,7 @@ class FakeOpenAI:
             self._endless_interval = None
             self.honour_response_format = True
             self.refuse_response_format = False
+            self.refuse_stream_options = False
             self.disconnected.clear()
             self.stream_finished.clear()
 
@@ -206,6 +225,13 @@ class FakeOpenAI:
                 handler,
                 400,
                 "Unrecognized request argument supplied: response_format",
+                "invalid_request_error",
+            )
+        if self.refuse_stream_options and "stream_options" in body:
+            return self._error(
+                handler,
+                400,
+                "Unrecognized request argument supplied: stream_options",
                 "invalid_request_error",
             )
         content = self._next_answer(body)
@@ -283,7 +309,8 @@ class FakeOpenAI:
                 ends_at = time.monotonic() + ENDLESS_LIMIT_SECONDS
                 while time.monotonic() < ends_at:
                     self._write(handler, piece(" more"))
-                    time.sleep(interval)
+                    if _client_gone(handler, interval):
+                        raise ConnectionResetError("the client closed the connection")
                 handler.close_connection = True  # the body was never finished
                 return
             for text in _pieces(content):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from connectors.custom import llm as custom_llm
 from connectors.custom.discovery.fetch import fetch_document
 from connectors.custom.discovery.openapi import (
     MAX_DOCUMENT_BYTES,
@@ -25,15 +26,8 @@ from connectors.framework.base import ConnectorError
 from connectors.models import CustomConnector
 from landed.api.errors import UpstreamError
 from landed.api.validation import invalid
+from landed.llm import client as llm_client
 from landed.security import network
-
-try:  # The LLM provider is optional: without it the deterministic paths are the discovery.
-    from landed.llm import client as llm_client
-
-    from connectors.custom import llm as custom_llm
-except ImportError:  # pragma: no cover - until the provider is part of the build
-    custom_llm = None  # type: ignore[assignment]
-    llm_client = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +124,8 @@ def _with_documentation(
     """The discovery extended from the documentation page by the LLM, when one is configured;
     the discovery as it is otherwise, or when that fails (a warning says why)."""
     url = custom_connector.documentation_url
-    if not url or custom_llm is None or llm_client is None or not llm_client.llm_configured():
+    # The LLM provider is optional: without one, the deterministic discovery is the answer.
+    if not url or not llm_client.llm_configured():
         return discovery
     try:
         content = fetch_document(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
+
 # Its stubs (types-jsonschema) are not a dependency: what it exports is Any here.
 import jsonschema  # type: ignore[import-untyped]
 import openai
@@ -186,6 +187,12 @@ def _refuses_response_format(exc: openai.APIStatusError) -> bool:
     return exc.status_code in (400, 422) and ("response_format" in text or "json_schema" in text)
 
 
+def _refuses_stream_options(exc: openai.APIStatusError) -> bool:
+    """An older server that refuses `stream_options`: streamed without it, its usage is then
+    estimated from the text."""
+    return exc.status_code in (400, 422) and "stream_options" in f"{exc.message} {exc.body}"
+
+
 def json_object_in(text: str) -> dict[str, Any] | None:
     """The answer as a JSON object: the whole text, else the first object inside it (a model
     that wrapped it in prose or a Markdown fence)."""
@@ -262,7 +269,8 @@ def _tokens(
     usage: CompletionUsage | None, prompt_text: str, completion_text: str
 ) -> tuple[int, int, bool]:
     if usage is not None:
-        return usage.prompt_tokens, usage.completion_tokens, False
+        # A server may leave a count out (null): recorded as 0 rather than guessed.
+        return usage.prompt_tokens or 0, usage.completion_tokens or 0, False
     return _estimated_tokens(prompt_text), _estimated_tokens(completion_text), True
 
 
@@ -375,13 +383,20 @@ def _stream(
     usage: CompletionUsage | None = None
     stream: openai.Stream[Any] | None = None
     try:
-        stream = client.chat.completions.create(
-            model=model,
-            messages=_as_params(messages),
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=timeout,
-        )
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
+        try:
+            stream = client.chat.completions.create(**request)
+        except openai.APIStatusError as exc:
+            if not _refuses_stream_options(exc):
+                raise
+            del request["stream_options"]
+            stream = client.chat.completions.create(**request)
         for chunk in stream:
             model = chunk.model or model
             if chunk.usage is not None:
@@ -442,14 +457,21 @@ async def _astream(
     client = _async_client()
     stream: openai.AsyncStream[Any] | None = None
     try:
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
         async with asyncio.timeout(_remaining(deadline)):
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=_as_params(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                timeout=timeout,
-            )
+            try:
+                stream = await client.chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not _refuses_stream_options(exc):
+                    raise
+                del request["stream_options"]
+                stream = await client.chat.completions.create(**request)
         sent = True
         chunks = stream.__aiter__()
         while True:

@@ -14,6 +14,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from connectors import services
+from connectors.custom.compile import compile_config
 from connectors.custom.schema import DEFINITION_SCHEMA, definition_issues
 from connectors.models import Connector, CustomConnector, CustomConnectorGeneration
 from landed.security.secrets import encrypted_columns
@@ -439,3 +440,28 @@ def test_a_type_named_in_capitals_is_stored_as_the_custom_connector_spells_it(cl
 
 def test_a_generations_test_credentials_are_rotated_with_the_other_secrets():
     assert (CustomConnectorGeneration, "encrypted_config") in encrypted_columns()
+
+
+def test_compiling_substitutes_the_configs_values_where_placeholders_may_be():
+    source = {
+        "base_url": "http://127.0.0.1:9/{config.area}",
+        "headers": {"X-Team": "{config.size}"},
+        "config_fields": [{"name": "area"}, {"name": "size", "type": "integer"}],
+        "streams": [
+            {
+                "name": "a",
+                "path": "teams/{config.area}/pets",
+                "params": {"limit": "{config.size}", "q": "size:{config.size}"},
+                "record_selector": "{config.area}",
+            }
+        ],
+    }
+    compiled = compile_config(source, {"area": "a/b c", "size": 5, "api_key": "k"})
+    assert compiled["base_url"] == "http://127.0.0.1:9/a/b c"
+    assert compiled["headers"] == {"X-Team": "5"}  # a header is text
+    stream = compiled["streams"][0]
+    assert stream["path"] == "teams/a%2Fb%20c/pets"  # one path segment
+    assert stream["params"] == {"limit": 5, "q": "size:5"}  # alone: typed
+    assert stream["record_selector"] == "{config.area}"  # not a place for placeholders
+    assert compiled["api_key"] == "k" and "config_fields" not in compiled
+    assert "config_fields" in source  # the definition itself is left as it was

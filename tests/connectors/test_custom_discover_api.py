@@ -9,6 +9,8 @@ import pytest
 
 from connectors.models import CustomConnector
 from tests.accounts.factories import UserFactory
+from tests.openai_server import API_KEY as OPENAI_KEY
+from tests.openai_server import FakeOpenAI, serve_as_provider
 from tests.petstore_server import API_KEY, PetStore, openapi_yaml
 
 
@@ -186,3 +188,81 @@ def test_text_jsonb_refuses_is_made_storable(client, user, store) -> None:
     custom.refresh_from_db()
     assert custom.discovery["title"] == "Pets ?"
     assert custom.discovery["streams"][0]["columns"] == {"name": "string"}
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=OPENAI_KEY) as server:
+        yield server
+
+
+GUIDE = b"<html><body><h1>Vets</h1><p>GET /vets lists the vets.</p></body></html>"
+VETS_ANSWER = {
+    "title": None,
+    "base_url": None,
+    "auth": {
+        "type": "none",
+        "api_key_name": None,
+        "api_key_in": None,
+        "token_url": None,
+        "scopes": None,
+        "evidence": None,
+    },
+    "config_fields": [],
+    "streams": [
+        {
+            "name": "vets",
+            "path": "vets",
+            "record_selector": "vets",
+            "params": [],
+            "paginator": None,
+            "primary_key": ["id"],
+            "cursor_field": None,
+            "incremental_param": None,
+            "evidence": "GET /vets lists the vets",
+        }
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_the_llm_reads_the_documentation_page(client, user, store, fake_openai, settings) -> None:
+    serve_as_provider(fake_openai, settings)
+    store.documents["/docs/guide.html"] = GUIDE
+    custom = _custom(
+        user,
+        base_url=f"{store.url}/v1",
+        openapi_url=f"{store.url}/docs/openapi.yaml",
+        documentation_url=f"{store.url}/docs/guide.html",
+    )
+    fake_openai.answer_json(VETS_ANSWER)
+    response = client.post(_url(custom), {"sample": False}, format="json")
+    assert response.status_code == 200, response.content
+    discovery = response.json()
+    assert discovery["sources"] == ["openapi", "llm"]
+    names = [s["name"] for s in discovery["streams"]]
+    assert names == ["owners", "pets", "owners_pets", "vets"]  # the document's streams kept
+    [request] = fake_openai.requests
+    assert "GET /vets lists the vets" in request.messages[-1]["content"]
+
+
+@pytest.mark.django_db
+def test_a_failing_llm_keeps_the_deterministic_discovery(
+    client, user, store, fake_openai, settings
+) -> None:
+    serve_as_provider(fake_openai, settings)
+    settings.LLM_MAX_RETRIES = 0
+    store.documents["/docs/guide.html"] = GUIDE
+    custom = _custom(
+        user,
+        base_url=f"{store.url}/v1",
+        openapi_url=f"{store.url}/docs/openapi.yaml",
+        documentation_url=f"{store.url}/docs/guide.html",
+    )
+    fake_openai.fail_next(1, status=500)
+    response = client.post(_url(custom), {"sample": False}, format="json")
+    assert response.status_code == 200, response.content
+    discovery = response.json()
+    assert discovery["sources"] == ["openapi"]
+    assert {s["name"] for s in discovery["streams"]} == {"owners", "pets", "owners_pets"}
+    assert any("LLM failed" in w for w in discovery["warnings"])

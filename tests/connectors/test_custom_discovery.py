@@ -509,3 +509,13 @@ def test_streams_needing_values_or_parents_are_not_sampled(store: PetStore) -> N
         "Not sampled: its parent has no sampled record."
     )
     assert store.hits == []
+
+
+def test_sample_of_an_api_with_nothing_to_find(store: PetStore) -> None:
+    store.hits.clear()
+    nothing = empty_discovery(base_url=f"{store.url}/nothing")
+    sampled = sample_discovery(nothing, allow_private_networks=True)
+    assert sampled["streams"] == []
+    # The base URL, then the conventional places of a document: nothing more.
+    assert store.hits == ["/nothing", "/nothing/openapi.json", "/nothing/swagger.json"]
+    assert any("found no list of records" in w for w in sampled["warnings"])

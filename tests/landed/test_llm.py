@@ -263,6 +263,20 @@ def test_a_stream_is_retried_until_its_first_byte(llm: FakeOpenAI) -> None:
 
 
 @pytest.mark.django_db
+def test_a_server_refusing_stream_options_streams_without_them(llm: FakeOpenAI) -> None:
+    llm.refuse_stream_options = True
+    llm.answer("Cats purr.")
+    stream = chat_stream(
+        account_id=None, purpose="t", messages=QUESTION, deadline=time.monotonic() + 5
+    )
+    assert "".join(stream) == "Cats purr."
+    refused, streamed = llm.requests
+    assert "stream_options" in refused.body and "stream_options" not in streamed.body
+    usage = LlmUsage.objects.get()
+    assert (usage.estimated, usage.completion_tokens) == (True, 3)  # 10 characters
+
+
+@pytest.mark.django_db
 def test_closing_a_stream_stops_the_server(llm: FakeOpenAI) -> None:
     llm.endless_stream(interval=0.01)
     stream = chat_stream(
@@ -358,7 +372,7 @@ def test_async_stream_text_usage_close_cancel_and_deadline(llm: FakeOpenAI) -> N
         run_async(_collect(account.id, started + 0.3))
     assert raised.value.kind == "timeout"
     assert time.monotonic() - started < 1.0
-    assert llm.disconnected.wait(6)
+    assert llm.disconnected.wait(2)  # at once, not at the next piece 5 s later
 
     # The task reading it cancelled (the client went away): the server sees the disconnect.
     llm.disconnected.clear()

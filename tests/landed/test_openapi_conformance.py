@@ -106,8 +106,6 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
     notification = Notification.objects.create(
         account=account, connector=connector, kind="sync_failed", title="Failed"
     )
-    # Nothing listens there (and the network policy refuses it): discovery's sample and the
-    # sandbox's test fail at once, without leaving the machine.
     custom = custom_connector_create(
         account=account,
         data={

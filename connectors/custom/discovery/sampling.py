@@ -243,6 +243,12 @@ class _Sampler:
         try:
             if not self.discovery["streams"]:
                 self._explore()
+                if not self.discovery["streams"]:
+                    self.warnings.append(
+                        "The sample found no list of records at the base URL, no OpenAPI "
+                        f"document at {' or '.join(CONVENTIONAL_DOCUMENT_PATHS)} and no links "
+                        "to follow: give an OpenAPI document or the streams' paths."
+                    )
             self._sample_streams()
         except _BudgetSpent:
             self.warnings.append(
