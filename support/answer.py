@@ -90,18 +90,26 @@ def gather_sources(turn: ChatTurn, limit: int) -> list[Source]:
 
 
 def excerpt(text: str, question: str) -> str:
-    """About _EXCERPT_CHARS of `text` from the paragraph where a word of the question first
-    appears (its first paragraph if none does)."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()] or [text]
+    """The lines of `text` that have a word of the question, each with the line after it
+    (gaps marked "…"), up to about _EXCERPT_CHARS; the passage's start if none has one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     stems = [term[:5] for term in query_terms(question) if len(term) > 2]
-    start = next(
-        (i for i, p in enumerate(paragraphs) if any(stem in p.lower() for stem in stems)), 0
+    hits = [i for i, line in enumerate(lines) if any(stem in line.lower() for stem in stems)]
+    chosen = sorted({j for i in hits for j in (i, i + 1) if j < len(lines)}) or list(
+        range(len(lines))
     )
-    chosen = " ".join(" ".join(paragraphs[start:]).split())
-    if len(chosen) <= _EXCERPT_CHARS:
-        return chosen
-    cut = chosen.rfind(" ", 0, _EXCERPT_CHARS)
-    return chosen[: cut if cut > 0 else _EXCERPT_CHARS] + " …"
+    parts: list[str] = []
+    size = 0
+    for position, index in enumerate(chosen):
+        if position and index != chosen[position - 1] + 1:
+            parts.append("…")
+        parts.append(lines[index])
+        size += len(lines[index])
+        if size >= _EXCERPT_CHARS:
+            if index + 1 < len(lines):
+                parts.append("…")
+            break
+    return "\n".join(parts)
 
 
 def retrieved_answer(question: str, sources: list[Source]) -> list[str]:
