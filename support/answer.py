@@ -182,7 +182,10 @@ async def answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[byt
                     written.append(piece)
                     yield sse({"text": piece})
             finally:
-                await stream.aclose()
+                # Closes the LLM's HTTP response: the provider stops generating.
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             cited = cited_sources("".join(written), sources)
         else:
             for piece in retrieved_answer(turn.question.content, sources):

@@ -72,7 +72,8 @@ def build_passages() -> list[PassageDraft]:
                 base_url=settings.SUPPORT_DOCS_BASE_URL,
             )
         )
-    schema: dict[str, Any] = SchemaGenerator().get_schema(request=None, public=True)
+    generator = SchemaGenerator()  # type: ignore[no-untyped-call]
+    schema: dict[str, Any] = generator.get_schema(request=None, public=True)  # type: ignore[no-untyped-call]
     drafts.extend(openapi_passages(schema=schema, reference_url=REFERENCE_URL))
     drafts.append(status_codes_passage(statuses=_error_statuses(), reference_url=REFERENCE_URL))
     return drafts

@@ -87,9 +87,11 @@ def conversation_get(
 ) -> SupportConversation:
     """The conversation, if the caller may continue it: a signed-in account its own, an
     anonymous caller an anonymous one. Anything else is a 404, as if it did not exist."""
-    conversation = SupportConversation.objects.filter(
-        id=conversation_id, account_id=account_id
-    ).first()
+    conversations = SupportConversation.objects.filter(id=conversation_id)
+    if account_id is None:
+        conversation = conversations.filter(account__isnull=True).first()
+    else:
+        conversation = conversations.filter(account_id=account_id).first()
     if conversation is None:
         raise NotFoundError(detail=f"No support conversation {conversation_id}.")
     return conversation

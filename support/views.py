@@ -13,14 +13,15 @@ stored, and the stream is sent after the middleware has returned, with no thread
 
 import time
 import uuid
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -36,11 +37,16 @@ from support.services import ChatTurn, support_question_add
 RATE_LIMIT_GROUP = "support.views.support_chat"
 
 
+def _authentication_classes() -> list[type[BaseAuthentication]]:
+    # The API's, in the reference's order (session cookie, API key, JWT).
+    return cast(list[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+
+
 def _turn_start(request: HttpRequest) -> ChatTurn | HttpResponse:
     drf_request = Request(
         request,
         parsers=[JSONParser()],
-        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
+        authenticators=[auth() for auth in _authentication_classes()],
     )
     try:
         # As every API view: the rate limit before authentication (landed/api/views.py).
@@ -56,14 +62,16 @@ def _turn_start(request: HttpRequest) -> ChatTurn | HttpResponse:
         )
     except Exception as exc:
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            exc.auth_header = BEARER_CHALLENGE  # as DRF's views answer a 401 (RFC 9110)
-        response = api_exception_handler(exc, {"request": drf_request})
-        if response is None:
+            # As DRF's views answer a 401: with the scheme to authenticate with (RFC 9110).
+            setattr(exc, "auth_header", BEARER_CHALLENGE)  # noqa: B010
+        failure = api_exception_handler(exc, {"request": drf_request})
+        if failure is None:
             raise
-        response.accepted_renderer = JSONRenderer()
-        response.accepted_media_type = "application/json"
-        response.renderer_context = {}
-        return response.render()
+        response = JsonResponse(failure.data, status=failure.status_code)
+        for header, value in failure.items():  # Retry-After, WWW-Authenticate
+            if header.lower() != "content-type":
+                response[header] = value
+        return response
 
 
 @csrf_exempt  # CSRF is checked as DRF does: for a session cookie only (above)
