@@ -19,7 +19,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from connectors import configs, services
-from connectors.models import Connector, Destination
+from connectors.models import (
+    Connector,
+    CustomConnector,
+    CustomConnectorVersion,
+    Destination,
+)
 from landed.admin_mixins import (
     Operation,
     OperationsAdminMixin,
@@ -161,6 +166,7 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
         "secrets_set",
         "destination",
         "destination_schema",
+        "custom_version",
         "streams",
         "stream_tables",
         "last_triggered_at",
@@ -177,6 +183,7 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
         "account",
         "name",
         "type",
+        "custom_version",
         "config",
         "secrets_set",
         "destination",
@@ -324,3 +331,61 @@ class ConnectorAdmin(WideListMixin, OperationsAdminMixin, admin.ModelAdmin):
 
     def operation_test(self, request: HttpRequest, obj: Connector) -> None:
         self.message_user(request, *test_message(services.connector_test(connector=obj)))
+
+
+class CustomConnectorVersionInline(admin.TabularInline):
+    """A version is never changed once written: shown, not edited."""
+
+    model = CustomConnectorVersion
+    extra = 0
+    can_delete = False
+    ordering = ("-number",)
+    fields = ("number", "origin", "created_at", "definition")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CustomConnector)
+class CustomConnectorAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "auth_kind", "current_version", "created_at")
+    list_filter = ("auth_kind",)
+    search_fields = ("name", "account__name", "base_url")
+    list_select_related = ("account",)
+    # Definitions change through the API, which validates them and makes a new version.
+    readonly_fields = (
+        "id",
+        "account",
+        "type_name",
+        "current_version",
+        "auth_kind",
+        "openapi_document",
+        "discovery",
+        "discovered_at",
+        "icon",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "id",
+        "account",
+        "name",
+        "type_name",
+        "description",
+        "base_url",
+        "documentation_url",
+        "openapi_url",
+        "auth_kind",
+        "current_version",
+        "icon",
+        "openapi_document",
+        "discovery",
+        "discovered_at",
+        "created_at",
+        "updated_at",
+    )
+    inlines = (CustomConnectorVersionInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from connectors.custom.selectors import custom_source_catalog
 from connectors.framework import registry
 from connectors.framework.base import Destination as DestinationImpl
 from connectors.framework.base import Source
@@ -18,7 +19,9 @@ from syncs.selectors import connectors_with_health
 
 
 def connector_list(*, account: Account) -> QuerySet[Connector]:
-    connectors = connectors_with_health(Connector.objects.filter(account=account))
+    connectors = connectors_with_health(
+        Connector.objects.filter(account=account).select_related("custom_version")
+    )
     return connectors_with_next_sync(connectors).order_by("-created_at", "id")
 
 
@@ -57,8 +60,13 @@ def _catalog(types: dict[str, type[Source]] | dict[str, type[DestinationImpl]]) 
     return {"items": items, "total": len(items)}
 
 
-def source_catalog() -> dict:
-    return _catalog(registry.source_types())
+def source_catalog(*, account: Account | None = None) -> dict:
+    """The built-in types, and the account's custom types at their current version (none for
+    an anonymous caller)."""
+    types: dict[str, type[Source]] = dict(registry.source_types())
+    if account is not None:
+        types.update({cls.spec.type: cls for cls in custom_source_catalog(account=account)})
+    return _catalog(types)
 
 
 def destination_catalog() -> dict:

@@ -93,6 +93,12 @@ class ConnectorUpdateInputSerializer(serializers.Serializer):
         min_value=5, max_value=525_600, allow_null=True, required=False, help_text=_FREQUENCY_HELP
     )
     paused = StrictBooleanField(required=False)
+    custom_version = StrictIntegerField(
+        min_value=1,
+        required=False,
+        help_text="A custom type's connector: the version of its definition to read with "
+        "(config fields the version does not declare are dropped).",
+    )
 
 
 class ConnectorSerializer(serializers.Serializer):
@@ -105,6 +111,10 @@ class ConnectorSerializer(serializers.Serializer):
     destination_schema = serializers.CharField()
     sync_frequency_minutes = serializers.IntegerField(allow_null=True)
     paused = serializers.BooleanField()
+    custom_version = serializers.SerializerMethodField(
+        help_text="A custom type's connector: the version of its definition it reads with "
+        "(pinned when created; PATCH to change); null for other types."
+    )
     # Computed with the connector by the selector that loads it (connectors_with_health).
     health = serializers.CharField(
         read_only=True, help_text="healthy, failing, paused, syncing or never_synced."
@@ -125,6 +135,9 @@ class ConnectorSerializer(serializers.Serializer):
 
     def get_secrets_set(self, obj) -> list[str]:
         return configs.secrets_set(obj)
+
+    def get_custom_version(self, obj) -> int | None:
+        return obj.custom_version.number if obj.custom_version_id else None
 
 
 # --- Streams -------------------------------------------------------------------------------

@@ -15,11 +15,18 @@ from billing.rules import connector_quota_check
 from connectors import configs, payloads
 from connectors.checks import run_check
 from connectors.credentials import credential_binding
+from connectors.custom.selectors import (
+    custom_connector_for_type,
+    custom_source_of_version,
+    custom_version_get,
+    is_custom_type,
+)
+from connectors.custom.source import COMPILED_URL_FIELDS, CustomApiSource
 from connectors.framework import registry, selection
 from connectors.framework.base import ConfigError, ConnectorError, Source, Stream
 from connectors.framework.base import Destination as DestinationImpl
 from connectors.framework.spec import ConfigIssue, ConnectorSpec
-from connectors.models import Connector, Destination
+from connectors.models import Connector, CustomConnectorVersion, Destination
 from landed.accounts.models import Account
 from landed.api.errors import (
     BadRequestError,
@@ -35,11 +42,46 @@ logger = logging.getLogger("connectors")
 
 
 def source_spec(type_name: str) -> ConnectorSpec:
+    """The spec of a built-in type (a custom type's depends on the version: see
+    `connector_source_class`)."""
     spec = registry.source_spec(type_name)
     if spec is None:
         known = ", ".join(sorted(registry.source_types()))
-        raise invalid(["type"], f"Input should be one of: {known}", "enum")
+        raise invalid(
+            ["type"],
+            f"Input should be one of: {known}, or custom:<id> of one of the account's custom "
+            "connectors",
+            "enum",
+        )
     return spec
+
+
+def _current_custom_version(account_id: Any, type_name: str) -> CustomConnectorVersion:
+    """The version a new connector of a custom type pins: its custom connector's current
+    one. 422 on `type` when the custom connector is not the account's or has no definition."""
+    custom = custom_connector_for_type(account_id=account_id, type_name=type_name)
+    if custom is None:
+        raise invalid(["type"], "No custom connector of this account has this type.", "not_found")
+    version = custom_version_get(custom_connector=custom, number=custom.current_version)
+    if version is None:
+        raise invalid(
+            ["type"],
+            "This custom connector has no definition yet: give it one first "
+            "(PATCH /custom-connectors/{id} with a definition).",
+            "no_definition",
+        )
+    return version
+
+
+def connector_source_class(connector: Connector) -> type[Source]:
+    """The class that reads for the connector: its type's, or for a custom type the one of the
+    version it pins."""
+    if not is_custom_type(connector.type):
+        source_spec(connector.type)
+        return registry.source_types()[connector.type]
+    if connector.custom_version is None:
+        raise ConfigError("This connector pins no version of its custom connector.")
+    return custom_source_of_version(connector.custom_version)
 
 
 def destination_spec(type_name: str) -> ConnectorSpec:
@@ -79,12 +121,12 @@ def _check_destination_config(type_name: str, config: dict, account_id: Any) -> 
     configs.raise_issues(issues + configs.host_issues(spec, config))
 
 
-def _check_source_config(spec: ConnectorSpec, config: dict, account_id: Any) -> None:
+def _check_source_config(source_class: type[Source], config: dict, account_id: Any) -> None:
     """The spec's field checks, then the type's own (an HTTP API's stream definitions), then
     the network policy for its host and the hosts of its URLs, then the account's credentials
     it names (a GitHub installation connected to this account)."""
+    spec = source_class.spec
     configs.check_config(spec, config)
-    source_class = registry.source_types()[spec.type]
     issues = source_class.config_issues(config) + configs.host_issues(spec, config)
     configs.raise_issues(
         issues + _url_issues(source_class, config) + _credential_issues(spec, config, account_id)
@@ -107,9 +149,20 @@ def _credential_issues(spec: ConnectorSpec, config: dict, account_id: Any) -> li
 
 
 def _url_issues(source_class: type[Source], config: dict) -> list[ConfigIssue]:
-    """The network policy's verdict on the hosts of the source's URL fields."""
+    """The network policy's verdict on the hosts of the source's URL fields (a custom type's:
+    those of its definition compiled with the config, reported on the config as a whole)."""
+    if issubclass(source_class, CustomApiSource):
+        compiled = source_class.compiled(config)
+        return [
+            ConfigIssue("", f"The definition's {issue.field}: {issue.msg}", issue.type)
+            for issue in _urls_issues(COMPILED_URL_FIELDS, compiled)
+        ]
+    return _urls_issues(source_class.url_fields, config)
+
+
+def _urls_issues(fields: tuple[str, ...], config: dict) -> list[ConfigIssue]:
     issues = []
-    for name in source_class.url_fields:
+    for name in fields:
         try:
             url = urlsplit(config.get(name) or "")
             host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
@@ -220,8 +273,15 @@ def connector_create(
     paused: bool = False,
     destination_schema: str | None = None,
 ) -> Connector:
-    spec = source_spec(type)
-    _check_source_config(spec, config, account.id)
+    # A custom type's connector pins its current version, and is checked against it.
+    version = _current_custom_version(account.id, type) if is_custom_type(type) else None
+    source_class = (
+        custom_source_of_version(version)
+        if version is not None
+        else registry.source_types()[source_spec(type).type]
+    )
+    spec = source_class.spec
+    _check_source_config(source_class, config, account.id)
     if destination_schema is None:
         destination_schema = _default_schema(account, destination, name)
     connector = Connector(
@@ -232,6 +292,7 @@ def connector_create(
         destination_schema=destination_schema,
         sync_frequency_minutes=sync_frequency_minutes,
         paused=paused,
+        custom_version=version,
     )
     configs.store(connector, spec, config)
     with transaction.atomic():
@@ -251,24 +312,55 @@ def _raise_connector_event(connector: Connector, event_type: EventType) -> None:
     )
 
 
-def connector_type_check(*, connector: Connector, data: dict[str, Any]) -> ConnectorSpec:
-    """The connector's spec; 422 when `data` would change its type (it cannot change)."""
-    spec = source_spec(connector.type)
+def connector_type_check(*, connector: Connector, data: dict[str, Any]) -> type[Source]:
+    """The class that will read for the connector after the update `data` (a custom type's at
+    the version `data` re-pins); 422 when `data` would change its type (it cannot change) or
+    names a version its custom connector does not have."""
     if "type" in data and data["type"] != connector.type:
         raise invalid(["type"], "The type of a connector cannot change.", "type_immutable")
-    return spec
+    if data.get("custom_version") is None:
+        return connector_source_class(connector)
+    return custom_source_of_version(_pinnable_version(connector, data["custom_version"]))
+
+
+def _pinnable_version(connector: Connector, number: int) -> CustomConnectorVersion:
+    custom = custom_connector_for_type(account_id=connector.account_id, type_name=connector.type)
+    if custom is None:
+        raise invalid(
+            ["custom_version"],
+            "Only a connector of a custom type (custom:<id>) pins a version.",
+            "not_custom",
+        )
+    version = custom_version_get(custom_connector=custom, number=number)
+    if version is None:
+        numbers = ", ".join(str(n) for n in custom.versions.values_list("number", flat=True))
+        raise invalid(
+            ["custom_version"],
+            f"The custom connector has no version {number} (it has: {numbers or 'none'}).",
+            "not_found",
+        )
+    return version
 
 
 def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
     """A partial update. Config fields merge into the saved config (secrets left out are
     kept). The API goes through `syncs.services.connector_update`, which first
     refuses a change of config or destination while a sync is pending or running."""
-    spec = connector_type_check(connector=connector, data=data)
+    source_class = connector_type_check(connector=connector, data=data)
+    spec = source_class.spec
     changed = []
-    if "config" in data:
-        configs.check_config(spec, data["config"], partial=True)
-        merged = configs.updated_config(connector, spec, data["config"], partial=True)
-        _check_source_config(spec, merged, connector.account_id)
+    repinned = data.get("custom_version") is not None
+    if "config" in data or repinned:
+        given = data.get("config") or {}
+        configs.check_config(spec, given, partial=True)
+        merged = configs.updated_config(connector, spec, given, partial=True)
+        if repinned:
+            # Fields the pinned version does not declare (a credential of another auth
+            # type) are dropped with the old version.
+            merged = {k: v for k, v in merged.items() if spec.field_named(k) is not None}
+            connector.custom_version = _pinnable_version(connector, data["custom_version"])
+            changed.append("custom_version")
+        _check_source_config(source_class, merged, connector.account_id)
         configs.store(connector, spec, merged)
         changed += ["config", "encrypted_secrets"]
     for field in ("name", "destination", "sync_frequency_minutes", "paused"):
@@ -326,8 +418,8 @@ def source_impl(connector: Connector) -> Source:
     """The source, ready to connect (secrets decrypted, host checked and pinned, the
     credentials the platform supplies bound). Raises a ConnectorError when its host is not
     allowed or does not resolve, or its credentials cannot be had."""
-    spec = source_spec(connector.type)
-    cls = registry.source_types()[connector.type]
+    cls = connector_source_class(connector)
+    spec = cls.spec
     config = configs.full_config(connector, spec)
     if spec.credentials is not None:
         binding = credential_binding(spec.credentials)

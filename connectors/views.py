@@ -54,11 +54,16 @@ class ConnectorCatalogView(LandedAPIView):
         operation_id="connectors_catalog",
         tags=TAG_CONNECTORS,
         summary="Connector types with their config fields",
+        description="Signed in, the account's custom connectors with a definition are listed "
+        "too, as types `custom:<id>` at their current version; anonymous callers see the "
+        "built-in types only.",
         responses={200: serializers.CatalogSerializer},
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.source_catalog())
+        # A signed-in caller sees its own custom types too.
+        account = request.user.account if request.user.is_authenticated else None
+        return Response(selectors.source_catalog(account=account))
 
 
 class ConnectorCatalogSchemaView(LandedAPIView):

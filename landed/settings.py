@@ -8,6 +8,7 @@ generated once, under `LANDED_DATA_DIR`, and an in-process cache. Production set
 import ipaddress
 import json
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "landed.accounts",
+    "landed.llm",
     "connectors",
     "syncs",
     "webhooks",
@@ -351,6 +353,39 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- LLM provider (optional) ------------------------------------------------------------------
+# Any server speaking OpenAI's Chat Completions (docs/llm.md): OpenAI, Azure OpenAI, vLLM,
+# Ollama, llama.cpp. Without a model, and a base URL or a key, every feature works by its
+# deterministic path. A local server that needs no key gets a placeholder one (the client
+# library insists on a key).
+LLM_BASE_URL = env.str("LLM_BASE_URL", default="")
+LLM_API_KEY = env.str("LLM_API_KEY", default="")
+LLM_MODEL = env.str("LLM_MODEL", default="")
+# Per request (and per read of a stream); the library's retries of 429, 5xx and lost
+# connections, with its exponential backoff (and the server's Retry-After), come on top.
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+# The provider's prices, for the cost recorded with each request's tokens (0: not priced).
+
+
+def _usd_price(name: str) -> Decimal:
+    """A price as a Decimal (never a float: costs are summed), refused at start when it is not
+    a non-negative number."""
+    raw = env.str(name, default="0")
+    try:
+        price = Decimal(raw)
+    except InvalidOperation:
+        price = Decimal(-1)
+    if not price.is_finite() or price < 0:
+        raise ImproperlyConfigured(
+            f"{name} must be a non-negative number of US dollars, not {raw!r}"
+        )
+    return price
+
+
+LLM_INPUT_USD_PER_MILLION_TOKENS = _usd_price("LLM_INPUT_USD_PER_MILLION_TOKENS")
+LLM_OUTPUT_USD_PER_MILLION_TOKENS = _usd_price("LLM_OUTPUT_USD_PER_MILLION_TOKENS")
+
 # --- Billing --------------------------------------------------------------------------------
 # Stripe (docs/billing.md). With no secret key, checkout and portal answer 503; with no webhook
 # secret, so does the webhook. STRIPE_API_BASE points the client elsewhere (the tests' server).
@@ -585,6 +620,8 @@ SPECTACULAR_SETTINGS = {
         # Two `provider` fields with different choices: sign-in providers and integrations.
         "SignInProviderEnum": "landed.accounts.oauth.providers.PROVIDER_NAMES",
         "IntegrationProviderEnum": "integrations.selectors.PROVIDERS",
+        # A custom connector's auth_kind and its definition's auth_type: one choice set.
+        "CustomConnectorAuthEnum": "connectors.models.CustomConnector.AUTH_KINDS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

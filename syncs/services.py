@@ -144,14 +144,17 @@ def jobs_settle_for_deletion(*, connector: Connector) -> None:
 # change under a running sync, its jobs settled before it goes, backfills for streams enabled
 # again) is here, so that connectors never reach into syncs. The API and the admin call these.
 def connector_update(*, connector: Connector, data: dict[str, Any]) -> Connector:
-    """A partial update (connectors.services.connector_update); config and destination cannot
-    change while a sync is pending or running (409)."""
+    """A partial update (connectors.services.connector_update); config, destination and the
+    pinned custom version cannot change while a sync is pending or running (409)."""
     # A change of type is refused first (422), whatever the connector's syncs.
     connector_services.connector_type_check(connector=connector, data=data)
-    if ("config" in data or "destination" in data) and job_active_for(connector=connector):
+    # Every attempt of a sync reads the same way: a re-pinned custom version waits too.
+    changes_reading = any(key in data for key in ("config", "destination", "custom_version"))
+    if changes_reading and job_active_for(connector=connector):
         raise ConflictError(
             "A sync of this connector is pending or running.",
-            "Change its config or destination when the sync has finished, or cancel it.",
+            "Change its config, destination or custom_version when the sync has finished, "
+            "or cancel it.",
         )
     return connector_services.connector_update(connector=connector, data=data)
 

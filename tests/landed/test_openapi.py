@@ -53,6 +53,11 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("GET", "/auth/oauth/github"),
         ("GET", "/auth/oauth/github/callback"),
         ("POST", "/auth/oauth/exchange"),
+        ("GET", "/custom-connectors"),
+        ("POST", "/custom-connectors"),
+        ("GET", "/custom-connectors/{custom_connector_id}"),
+        ("PATCH", "/custom-connectors/{custom_connector_id}"),
+        ("DELETE", "/custom-connectors/{custom_connector_id}"),
         ("GET", "/connectors/catalog"),
         ("GET", "/connectors/catalog/{type_name}/schema"),
         ("GET", "/connectors"),
@@ -196,3 +201,16 @@ def test_an_optional_cancel_reason_defaults_to_a_string_it_allows(api, docs_on):
     reason = schema["components"]["schemas"]["JobCancelInputRequest"]["properties"]["reason"]
     assert reason["default"] == ""
     assert reason.get("minLength", 0) == 0
+
+
+def test_the_custom_connector_definition_is_one_component_its_operations_reference(api, docs_on):
+    schema = api.get("/openapi.json").json()
+    component = schema["components"]["schemas"]["CustomConnectorDefinition"]
+    assert component["required"] == ["base_url", "streams"]
+    assert "config_fields" in component["properties"]
+    assert component["additionalProperties"] is False
+    reference = {"$ref": "#/components/schemas/CustomConnectorDefinition"}
+    schemas = schema["components"]["schemas"]
+    for name in ("CustomConnectorCreateInputRequest", "CustomConnector"):
+        definition = schemas[name]["properties"]["definition"]
+        assert definition == reference or reference in definition.get("allOf", []), definition
