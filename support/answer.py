@@ -167,6 +167,7 @@ async def answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[byt
         sources = await _within(
             deadline, sync_to_async(gather_sources)(turn, settings.SUPPORT_CHAT_PASSAGES)
         )
+        cited = sources
         if llm.llm_configured():
             stream = llm.answer_stream(
                 account_id=turn.account_id,
@@ -181,17 +182,23 @@ async def answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[byt
                         break
                     written.append(piece)
                     yield sse({"text": piece})
+            except llm.LlmError as exc:
+                # Before its first word, a provider's failure (other than the deadline) falls
+                # back to the answer without an LLM; once it has started, it is an error.
+                if written or exc.kind == "timeout":
+                    raise
+                logger.warning("support.llm_unavailable kind=%s", exc.kind)
             finally:
                 # Closes the LLM's HTTP response: the provider stops generating.
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
-            cited = cited_sources("".join(written), sources)
-        else:
+            if written:
+                cited = cited_sources("".join(written), sources)
+        if not written:
             for piece in retrieved_answer(turn.question.content, sources):
                 written.append(piece)
                 yield sse({"text": piece})
-            cited = sources
         message = await _within(
             deadline,
             sync_to_async(support_answer_add)(

@@ -2,114 +2,35 @@
 landed.asgi) read with a streaming client, without an LLM: the answer is the retrieved
 passages, with their links, then `event: done` citing them.
 
-The server's clients are told apart by X-Forwarded-For (the server trusts 127.0.0.1 as a
-proxy), so that each test counts against rate limits of its own.
+Each test's client has an address of its own (X-Forwarded-For), so that it counts against
+rate limits of its own.
 """
 
-import random
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from django.utils import timezone
 
-from connectors.models import Connector, Destination
-from landed.accounts import services as account_services
-from support.index import support_index_rebuild
-from support.models import SupportConversation, SupportIndexState, SupportMessage, SupportPassage
-from syncs.models import Job, JobStatus
-from tests.accounts.factories import UserFactory
-from tests.connectors.factories import make_connector
-from tests.e2e.conftest import Processes
-from tests.landed.test_run_command import Server, free_port, serving
-from tests.ratelimit_windows import seconds_left_in_window
-from tests.support.sse import events, read_answer
+from support.models import SupportConversation, SupportMessage
+from tests.landed.test_run_command import Server
+from tests.support.chat_client import chat, events, fresh_client_ip, read_answer, support_server
+from tests.support.conftest import FAILED_JOB_ERROR
 
 pytestmark = pytest.mark.slow
 
 # The write tier on this server: a few answers a minute per client.
 WRITE_RATE = 4
-FAILED_JOB_ERROR = "permission denied for table invoices (SQLSTATE 42501)"
-
-
-def start_server(tmp: Path, **extra: str):
-    port = free_port()
-    env = Processes(tmp).env(
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_CONCURRENCY="1",
-        RATELIMIT_ENABLE="true",
-        RATE_LIMIT_WRITE=f"{WRITE_RATE}/m",
-        TRUSTED_PROXIES="127.0.0.1",
-        **extra,
-    )
-    (tmp / "data").mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:landed.gunicorn_conf"]
-    return serving([*command, "landed.asgi"], env, port, tmp / "gunicorn.log")
-
-
-@pytest.fixture(scope="module")
-def index(django_db_setup, django_db_blocker) -> Iterator[None]:
-    with django_db_blocker.unblock():
-        support_index_rebuild(force=True)
-    yield
-    with django_db_blocker.unblock():
-        SupportPassage.objects.all().delete()
-        SupportIndexState.objects.all().delete()
-        SupportConversation.objects.filter(account=None).delete()
 
 
 @pytest.fixture(scope="module")
 def server(index, tmp_path_factory) -> Iterator[Server]:
-    with start_server(tmp_path_factory.mktemp("support-chat")) as started:
+    with support_server(
+        tmp_path_factory.mktemp("support-chat"),
+        RATELIMIT_ENABLE="true",
+        RATE_LIMIT_WRITE=f"{WRITE_RATE}/m",
+    ) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def accounts(django_db_setup, django_db_blocker) -> Iterator[dict]:
-    """Two signed-up users with API keys; the first has a connector whose last sync failed."""
-    with django_db_blocker.unblock():
-        users = [UserFactory(), UserFactory()]
-        keys = [account_services.api_key_create(user=u, name="support")[1] for u in users]
-        connector = make_connector(users[0].account, name="billing-db")
-        job = Job.objects.create(
-            connector=connector,
-            status=JobStatus.FAILED,
-            finished_at=timezone.now(),
-            error={
-                "type": "source_error",
-                "message": FAILED_JOB_ERROR,
-                "stream": "invoices",
-                "retryable": False,
-            },
-        )
-    yield {"keys": keys, "job": job, "connector": connector}
-    with django_db_blocker.unblock():
-        for user in users:
-            # A destination's connectors first: they protect it.
-            Connector.objects.filter(account=user.account).delete()
-            Destination.objects.filter(account=user.account).delete()
-            user.account.delete()
-
-
-def fresh_client_ip() -> str:
-    """An address of its own for one test, whose rate-limit window will not end soon."""
-    while True:
-        ip = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
-        if seconds_left_in_window(ip, 60) > 20:
-            return ip
-
-
-def chat(server: Server, body, *, ip: str, key: str | None = None, **kwargs) -> requests.Response:
-    headers = {"X-Forwarded-For": ip}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return requests.post(
-        f"{server.url}/support/chat", json=body, headers=headers, stream=True, timeout=30, **kwargs
-    )
 
 
 def test_an_anonymous_question_is_answered_with_the_passages_and_their_links(server, db):
