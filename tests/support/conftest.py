@@ -1,5 +1,5 @@
-"""The support chat's index and accounts, made once per module and committed: the servers the
-tests start read them."""
+"""The support chat's index and accounts, made once and committed: the servers the tests start
+read them."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -18,8 +18,9 @@ from tests.connectors.factories import make_connector
 FAILED_JOB_ERROR = "permission denied for table invoices (SQLSTATE 42501)"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def index(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Built once (a build generates the OpenAPI description: a second or two)."""
     with django_db_blocker.unblock():
         support_index_rebuild(force=True)
     yield

@@ -17,7 +17,9 @@ from tests.landed.test_run_command import Server
 from tests.support.chat_client import chat, events, fresh_client_ip, read_answer, support_server
 from tests.support.conftest import FAILED_JOB_ERROR
 
-pytestmark = pytest.mark.slow
+# django_db: so that pytest-django sets the test database up (the servers are given its name)
+# even when only tests that reach it through a server are run.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 # The write tier on this server: a few answers a minute per client.
 WRITE_RATE = 4

@@ -15,12 +15,15 @@ from tests.openai_server import FakeOpenAI
 from tests.support.chat_client import chat, events, read_answer, support_server
 from tests.support.conftest import FAILED_JOB_ERROR
 
-pytestmark = pytest.mark.slow
+# django_db: so that pytest-django sets the test database up (the servers are given its name)
+# even when only tests that reach it through a server are run.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 API_KEY = "sk-test-support"
-TIMEOUT_SECONDS = 3.0
+TIMEOUT_SECONDS = 2.0
 # A stopped generation is seen upstream within this long of the client leaving.
 STOPPED_WITHIN_SECONDS = 3.0
+SLOTS = 2
 FIRST_ANSWER = "Rotate it with POST /webhooks/{id}/rotate-secret [1]; the old one signs on [3]."
 
 
@@ -40,6 +43,8 @@ def server(index, llm, tmp_path_factory) -> Iterator[Server]:
         LLM_MODEL="fake-gpt",
         LLM_MAX_RETRIES="0",
         SUPPORT_CHAT_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        # Requests running Django code at once (landed/server/slots.py).
+        WEB_THREADS=str(SLOTS),
     ) as started:
         yield started
 
@@ -143,3 +148,26 @@ def test_the_deadline_ends_the_stream_and_the_generation(server, llm):
     assert text.startswith(" more")
     assert TIMEOUT_SECONDS - 0.5 < took < TIMEOUT_SECONDS + 3
     assert llm.disconnected.wait(5)
+
+
+def test_answers_waiting_on_the_llm_hold_no_request_slot(server, llm):
+    """Twice as many answers as the server runs requests at once, all waiting for an LLM that
+    does not answer before their deadline: their views have returned (the headers are sent),
+    so other requests are served at once."""
+    stall = TIMEOUT_SECONDS + 2
+    llm.stall_next(stall, count=2 * SLOTS)
+    waiting = [chat(server, {"message": f"question {n} about syncs"}) for n in range(2 * SLOTS)]
+    assert [response.status_code for response in waiting] == [200] * (2 * SLOTS)
+
+    started = time.monotonic()
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    llm.answer("Not kept waiting [1].")
+    with chat(server, {"message": "how do I create an API key"}) as response:
+        text, end = read_answer(response)
+    assert (text, end.event) == ("Not kept waiting [1].", "done")
+    assert time.monotonic() - started < TIMEOUT_SECONDS - 0.5
+
+    for response in waiting:
+        with response:
+            _, end = read_answer(response)
+        assert (end.event, end.data["code"]) == ("error", "timeout")

@@ -26,44 +26,32 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built_index(django_db_setup, django_db_blocker):
-    """Built once for the module (a build generates the OpenAPI description: a second or two),
-    committed, and removed after."""
-    with django_db_blocker.unblock():
-        support_index_rebuild(force=True)
-    yield
-    with django_db_blocker.unblock():
-        SupportPassage.objects.all().delete()
-        SupportIndexState.objects.all().delete()
-
-
 @pytest.fixture
-def index(built_index, db) -> None:
-    pass
+def built(index, db) -> None:
+    """The index (tests/support/conftest.py), in a test that may read and change it."""
 
 
 @pytest.mark.parametrize(("question", "answer_url"), QUESTIONS)
-def test_a_question_finds_its_answer_on_postgresql(index, question, answer_url):
+def test_a_question_finds_its_answer_on_postgresql(built, question, answer_url):
     found = passages_search(question, 3)
 
     assert answer_url in [passage.url for passage in found]
     assert found[0].rank >= found[-1].rank > 0
 
 
-def test_the_best_passage_comes_first_on_postgresql(index):
+def test_the_best_passage_comes_first_on_postgresql(built):
     found = passages_search("how do I rotate webhook secrets", 5)
 
     assert found[0].url == "/redoc#operation/webhooks_rotate_secret"
     assert passages_search("what does 409 mean", 1)[0].title.startswith("API error responses")
 
 
-def test_words_that_are_not_in_the_docs_find_nothing(index):
+def test_words_that_are_not_in_the_docs_find_nothing(built):
     assert passages_search("zxqvbn plorkification", 5) == []
     assert passages_search("how do I", 5) == []  # only stop words
 
 
-def test_the_index_has_the_docs_and_every_operation(index):
+def test_the_index_has_the_docs_and_every_operation(built):
     kinds = set(SupportPassage.objects.values_list("kind", "source_path"))
     assert ("docs", "docs/webhooks.md") in kinds
     assert ("docs", "README.md") in kinds
@@ -73,7 +61,7 @@ def test_the_index_has_the_docs_and_every_operation(index):
     assert SupportPassage.objects.filter(search__isnull=True).count() == 0
 
 
-def test_the_index_is_rebuilt_only_when_its_sources_change(index, settings):
+def test_the_index_is_rebuilt_only_when_its_sources_change(built, settings):
     state = SupportIndexState.objects.get()
     assert support_index_rebuild() is False  # nothing changed
 
