@@ -10,6 +10,7 @@ closes its HTTP response, which stops the generation upstream.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from landed.logging import current_request_id
 from support import llm
 from support.index import support_index_refresh_if_stale
 from support.models import SupportMessage
@@ -159,9 +161,23 @@ def cited_sources(answer: str, sources: list[Source]) -> list[Source]:
     return cited or sources
 
 
-async def answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[bytes]:
+async def answer_events(
+    turn: ChatTurn, *, deadline: float, request_id: str = ""
+) -> AsyncIterator[bytes]:
     """The events of one answer: `data: {"text"}` pieces, then `event: done`, or
     `event: error` with `{"code", "message"}` (codes: timeout, llm_error, internal)."""
+    # The stream is sent after the middleware that set the request's id for logging returned.
+    token = current_request_id.set(request_id) if request_id else None
+    try:
+        async for event in _answer_events(turn, deadline=deadline):
+            yield event
+    finally:
+        if token is not None:
+            with contextlib.suppress(ValueError):  # closed from another context
+                current_request_id.reset(token)
+
+
+async def _answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[bytes]:
     written: list[str] = []
     try:
         sources = await _within(

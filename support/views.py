@@ -82,7 +82,8 @@ async def support_chat(request: HttpRequest) -> HttpResponse | StreamingHttpResp
     if isinstance(started, HttpResponse):
         return started
     response = StreamingHttpResponse(
-        answer_events(started, deadline=deadline), content_type="text/event-stream; charset=utf-8"
+        answer_events(started, deadline=deadline, request_id=getattr(request, "request_id", "")),
+        content_type="text/event-stream; charset=utf-8",
     )
     response["Cache-Control"] = "no-cache"
     # nginx and other proxies: send each event as it comes, do not buffer the answer.
