@@ -103,7 +103,7 @@ def excerpt(text: str, question: str) -> str:
     parts: list[str] = []
     size = 0
     for position, index in enumerate(chosen):
-        if position and index != chosen[position - 1] + 1:
+        if index and (position == 0 or index != chosen[position - 1] + 1):
             parts.append("…")
         parts.append(lines[index])
         size += len(lines[index])
