@@ -2,8 +2,9 @@
 
 The stream is an async generator that Django's ASGI handler reads after the view returned: no
 thread waits on it. Its database work (retrieval, the account's failures, storing the answer)
-runs in short `sync_to_async` calls; its LLM stream is read asynchronously. Every wait is
-bounded by the answer's deadline; past it the stream ends with `event: error` code "timeout".
+runs in short visits (support/db.py) that give the database connection back to the pool; its
+LLM stream is read asynchronously. Every wait is bounded by the answer's deadline; past it the
+stream ends with `event: error` code "timeout".
 When the client goes away, Django cancels the task reading the stream: the cancellation
 reaches the await the generator is in (the LLM stream's read), and closing the LLM stream
 closes its HTTP response, which stops the generation upstream.
@@ -19,11 +20,11 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from landed.logging import current_request_id
 from support import llm
+from support.db import visit
 from support.index import support_index_refresh_if_stale
 from support.models import SupportMessage
 from support.search import passages_search, query_terms
@@ -181,7 +182,7 @@ async def _answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[by
     written: list[str] = []
     try:
         sources = await _within(
-            deadline, sync_to_async(gather_sources)(turn, settings.SUPPORT_CHAT_PASSAGES)
+            deadline, visit(gather_sources)(turn, settings.SUPPORT_CHAT_PASSAGES)
         )
         cited = sources
         if llm.llm_configured():
@@ -217,7 +218,7 @@ async def _answer_events(turn: ChatTurn, *, deadline: float) -> AsyncIterator[by
                 yield sse({"text": piece})
         message = await _within(
             deadline,
-            sync_to_async(support_answer_add)(
+            visit(support_answer_add)(
                 conversation=turn.conversation,
                 content="".join(written),
                 sources=[source.cited() for source in cited],

@@ -15,7 +15,6 @@ import time
 import uuid
 from typing import cast
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -31,6 +30,7 @@ from landed.api.exception_handler import api_exception_handler
 from landed.api.parsers import JSONParser
 from landed.api.validation import parse_body
 from support.answer import answer_events
+from support.db import visit
 from support.serializers import SupportChatInputSerializer
 from support.services import ChatTurn, support_question_add
 
@@ -78,7 +78,7 @@ def _turn_start(request: HttpRequest) -> ChatTurn | HttpResponse:
 @require_POST
 async def support_chat(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     deadline = time.monotonic() + settings.SUPPORT_CHAT_TIMEOUT_SECONDS
-    started = await sync_to_async(_turn_start)(request)
+    started = await visit(_turn_start)(request)
     if isinstance(started, HttpResponse):
         return started
     response = StreamingHttpResponse(

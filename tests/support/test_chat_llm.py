@@ -43,8 +43,11 @@ def server(index, llm, tmp_path_factory) -> Iterator[Server]:
         LLM_MODEL="fake-gpt",
         LLM_MAX_RETRIES="0",
         SUPPORT_CHAT_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
-        # Requests running Django code at once (landed/server/slots.py).
+        # Requests running Django code at once (landed/server/slots.py), and as many database
+        # connections: an answer waiting on the LLM must hold neither.
         WEB_THREADS=str(SLOTS),
+        DATABASE_POOL_MAX_SIZE=str(SLOTS),
+        DATABASE_POOL_TIMEOUT="1",
     ) as started:
         yield started
 
@@ -150,10 +153,11 @@ def test_the_deadline_ends_the_stream_and_the_generation(server, llm):
     assert llm.disconnected.wait(5)
 
 
-def test_answers_waiting_on_the_llm_hold_no_request_slot(server, llm):
-    """Twice as many answers as the server runs requests at once, all waiting for an LLM that
-    does not answer before their deadline: their views have returned (the headers are sent),
-    so other requests are served at once."""
+def test_answers_waiting_on_the_llm_hold_no_request_slot_or_connection(server, llm):
+    """Twice as many answers as the server runs requests at once (and has database
+    connections), all waiting for an LLM that does not answer before their deadline: their
+    views have returned (the headers are sent) and their connections are back in the pool, so
+    other requests are served at once."""
     stall = TIMEOUT_SECONDS + 2
     llm.stall_next(stall, count=2 * SLOTS)
     waiting = [chat(server, {"message": f"question {n} about syncs"}) for n in range(2 * SLOTS)]
