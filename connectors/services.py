@@ -287,7 +287,8 @@ def connector_create(
     connector = Connector(
         account=account,
         name=name,
-        type=type,
+        # A custom type as its custom connector spells it (the id's canonical text).
+        type=version.custom_connector.type_name if version is not None else type,
         destination=destination,
         destination_schema=destination_schema,
         sync_frequency_minutes=sync_frequency_minutes,

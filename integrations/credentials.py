@@ -20,18 +20,17 @@ own credentials refused is a `ConfigError` for the operator.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from connectors.framework.base import ConfigError, ReauthorizeRequiredError, UnreachableError
 from connectors.framework.spec import ConfigIssue
 from integrations import github_app
 from integrations.models import GitHubInstallation
+from landed.db import release_thread_connection
 from landed.security.secrets import SecretDecryptionError, decrypt_secrets, encrypt_secrets
 
 logger = logging.getLogger("integrations.credentials")
@@ -130,17 +129,6 @@ def _record_refusal(installation: GitHubInstallation, **fields: Any) -> None:
     )
 
 
-def _release_thread_connection() -> None:
-    """Sources read on threads of their own (the sync's read-ahead, connection tests), where
-    Django opens a database connection of the thread's and never closes it (it closes them at
-    the end of requests and tasks, which these threads do not see): it is closed once the
-    token is settled, unless the caller holds a transaction on it."""
-    if threading.current_thread() is not threading.main_thread() and not (
-        connection.in_atomic_block
-    ):
-        connection.close()
-
-
 class InstallationTokens:
     """The `TokenProvider` of one connector: its installation's tokens, kept in memory until
     TOKEN_REFRESH_MARGIN before they expire."""
@@ -171,7 +159,7 @@ class InstallationTokens:
             self._gone = error.message
             raise
         finally:
-            _release_thread_connection()
+            release_thread_connection()
         return self._current.token
 
 

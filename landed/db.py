@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -44,3 +45,14 @@ def snapshot() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield
+
+
+def release_thread_connection() -> None:
+    """Close the database connection of a thread of its own (a sync's read-ahead, a connection
+    test), unless it holds a transaction. Django closes connections at the end of requests and
+    tasks, which such threads do not see: a token lookup made there would otherwise leave its
+    connection open for as long as the thread lives."""
+    if threading.current_thread() is not threading.main_thread() and not (
+        connection.in_atomic_block
+    ):
+        connection.close()

@@ -576,6 +576,11 @@ SHOPIFY_SHOP_URL_TEMPLATE = env.str("SHOPIFY_SHOP_URL_TEMPLATE", default="https:
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")
 # How long the callback's result code can be traded for the credential reference.
 CONNECTOR_OAUTH_RESULT_TTL_SECONDS = env.int("CONNECTOR_OAUTH_RESULT_TTL_SECONDS", default=300)
+# Custom connectors' icons (connectors/custom/icons.py): the largest file accepted, and the
+# largest and smallest side in pixels (an SVG's declared size counts against the largest).
+ICON_MAX_BYTES = env.int("ICON_MAX_BYTES", default=512 * 1024)
+ICON_MAX_PIXELS = env.int("ICON_MAX_PIXELS", default=1024)
+ICON_MIN_PIXELS = env.int("ICON_MIN_PIXELS", default=16)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

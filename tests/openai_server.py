@@ -11,13 +11,16 @@ the official `openai` library is exercised as in production.
   answer is what a server honouring `response_format` json_schema sends); with none queued
   the answer echoes the last user message. `honour_response_format = False` makes the server
   wrap JSON answers in prose, as a server that ignores the parameter does;
-  `refuse_response_format = True` makes it answer 400 to a request that has one.
+  `refuse_response_format = True` makes it answer 400 to a request that has one, and
+  `refuse_stream_options = True` likewise for `stream_options` (older servers).
 - Usage: one token per word of the messages (prompt) and of the answer (completion).
 - Failure injection: `fail_next(n, status, retry_after=...)` (OpenAI's error JSON, with
   `Retry-After` / `retry-after-ms` when given); `stall_next(seconds)` waits before answering;
   `endless_stream(interval)` makes the next stream send a piece every `interval` seconds until
   the client goes away, which sets `disconnected`.
 - `requests` records each request (body and headers) for the tests' assertions.
+
+`serve_as_provider(server, settings)` makes it the configured provider for one test.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL = "fake-gpt"
+API_KEY = "sk-test-landed"
 # An endless stream gives up on its own after this long (a test that forgot to close it).
 ENDLESS_LIMIT_SECONDS = 30.0
 
@@ -64,6 +71,20 @@ class _Failure:
     message: str
 
 
+def _client_gone(handler: BaseHTTPRequestHandler, wait: float) -> bool:
+    """Waits up to `wait` seconds; True as soon as the client has closed the connection (an
+    HTTP/1.1 client sends nothing more while it reads an answer, so any readable end is its
+    close). Noticed at once, not at a later write, which the kernel may still accept."""
+    connection = handler.connection
+    readable, _, _ = select.select([connection], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -79,6 +100,7 @@ class FakeOpenAI:
         self.requests: list[ChatRequest] = []
         self.honour_response_format = True
         self.refuse_response_format = False
+        self.refuse_stream_options = False
         self.disconnected = threading.Event()
         self.stream_finished = threading.Event()
         self._answers: deque[tuple[str, bool]] = deque()
@@ -135,6 +157,7 @@ class FakeOpenAI:
             self._endless_interval = None
             self.honour_response_format = True
             self.refuse_response_format = False
+            self.refuse_stream_options = False
             self.disconnected.clear()
             self.stream_finished.clear()
 
@@ -202,6 +225,13 @@ class FakeOpenAI:
                 handler,
                 400,
                 "Unrecognized request argument supplied: response_format",
+                "invalid_request_error",
+            )
+        if self.refuse_stream_options and "stream_options" in body:
+            return self._error(
+                handler,
+                400,
+                "Unrecognized request argument supplied: stream_options",
                 "invalid_request_error",
             )
         content = self._next_answer(body)
@@ -279,7 +309,8 @@ class FakeOpenAI:
                 ends_at = time.monotonic() + ENDLESS_LIMIT_SECONDS
                 while time.monotonic() < ends_at:
                     self._write(handler, piece(" more"))
-                    time.sleep(interval)
+                    if _client_gone(handler, interval):
+                        raise ConnectionResetError("the client closed the connection")
                 handler.close_connection = True  # the body was never finished
                 return
             for text in _pieces(content):
@@ -325,3 +356,18 @@ class FakeOpenAI:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def serve_as_provider(server: FakeOpenAI, settings: Any) -> FakeOpenAI:
+    """`server`, reset, configured as the LLM provider (pytest-django's `settings`), priced
+    2.50 / 10 USD per million tokens."""
+    server.reset()
+    server.api_key = API_KEY
+    settings.LLM_BASE_URL = server.url
+    settings.LLM_API_KEY = API_KEY
+    settings.LLM_MODEL = MODEL
+    settings.LLM_TIMEOUT_SECONDS = 5.0
+    settings.LLM_MAX_RETRIES = 2
+    settings.LLM_INPUT_USD_PER_MILLION_TOKENS = Decimal("2.50")
+    settings.LLM_OUTPUT_USD_PER_MILLION_TOKENS = Decimal("10")
+    return server

@@ -116,17 +116,20 @@ def _compiled_stream(stream: Any, config: dict[str, Any]) -> Any:
         stream["path"] = substitute(stream["path"], config, encode=True)
     if isinstance(stream.get("params"), dict):
         stream["params"] = {
-            name: substitute(value, config) if isinstance(value, str) else value
+            name: substitute(value, config, keep_type=True) if isinstance(value, str) else value
             for name, value in stream["params"].items()
         }
     return stream
 
 
-def substitute(text: str, config: dict[str, Any], *, encode: bool = False) -> Any:
-    """`text` with its `{config.<name>}` placeholders replaced. A text that is one placeholder
-    alone takes the value as it is typed (a number stays a number in a query parameter)."""
+def substitute(
+    text: str, config: dict[str, Any], *, encode: bool = False, keep_type: bool = False
+) -> Any:
+    """`text` with its `{config.<name>}` placeholders replaced, each value as text (`encode`:
+    percent-encoded). With `keep_type`, a text that is one placeholder alone takes the value
+    as it is typed (a number stays a number in a query parameter)."""
     whole = CONFIG_PLACEHOLDER.fullmatch(text)
-    if whole and not encode and config.get(whole.group(1)) is not None:
+    if whole and keep_type and config.get(whole.group(1)) is not None:
         return config[whole.group(1)]
 
     def value(match: re.Match[str]) -> str:

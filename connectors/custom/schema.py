@@ -204,6 +204,9 @@ def definition_issues(definition: Any) -> list[ConfigIssue]:
     placeholders' and the http_api engine's."""
     if not isinstance(definition, dict):
         return [ConfigIssue("", "A definition is a JSON object.", "dict_type")]
+    issues = unstorable_text_issues(definition)
+    if issues:
+        return issues
     issues = _credential_issues(definition) + _schema_issues(definition)
     if issues:
         return issues
@@ -211,6 +214,42 @@ def definition_issues(definition: Any) -> list[ConfigIssue]:
     if issues:
         return issues
     return engine_issues(compile_config(definition, _stand_in_config(definition)))
+
+
+def unstorable_text_issues(value: Any) -> list[ConfigIssue]:
+    """Text that PostgreSQL's jsonb refuses, keys included: a null character, or a lone
+    surrogate (JSON allows "\\ud800", UTF-8 does not). Walked without recursion: the value
+    may be deep."""
+    issues: list[ConfigIssue] = []
+    pending: list[tuple[list[str | int], Any]] = [([], value)]
+    while pending and len(issues) < 10:
+        loc, current = pending.pop()
+        texts: list[tuple[list[str | int], Any]] = []
+        if isinstance(current, str):
+            texts = [(loc, current)]
+        elif isinstance(current, dict):
+            texts = [(loc, key) for key in current]
+            pending.extend(([*loc, str(key)], item) for key, item in current.items())
+        elif isinstance(current, list):
+            pending.extend(([*loc, index], item) for index, item in enumerate(current))
+        for where, text in texts:
+            if not isinstance(text, str):
+                continue
+            if "\x00" in text:
+                issues.append(
+                    _issue(where, "Null characters are not allowed.", "string_pattern_mismatch")
+                )
+            elif not _is_utf8(text):
+                issues.append(_issue(where, "Input should be valid Unicode text", "string_unicode"))
+    return issues
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _issue(loc: list[str | int], msg: str, kind: str) -> ConfigIssue:

@@ -50,11 +50,9 @@ def custom_version_get(
 
 
 def custom_connector_users(*, custom_connector: CustomConnector) -> QuerySet[Connector]:
-    """The connectors of its type (each pins one of its versions)."""
-    return (
-        Connector.objects.filter(account_id=custom_connector.account_id)
-        .filter(type=custom_connector.type_name)
-        .order_by("name")
+    """The connectors of its type: those pinning one of its versions."""
+    return Connector.objects.filter(custom_version__custom_connector=custom_connector).order_by(
+        "name"
     )
 
 

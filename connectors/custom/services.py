@@ -10,7 +10,7 @@ import yaml
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 
-from connectors.custom.schema import definition_issues
+from connectors.custom.schema import definition_issues, unstorable_text_issues
 from connectors.custom.selectors import custom_connector_list, custom_connector_users
 from connectors.models import CustomConnector, CustomConnectorVersion
 from landed.accounts.models import Account
@@ -29,6 +29,11 @@ ROW_FIELDS = (
 )
 
 
+# libyaml's safe loader: linear time and a bound on nesting, where the pure-Python one takes
+# seconds on a few thousand nested brackets.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def custom_connector_get(*, account: Account, custom_connector_id: Any) -> CustomConnector:
     """The account's custom connector; 404 for another account's (or none)."""
     custom = custom_connector_list(account=account).filter(id=custom_connector_id).first()
@@ -45,7 +50,7 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
     document = raw
     if isinstance(raw, str):
         try:
-            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(raw, Loader=yaml.SafeLoader)):
+            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(raw, Loader=_YAML_LOADER)):
                 # An alias repeats a node: a few nested ones make a document exponentially
                 # large once written out as JSON.
                 raise invalid(
@@ -54,8 +59,8 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
                     "value_error",
                 )
             # YAML reads JSON too; the safe loader builds plain data only.
-            document = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
+            document = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        except (yaml.YAMLError, RecursionError) as exc:
             where = getattr(exc, "problem_mark", None)
             at = f" (line {where.line + 1})" if where is not None else ""
             raise invalid(
@@ -71,10 +76,19 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
             "value_error",
         )
     try:
-        # Stored as JSON: YAML's dates and other non-JSON values become text.
-        return dict(json.loads(json.dumps(document, default=str)))
-    except ValueError as exc:
+        # Stored as JSON: YAML's dates and other non-JSON values become text; NaN is refused.
+        stored = dict(json.loads(json.dumps(document, default=str, allow_nan=False)))
+    except (ValueError, RecursionError) as exc:
         raise invalid(["openapi_document"], "Not representable as JSON.", "value_error") from exc
+    issues = unstorable_text_issues(stored)
+    if issues:
+        first = issues[0]
+        raise invalid(
+            ["openapi_document", *([first.field] if first.field else []), *first.path],
+            first.msg,
+            first.type,
+        )
+    return stored
 
 
 def _definition_with_base_url(custom: CustomConnector, definition: Any) -> Any:

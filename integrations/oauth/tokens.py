@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from connectors.models import Connector
 from connectors.payloads import connector_data
 from integrations.models import OAuthGrant, OAuthGrantStatus
 from integrations.oauth.providers import PROVIDERS, GrantRefused, ProviderUnreachable, Shopify
+from landed.db import release_thread_connection
 from landed.security.secrets import SecretDecryptionError, decrypt_secrets, encrypt_secrets
 from webhooks.events import EventType, event_raise
 
@@ -166,15 +167,6 @@ def connectors_of(grant: OAuthGrant) -> list[Connector]:
     )
 
 
-def _release_thread_connection() -> None:
-    """Sources read on threads of their own (read-ahead, connection tests), where Django never
-    closes the connection it opens: closed once the token is settled."""
-    if threading.current_thread() is not threading.main_thread() and not (
-        connection.in_atomic_block
-    ):
-        connection.close()
-
-
 class GrantTokens:
     """The `TokenProvider` of one connector: its grant's access token, kept in memory until
     REFRESH_MARGIN before it expires."""
@@ -202,7 +194,7 @@ class GrantTokens:
                 self._gone = error.message
                 raise
             finally:
-                _release_thread_connection()
+                release_thread_connection()
             return self._token
 
 

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
-import jsonschema
+
+# Its stubs (types-jsonschema) are not a dependency: what it exports is Any here.
+import jsonschema  # type: ignore[import-untyped]
 import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -160,10 +162,12 @@ def _prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(str(message.get("content") or "") for message in messages)
 
 
-def _response_format(schema: Mapping[str, Any], schema_name: str) -> dict[str, Any]:
+def _response_format(
+    schema: Mapping[str, Any], schema_name: str, *, strict: bool
+) -> dict[str, Any]:
     return {
         "type": "json_schema",
-        "json_schema": {"name": schema_name, "schema": dict(schema), "strict": True},
+        "json_schema": {"name": schema_name, "schema": dict(schema), "strict": strict},
     }
 
 
@@ -181,6 +185,12 @@ def _with_schema_instructions(
 def _refuses_response_format(exc: openai.APIStatusError) -> bool:
     text = f"{exc.message} {exc.body}".lower()
     return exc.status_code in (400, 422) and ("response_format" in text or "json_schema" in text)
+
+
+def _refuses_stream_options(exc: openai.APIStatusError) -> bool:
+    """An older server that refuses `stream_options`: streamed without it, its usage is then
+    estimated from the text."""
+    return exc.status_code in (400, 422) and "stream_options" in f"{exc.message} {exc.body}"
 
 
 def json_object_in(text: str) -> dict[str, Any] | None:
@@ -259,7 +269,8 @@ def _tokens(
     usage: CompletionUsage | None, prompt_text: str, completion_text: str
 ) -> tuple[int, int, bool]:
     if usage is not None:
-        return usage.prompt_tokens, usage.completion_tokens, False
+        # A server may leave a count out (null): recorded as 0 rather than guessed.
+        return usage.prompt_tokens or 0, usage.completion_tokens or 0, False
     return _estimated_tokens(prompt_text), _estimated_tokens(completion_text), True
 
 
@@ -270,14 +281,21 @@ def chat_json(
     messages: Sequence[Mapping[str, Any]],
     schema: Mapping[str, Any],
     schema_name: str,
+    strict: bool = True,
     timeout: float | None = None,
 ) -> LlmResult:
     """One answer, a JSON object valid against `schema` (draft 2020-12). The tokens are
-    recorded even when the answer turns out invalid: they were spent."""
+    recorded even when the answer turns out invalid: they were spent.
+
+    `strict`: OpenAI's strict structured output, which takes only schemas whose objects
+    declare every property as required and no other (optional ones nullable); a richer
+    schema is sent with `strict` false, and the answer is validated here all the same."""
     client = _client()
     model = settings.LLM_MODEL
     sent = [dict(m) for m in messages]
-    request: dict[str, Any] = {"response_format": _response_format(schema, schema_name)}
+    request: dict[str, Any] = {
+        "response_format": _response_format(schema, schema_name, strict=strict)
+    }
     if timeout is not None:
         request["timeout"] = timeout
     try:
@@ -365,13 +383,20 @@ def _stream(
     usage: CompletionUsage | None = None
     stream: openai.Stream[Any] | None = None
     try:
-        stream = client.chat.completions.create(
-            model=model,
-            messages=_as_params(messages),
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=timeout,
-        )
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
+        try:
+            stream = client.chat.completions.create(**request)
+        except openai.APIStatusError as exc:
+            if not _refuses_stream_options(exc):
+                raise
+            del request["stream_options"]
+            stream = client.chat.completions.create(**request)
         for chunk in stream:
             model = chunk.model or model
             if chunk.usage is not None:
@@ -432,14 +457,21 @@ async def _astream(
     client = _async_client()
     stream: openai.AsyncStream[Any] | None = None
     try:
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": _as_params(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": timeout,
+        }
         async with asyncio.timeout(_remaining(deadline)):
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=_as_params(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                timeout=timeout,
-            )
+            try:
+                stream = await client.chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                if not _refuses_stream_options(exc):
+                    raise
+                del request["stream_options"]
+                stream = await client.chat.completions.create(**request)
         sent = True
         chunks = stream.__aiter__()
         while True:

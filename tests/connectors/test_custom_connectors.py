@@ -5,14 +5,19 @@ account. (Reading with a custom type end to end: tests/e2e/test_custom_connector
 from __future__ import annotations
 
 import copy
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from connectors import services
+from connectors.custom.compile import compile_config
 from connectors.custom.schema import DEFINITION_SCHEMA, definition_issues
-from connectors.models import Connector, CustomConnector
+from connectors.models import Connector, CustomConnector, CustomConnectorGeneration
+from landed.security.secrets import encrypted_columns
 from tests.accounts.factories import UserFactory
 from tests.clients import client_for
 
@@ -128,13 +133,13 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
     assert CustomConnector.objects.get(id=custom["id"]).openapi_document["info"]["title"] == "Pets"
 
     laughs = "openapi: 3.0.0\na: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
-    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs):
+    nul = {"openapi": "3.0.0", "info": {"title": "a\x00"}}
+    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs, nul, "[" * 5000):
         response = client.patch(
             f"/custom-connectors/{custom['id']}", {"openapi_document": bad}, format="json"
         )
-        assert locs(response) == [
-            (["body", "openapi_document"], response.json()["detail"][0]["type"])
-        ]
+        ((loc, _),) = locs(response)
+        assert loc[:2] == ["body", "openapi_document"]
     bad_url = client.patch(
         f"/custom-connectors/{custom['id']}", {"openapi_url": "ftp://x"}, format="json"
     )
@@ -152,6 +157,9 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
             [(["password"], "credentials_forbidden"), (["client_secret"], "credentials_forbidden")],
         ),
         ({"streams": []}, [(["streams"], "too_short")]),
+        # What PostgreSQL's jsonb cannot store: a 422, not a 500.
+        ({"headers": {"X-A": "a\x00b"}}, [(["headers", "X-A"], "string_pattern_mismatch")]),
+        ({"headers": {"X-A": "\ud800"}}, [(["headers", "X-A"], "string_unicode")]),
         ({"auth_type": "magic"}, [(["auth_type"], "enum")]),
         ({"page_size": 0}, [(["page_size"], "greater_than_equal")]),
         (
@@ -201,7 +209,8 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
 )
 def test_a_bad_definition_is_a_422_located_inside_it(client, change, expected):
     body = {"name": "Bad", "base_url": BASE_URL, "definition": definition(**change)}
-    response = client.post("/custom-connectors", body, format="json")
+    # Sent as ASCII JSON: a lone surrogate is an escape in it, as a client sends one.
+    response = client.post("/custom-connectors", json.dumps(body), content_type="application/json")
     assert locs(response) == [(["body", "definition", *loc], kind) for loc, kind in expected]
     # Nothing saved: not the row either.
     assert not CustomConnector.objects.filter(name="Bad").exists()
@@ -215,11 +224,15 @@ def test_a_definition_that_is_not_an_object(client):
     assert locs(response) == [(["body", "definition"], "dict_type")]
 
 
-def test_the_json_schema_is_one_the_checks_agree_with():
-    """The example of docs/custom_connectors.md passes; the schema is draft 2020-12."""
+def test_the_docs_publish_the_json_schema_and_examples_that_pass_it():
+    """docs/custom_connectors.md holds the schema the checks use, and its examples pass."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "custom_connectors.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", text, re.S)]
+    assert blocks[-1] == json.loads(json.dumps(DEFINITION_SCHEMA))
     assert DEFINITION_SCHEMA["$schema"].endswith("2020-12/schema")
+    example = blocks[0]
+    assert "config_fields" in example and definition_issues(example) == []
     assert definition_issues({**definition(), "base_url": BASE_URL}) == []
-    assert set(DEFINITION_SCHEMA["required"]) == {"base_url", "streams"}
 
 
 # --- Versions and the connectors that pin them ---------------------------------------------
@@ -414,3 +427,41 @@ def test_the_admin_shows_a_custom_connector_with_its_versions(client, operator):
     assert "127.0.0.1:9/{config.region}/v2" in html and "127.0.0.1:9/{config.region}/v1" in html
     assert 'name="versions-0-definition"' not in html
     assert operator.get("/admin/connectors/customconnector/add/").status_code == 403
+
+
+def test_a_type_named_in_capitals_is_stored_as_the_custom_connector_spells_it(client, destination):
+    custom = create_custom(client)
+    shouted = {"type": "custom:" + custom["id"].upper()}
+    connector = create_connector(client, shouted, destination)
+    assert connector["type"] == custom["type"]
+    refused = client.delete(f"/custom-connectors/{custom['id']}")
+    assert refused.status_code == 409 and "pets" in refused.json()["detail"]
+
+
+def test_a_generations_test_credentials_are_rotated_with_the_other_secrets():
+    assert (CustomConnectorGeneration, "encrypted_config") in encrypted_columns()
+
+
+def test_compiling_substitutes_the_configs_values_where_placeholders_may_be():
+    source = {
+        "base_url": "http://127.0.0.1:9/{config.area}",
+        "headers": {"X-Team": "{config.size}"},
+        "config_fields": [{"name": "area"}, {"name": "size", "type": "integer"}],
+        "streams": [
+            {
+                "name": "a",
+                "path": "teams/{config.area}/pets",
+                "params": {"limit": "{config.size}", "q": "size:{config.size}"},
+                "record_selector": "{config.area}",
+            }
+        ],
+    }
+    compiled = compile_config(source, {"area": "a/b c", "size": 5, "api_key": "k"})
+    assert compiled["base_url"] == "http://127.0.0.1:9/a/b c"
+    assert compiled["headers"] == {"X-Team": "5"}  # a header is text
+    stream = compiled["streams"][0]
+    assert stream["path"] == "teams/a%2Fb%20c/pets"  # one path segment
+    assert stream["params"] == {"limit": 5, "q": "size:5"}  # alone: typed
+    assert stream["record_selector"] == "{config.area}"  # not a place for placeholders
+    assert compiled["api_key"] == "k" and "config_fields" not in compiled
+    assert "config_fields" in source  # the definition itself is left as it was

@@ -5,9 +5,13 @@ streaming (sync and async), and the tokens and cost recorded per account."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -17,9 +21,8 @@ from landed.llm.client import LlmError, achat_stream, chat_json, chat_stream, ll
 from landed.llm.models import LlmUsage
 from landed.llm.selectors import llm_usage_totals
 from tests.accounts.factories import AccountFactory
-from tests.openai_server import FakeOpenAI
+from tests.openai_server import API_KEY, FakeOpenAI, serve_as_provider
 
-API_KEY = "sk-test-landed"
 PET_SCHEMA = {
     "type": "object",
     "properties": {
@@ -43,16 +46,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm(fake_openai: FakeOpenAI, settings) -> FakeOpenAI:
-    fake_openai.reset()
-    fake_openai.api_key = API_KEY
-    settings.LLM_BASE_URL = fake_openai.url
-    settings.LLM_API_KEY = API_KEY
-    settings.LLM_MODEL = "fake-gpt"
-    settings.LLM_TIMEOUT_SECONDS = 5.0
-    settings.LLM_MAX_RETRIES = 2
-    settings.LLM_INPUT_USD_PER_MILLION_TOKENS = Decimal("2.50")
-    settings.LLM_OUTPUT_USD_PER_MILLION_TOKENS = Decimal("10")
-    return fake_openai
+    return serve_as_provider(fake_openai, settings)
 
 
 def ask_pet(account_id=None):
@@ -269,6 +263,20 @@ def test_a_stream_is_retried_until_its_first_byte(llm: FakeOpenAI) -> None:
 
 
 @pytest.mark.django_db
+def test_a_server_refusing_stream_options_streams_without_them(llm: FakeOpenAI) -> None:
+    llm.refuse_stream_options = True
+    llm.answer("Cats purr.")
+    stream = chat_stream(
+        account_id=None, purpose="t", messages=QUESTION, deadline=time.monotonic() + 5
+    )
+    assert "".join(stream) == "Cats purr."
+    refused, streamed = llm.requests
+    assert "stream_options" in refused.body and "stream_options" not in streamed.body
+    usage = LlmUsage.objects.get()
+    assert (usage.estimated, usage.completion_tokens) == (True, 3)  # 10 characters
+
+
+@pytest.mark.django_db
 def test_closing_a_stream_stops_the_server(llm: FakeOpenAI) -> None:
     llm.endless_stream(interval=0.01)
     stream = chat_stream(
@@ -342,7 +350,7 @@ async def _collect(account_id, deadline: float, take: int | None = None) -> list
 
 
 @pytest.mark.django_db(transaction=True)
-def test_async_stream_text_usage_close_and_deadline(llm: FakeOpenAI) -> None:
+def test_async_stream_text_usage_close_cancel_and_deadline(llm: FakeOpenAI) -> None:
     account = AccountFactory()
     llm.answer("Dogs bark at the postman.")
     pieces = run_async(_collect(account.id, time.monotonic() + 5))
@@ -364,11 +372,10 @@ def test_async_stream_text_usage_close_and_deadline(llm: FakeOpenAI) -> None:
         run_async(_collect(account.id, started + 0.3))
     assert raised.value.kind == "timeout"
     assert time.monotonic() - started < 1.0
-    assert llm.disconnected.wait(6)
+    assert llm.disconnected.wait(2)  # at once, not at the next piece 5 s later
 
-
-@pytest.mark.django_db(transaction=True)
-def test_cancelling_the_reading_task_stops_the_server(llm: FakeOpenAI) -> None:
+    # The task reading it cancelled (the client went away): the server sees the disconnect.
+    llm.disconnected.clear()
     llm.endless_stream(interval=0.01)
 
     async def read_then_cancel() -> None:
@@ -409,3 +416,24 @@ def test_operators_see_the_usage(llm: FakeOpenAI, operator) -> None:
     assert (
         operator.get(f"/admin/llm/llmusage/{LlmUsage.objects.get().pk}/change/").status_code == 200
     )
+
+
+def test_a_price_that_is_not_a_number_stops_the_server_at_start(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env.update(
+        LANDED_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="landed.settings",
+        LLM_INPUT_USD_PER_MILLION_TOKENS="1.25",
+        LLM_OUTPUT_USD_PER_MILLION_TOKENS="ten dollars",
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr
+    assert "LLM_OUTPUT_USD_PER_MILLION_TOKENS must be a non-negative number" in started.stderr

@@ -70,6 +70,7 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("POST", "/connectors/{connector_id}/test"),
         ("GET", "/connectors/{connector_id}/streams"),
         ("PUT", "/connectors/{connector_id}/streams"),
+        ("POST", "/custom-connectors/{custom_connector_id}/discover"),
         ("GET", "/destinations/catalog"),
         ("GET", "/destinations"),
         ("POST", "/destinations"),
@@ -123,6 +124,8 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("GET", "/connectors/oauth/{provider}/authorize"),
         ("GET", "/connectors/oauth/{provider}/callback"),
         ("GET", "/connectors/oauth/result"),
+        ("POST", "/custom-connectors/{custom_connector_id}/icon"),
+        ("GET", "/custom-connector-icons/{sha256}"),
     }
 
 

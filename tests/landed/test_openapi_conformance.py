@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from connectors.custom.services import custom_connector_create
 from landed.accounts.services import api_key_create
 from landed.wsgi import application
 from syncs.services import sync_trigger
@@ -105,14 +106,24 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
     notification = Notification.objects.create(
         account=account, connector=connector, kind="sync_failed", title="Failed"
     )
+    custom = custom_connector_create(
+        account=account,
+        data={
+            "name": "custom",
+            "base_url": f"http://127.0.0.1:{unused_port}/v1",
+            "definition": {"streams": [{"name": "items", "path": "items"}]},
+        },
+    )
     ids = {
         "connector_id": connector.id,
+        "custom_connector_id": custom.id,
         "destination_id": connector.destination_id,
         "job_id": job.id,
         "webhook_id": webhook.id,
         "group_id": group.id,
         "policy_id": policy.id,
         "notification_id": notification.id,
+        "custom_connector_id": custom.id,
         "type_name": "sample",
         "provider": "github",
     }
