@@ -632,6 +632,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",
         "billing.schema.document_billing_rules",
+        "support.schema.document_support_chat",
     ],
 }
 
