@@ -1,6 +1,7 @@
 """The pieces of an answer, called directly: who may continue a conversation, when the
 account's failures are read, how sources are quoted to the LLM and cited back, the answer
-without an LLM; and the session cookie's CSRF rule on the chat (in-process)."""
+without an LLM; the session cookie's CSRF rule on the chat (in-process); the operators'
+pages."""
 
 import uuid
 
@@ -18,6 +19,7 @@ from support.models import MessageRole, SupportMessage
 from support.selectors import conversation_get, is_about_failures
 from support.services import support_question_add
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.admin_helpers import has_save_buttons
 
 SOURCES = [
     Source("Webhooks: Endpoints", "docs/webhooks.md#endpoints", "docs", "Create an endpoint."),
@@ -131,3 +133,19 @@ def test_the_session_cookie_needs_its_csrf_token(api):
     assert SupportMessage.objects.filter(
         conversation__account=user.account, content="hello"
     ).exists()
+
+
+@pytest.mark.django_db
+def test_operators_read_conversations_and_passages_without_changing_them(operator):
+    turn = support_question_add(
+        account_id=None, conversation_id=None, message="where is my data?", history_limit=10
+    )
+    page = f"/admin/support/supportconversation/{turn.conversation.id}/change/"
+
+    response = operator.get(page)
+
+    assert response.status_code == 200
+    assert "where is my data?" in response.content.decode()
+    assert not has_save_buttons(response.content.decode())
+    assert operator.post(page, {}).status_code == 403
+    assert operator.get("/admin/support/supportpassage/").status_code == 200
