@@ -224,8 +224,12 @@ _TASK_QUEUES = {
     "alerts.check_freshness": Queue.DEFAULT,
     "webhooks.prune": Queue.DEFAULT,
     "billing.report_usage": Queue.DEFAULT,
+    # A custom connector's generation: a few requests and a sandboxed test-read.
+    "connectors.custom_generate": Queue.DEFAULT,
 }
 CELERY_TASK_ROUTES = {name: {"queue": queue.value} for name, queue in _TASK_QUEUES.items()}
+# Tasks modules that autodiscovery (an app's own `tasks` module) does not find.
+CELERY_IMPORTS = ("connectors.custom.tasks",)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -249,6 +253,13 @@ REAPER_INTERVAL_SECONDS = env.float("REAPER_INTERVAL_SECONDS", default=15.0)
 # Connection tests answer within this, whatever the connector's own timeouts.
 CONNECTION_TEST_TIMEOUT_SECONDS = env.float("CONNECTION_TEST_TIMEOUT_SECONDS", default=30.0)
 SYNC_BATCH_ROWS = env.int("SYNC_BATCH_ROWS", default=100_000)
+# The custom connectors' sandbox (docs/custom_connector_testing.md): a test-read's wall clock
+# (seconds), its child process's memory (MiB), records read per stream, and bytes of output
+# (each response the child reads is bounded by it too).
+SANDBOX_SECONDS = env.float("SANDBOX_SECONDS", default=30.0)
+SANDBOX_MEMORY_MIB = env.int("SANDBOX_MEMORY_MIB", default=512)
+SANDBOX_MAX_RECORDS = env.int("SANDBOX_MAX_RECORDS", default=100)
+SANDBOX_MAX_BYTES = env.int("SANDBOX_MAX_BYTES", default=5 * 1024 * 1024)
 # "auto": a stream whose source and destination are both PostgreSQL, with matching column
 # types, passes binary COPY through; "arrow": every stream loads through Arrow batches
 # (docs/syncs.md, "Load paths").
@@ -625,6 +636,9 @@ SPECTACULAR_SETTINGS = {
         # Two `provider` fields with different choices: sign-in providers and integrations.
         "SignInProviderEnum": "landed.accounts.oauth.providers.PROVIDER_NAMES",
         "IntegrationProviderEnum": "integrations.selectors.PROVIDERS",
+        "GenerationStatusEnum": "connectors.custom.generation.GENERATION_STATUSES",
+        # A test's outcome (a connection test, a custom connector's sandbox test).
+        "TestOutcomeEnum": ["succeeded", "failed"],
         # A custom connector's auth_kind and its definition's auth_type: one choice set.
         "CustomConnectorAuthEnum": "connectors.models.CustomConnector.AUTH_KINDS",
     },

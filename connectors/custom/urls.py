@@ -4,6 +4,11 @@ from django.urls import URLPattern, path
 
 from connectors.custom import icon_views, views
 from connectors.custom.discover_views import CustomConnectorDiscoverView
+from connectors.custom.sandbox_views import (
+    CustomConnectorGenerateView,
+    CustomConnectorGenerationsView,
+    CustomConnectorTestView,
+)
 
 urlpatterns: list[URLPattern] = [
     path("custom-connectors", views.CustomConnectorListView.as_view(), name="custom-connectors"),
@@ -26,5 +31,20 @@ urlpatterns: list[URLPattern] = [
         "custom-connectors/<uuid:custom_connector_id>/discover",
         CustomConnectorDiscoverView.as_view(),
         name="custom-connector-discover",
+    ),
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/test",
+        CustomConnectorTestView.as_view(),
+        name="custom-connector-test",
+    ),
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/generate",
+        CustomConnectorGenerateView.as_view(),
+        name="custom-connector-generate",
+    ),
+    path(
+        "custom-connectors/<uuid:custom_connector_id>/generations",
+        CustomConnectorGenerationsView.as_view(),
+        name="custom-connector-generations",
     ),
 ]

@@ -126,6 +126,9 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("GET", "/connectors/oauth/result"),
         ("POST", "/custom-connectors/{custom_connector_id}/icon"),
         ("GET", "/custom-connector-icons/{sha256}"),
+        ("POST", "/custom-connectors/{custom_connector_id}/test"),
+        ("POST", "/custom-connectors/{custom_connector_id}/generate"),
+        ("GET", "/custom-connectors/{custom_connector_id}/generations"),
         ("POST", "/support/chat"),
     }
 

@@ -123,7 +123,6 @@ def account_data(db, unused_port: int) -> dict[str, Any]:
         "group_id": group.id,
         "policy_id": policy.id,
         "notification_id": notification.id,
-        "custom_connector_id": custom.id,
         "type_name": "sample",
         "provider": "github",
     }

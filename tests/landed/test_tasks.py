@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 
 import billing.tasks
+import connectors.custom.tasks
 import landed.tasks
 import syncs.tasks
 import webhooks.tasks
@@ -22,7 +23,7 @@ from tests.broker import broker as broker  # a fixture
 from tests.broker import queued
 
 ROOT = Path(__file__).resolve().parents[2]
-TASK_MODULES = (syncs.tasks, webhooks.tasks, billing.tasks)
+TASK_MODULES = (syncs.tasks, webhooks.tasks, billing.tasks, connectors.custom.tasks)
 # Where each task's messages must wait: long syncs on their own queue, short HTTP calls on
 # another, the scheduler's light work on the default one.
 EXPECTED_QUEUES = {
@@ -35,6 +36,7 @@ EXPECTED_QUEUES = {
     Queue.DEFAULT: [
         "alerts.check_freshness",
         "billing.report_usage",
+        "connectors.custom_generate",
         "syncs.prune_history",
         "syncs.reap_stale_jobs",
         "syncs.trigger_due",

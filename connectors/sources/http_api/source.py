@@ -257,6 +257,9 @@ class HttpApiSource(Source):
         ),
     )
     url_fields = ("base_url", "token_url")
+    # The class of the requesters it sends with (one that reports each request, in the custom
+    # connectors' sandbox).
+    requester_class: type[Requester] = Requester
 
     @classmethod
     def config_issues(cls, config: dict[str, Any]) -> list[ConfigIssue]:
@@ -380,7 +383,7 @@ class HttpApiSource(Source):
     def _new_requester(self, *, check: bool = False) -> Requester:
         settings = self.settings
         retries = int(settings.get("max_retries", 5))
-        return Requester(
+        return self.requester_class(
             settings,
             allow_private_networks=self.allow_private_networks,
             # A connection test answers quickly: one retry at most.
