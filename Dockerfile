@@ -16,8 +16,11 @@ COPY syncs ./syncs
 COPY webhooks ./webhooks
 COPY billing ./billing
 COPY integrations ./integrations
+COPY support ./support
 RUN pip install --no-cache-dir .
 COPY manage.py ./
+# The support chat answers from these pages (support/index.py reads them at start).
+COPY docs ./docs
 COPY scripts ./scripts
 
 RUN useradd --system --home /var/lib/landed landed \

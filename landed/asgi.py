@@ -17,8 +17,9 @@ from landed.server.slots import RequestSlots
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "landed.settings")
 
-# The only streaming answers are the admin's static files (whitenoise), whose file iterators
-# Django reads whole before sending: small files, and the warning says nothing more.
+# The admin's static files (whitenoise) stream from file iterators, which Django reads whole
+# before sending: small files, and the warning says nothing more. (The support chat's answer
+# streams from an async iterator, which Django sends as it comes.)
 warnings.filterwarnings(
     "ignore",
     message="StreamingHttpResponse must consume synchronous iterators",

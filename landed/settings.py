@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "webhooks",
     "billing",
     "integrations",
+    "support",
 ]
 
 MIDDLEWARE = [
@@ -645,6 +646,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "landed.api.schema.collapse_redundant_blank_choices",
         "billing.schema.document_billing_rules",
+        "support.schema.document_support_chat",
     ],
 }
 
@@ -726,3 +728,17 @@ LOGGING = {
         "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
     },
 }
+
+# --- Support chat (support/, docs/support.md) -----------------------------------------------
+# The whole answer's deadline: past it the stream ends with `event: error` (code "timeout").
+SUPPORT_CHAT_TIMEOUT_SECONDS = env.float("SUPPORT_CHAT_TIMEOUT_SECONDS", default=60.0)
+# The earlier messages of a conversation given to the LLM with a new question.
+SUPPORT_CHAT_HISTORY_MESSAGES = env.int("SUPPORT_CHAT_HISTORY_MESSAGES", default=10)
+# Passages retrieved for an answer.
+SUPPORT_CHAT_PASSAGES = env.int("SUPPORT_CHAT_PASSAGES", default=5)
+# How often (at most) a server process checks whether the documentation changed since the
+# index was built; 0 checks before every answer.
+SUPPORT_INDEX_CHECK_SECONDS = env.float("SUPPORT_INDEX_CHECK_SECONDS", default=60.0)
+# Where the links of documentation passages point: the docs/ pages under this URL (for
+# example a repository's tree on GitHub). The API reference's operations link to /redoc.
+SUPPORT_DOCS_BASE_URL = env.str("SUPPORT_DOCS_BASE_URL", default="")

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("webhooks.alerts.urls")),
     path("", include("billing.urls")),
     path("", include("integrations.urls")),
+    path("", include("support.urls")),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi-schema"),

@@ -36,6 +36,9 @@ if [ -n "${REDIS_URL:-}" ]; then cache="Redis (REDIS_URL)"; else cache="in-proce
 
 python manage.py migrate --no-input -v 0
 python manage.py collectstatic --no-input -v 0
+# The support chat's index of the docs and API reference (rebuilt only if they changed); a
+# server that starts without it builds it at its first question.
+python manage.py support_index -v 0 >/dev/null || echo "support index not built; it will be built on first use" >&2
 
 if [ -n "${REDIS_URL:-}" ]; then broker="Redis"; else broker="files in $LANDED_DATA_DIR/broker"; fi
 mkdir -p "$LANDED_DATA_DIR/broker/processed" "$LANDED_DATA_DIR/broker/control"

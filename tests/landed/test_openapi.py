@@ -129,6 +129,7 @@ def test_schema_lists_every_endpoint(api, docs_on):
         ("POST", "/custom-connectors/{custom_connector_id}/test"),
         ("POST", "/custom-connectors/{custom_connector_id}/generate"),
         ("GET", "/custom-connectors/{custom_connector_id}/generations"),
+        ("POST", "/support/chat"),
     }
 
 
