@@ -261,6 +261,13 @@ def wait_for_generation(api: Api, custom_id: str, generation_id: str, timeout: f
     raise AssertionError(f"generation {generation_id} not done after {timeout}s: {found}")
 
 
+def wait_for_log(server: Server, text: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"{text!r} not logged: {server.output()[-3000:]}"
+        time.sleep(0.1)
+
+
 def png(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (40, 120, 200)).save(out, format="PNG")
@@ -305,6 +312,10 @@ def test_a_custom_connector_from_an_openapi_url_is_generated_tested_and_synced(
     assert generation["version"] == 1 and generation["used_llm"] is False
     assert generation["test"]["status"] == "succeeded"
     assert api.ok("GET", f"/custom-connectors/{custom_id}")["current_version"] == 1
+    # ... by the light worker, from the file broker (not in the web process); the worker logs
+    # the end just after it saved it.
+    wait_for_log(embedded, f"custom_generate_finished generation={queued['id']} status=succeeded")
+    assert "Task connectors.custom_generate[" in embedded.output()
 
     # The test of the current version, bounded to two records a stream.
     tested = api.ok(
@@ -394,6 +405,7 @@ def test_a_custom_connector_from_an_openapi_url_is_generated_tested_and_synced(
         )
 
     receiver.wait_for(succeeded, timeout=30)
+    assert "Traceback" not in embedded.output()
 
 
 def test_the_support_chat_answers_from_the_index_built_at_start(
@@ -454,6 +466,7 @@ def test_the_support_chat_answers_from_the_index_built_at_start(
         ).fetchall()
     assert dict(owners) == {anonymous: None, signed_in: uuid.UUID(account["id"]).hex}
     assert messages == 4  # two questions, two answers
+    assert "Traceback" not in embedded.output()
 
 
 def test_ctrl_c_stops_every_process_with_a_delivery_in_flight(
