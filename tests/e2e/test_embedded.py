@@ -433,6 +433,12 @@ def test_the_support_chat_answers_from_the_index_built_at_start(
     assert (first["url"], first["source"]) == ("docs/webhooks.md#verifying-a-delivery", "docs")
     assert "docs/webhooks.md#verifying-a-delivery" in "".join(e.data["text"] for e in chunks)
 
+    # FTS5's query syntax in a question is words to look for, not syntax.
+    with chat(embedded, {"message": 'webhook" NEAR(secret* -rotate) AND (OR ^'}) as response:
+        assert response.status_code == 200, response.text
+        _, end = read_answer(response)
+    assert end.event == "done" and end.data["sources"], end.data
+
     # Signed in with the module's account: its failed sync comes first, with its error.
     job = failed_sync["job"]
     with chat(embedded, {"message": "Why did my sync fail?"}, key=account["key"]) as response:
