@@ -97,6 +97,12 @@ def support_index_rebuild(*, force: bool = False) -> bool:
     """Rebuild the passages if the sources changed since the stored build (or `force`).
     Returns whether it rebuilt. Concurrent callers wait for each other on the state row."""
     fingerprint = sources_fingerprint()
+    if not force and _stored_fingerprint() == fingerprint:
+        return False
+    # Built before the transaction: on SQLite the transaction holds the database's one write
+    # lock, which the workers' writes would otherwise wait on while the passages are cut and
+    # the API reference is generated (about a second).
+    drafts = build_passages()
     with transaction.atomic():
         SupportIndexState.objects.bulk_create(
             [SupportIndexState(fingerprint="")], ignore_conflicts=True
@@ -104,7 +110,6 @@ def support_index_rebuild(*, force: bool = False) -> bool:
         state = SupportIndexState.objects.select_for_update().get(name="default")
         if state.fingerprint == fingerprint and not force:
             return False
-        drafts = build_passages()
         SupportPassage.objects.all().delete()
         SupportPassage.objects.bulk_create(
             [
@@ -148,6 +153,13 @@ def support_index_refresh_if_stale() -> None:
         if _last_check and now - _last_check < settings.SUPPORT_INDEX_CHECK_SECONDS:
             return
         _last_check = now
-    stored = SupportIndexState.objects.filter(name="default").values_list("fingerprint", flat=True)
-    if stored.first() != sources_fingerprint():
+    if _stored_fingerprint() != sources_fingerprint():
         support_index_rebuild()
+
+
+def _stored_fingerprint() -> str | None:
+    return (
+        SupportIndexState.objects.filter(name="default")
+        .values_list("fingerprint", flat=True)
+        .first()
+    )
