@@ -586,6 +586,22 @@ def test_a_claim_outlasts_the_attempt(account, hook, settings):
     assert delivery.delivery_claim(delivery_id=pending.id) is None
 
 
+@pytest.mark.parametrize(("margin", "hold"), [(None, 130), (2, 102)])
+def test_a_claim_outlasts_the_deadline_by_the_margin(account, hook, settings, margin, hold):
+    # The default margin, 30 s, or the one configured (short clocks, as the e2e tests use).
+    settings.WEBHOOK_LOCK_SECONDS = 5
+    settings.WEBHOOK_TIMEOUT_SECONDS = 100
+    if margin is not None:
+        settings.WEBHOOK_LOCK_MARGIN_SECONDS = margin
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    before = timezone.now()
+    claimed = delivery.delivery_claim(delivery_id=pending.id)
+    after = timezone.now()
+    assert before + timedelta(seconds=hold) <= claimed.locked_until
+    assert claimed.locked_until <= after + timedelta(seconds=hold)
+
+
 def test_a_test_event_made_by_the_sweep_is_still_one_attempt(account, receiver, hook):
     """A test whose request died before its attempt is made by a worker later: once, not
     retried for a day."""
