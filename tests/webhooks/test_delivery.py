@@ -414,7 +414,9 @@ def raw_receiver():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     answer["url"] = f"http://127.0.0.1:{server.server_address[1]}/hooks"
     yield answer
     server.shutdown()
