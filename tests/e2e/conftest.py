@@ -20,7 +20,7 @@ from django.db import connection
 
 from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
-from tests.pg import pg_config, scratch
+from tests.pg import connect, pg_config, scratch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,6 +186,24 @@ def api(live_server) -> Api:
 @pytest.fixture
 def source_db() -> Iterator[str]:
     with scratch("landed_e2e_src") as name:
+        yield name
+
+
+# The table of the outage tests (test_outages.py, test_outages_destination.py): large enough that
+# an outage lands between two of its batches.
+BIG_ORDERS_ROWS = 300_000
+
+
+@pytest.fixture(scope="session")
+def big_orders_source() -> Iterator[str]:
+    """BIG_ORDERS_ROWS orders (test_postgres_sync.py's table, no index but its key), seeded
+    once (seconds) for every test that only reads them."""
+    from tests.e2e.test_postgres_sync import ORDERS, seed_orders
+
+    with scratch("landed_e2e_big") as name:
+        with connect(name) as conn:
+            conn.execute(ORDERS)
+        seed_orders(name, 1, BIG_ORDERS_ROWS)
         yield name
 
 

@@ -20,20 +20,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.e2e.conftest import Api, Processes, create_pg_connector
+from tests.e2e.conftest import BIG_ORDERS_ROWS, Api, Processes, create_pg_connector
 from tests.e2e.test_postgres_sync import (
-    ORDERS,
     fingerprint,
     fingerprint_on,
-    seed_orders,
     select_streams,
 )
-from tests.pg import connect, scratch
+from tests.pg import connect
 from tests.servers import OwnPostgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ROWS = 300_000
+ROWS = BIG_ORDERS_ROWS
 BATCH = 2000
 OUTAGE_SECONDS = 6
 # Retries 4 s and then 8 s more after the failure: the first comes while the destination is
@@ -45,13 +43,10 @@ RETRY_BACKOFF_SECONDS = 4
 MAX_ATTEMPTS = 3  # SYNC_MAX_ATTEMPTS's default
 
 
-@pytest.fixture(scope="module")
-def big_source() -> Iterator[str]:
-    with scratch("landed_e2e_outage") as name:
-        with connect(name) as conn:
-            conn.execute(ORDERS)
-        seed_orders(name, 1, ROWS)
-        yield name
+@pytest.fixture
+def big_source(big_orders_source: str) -> str:
+    """The source every test here syncs, and only reads."""
+    return big_orders_source
 
 
 @pytest.fixture
