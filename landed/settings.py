@@ -292,6 +292,9 @@ WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", def
 # delivery this long while it makes an attempt (a killed worker's attempt is made again).
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=10.0)
 WEBHOOK_LOCK_SECONDS = env.float("WEBHOOK_LOCK_SECONDS", default=60.0)
+# The hold outlasts the attempt's deadline by this margin at least: a worker that is slow to
+# record its attempt (a busy machine, a slow database) still holds it while it does.
+WEBHOOK_LOCK_MARGIN_SECONDS = env.float("WEBHOOK_LOCK_MARGIN_SECONDS", default=30.0)
 # An event or delivery not picked up this long after it was due was lost on its way to the
 # queue (the process died between commit and publish, or the broker lost it): sent again.
 WEBHOOK_LOST_AFTER_SECONDS = env.float("WEBHOOK_LOST_AFTER_SECONDS", default=30.0)

@@ -53,7 +53,10 @@ class BreakerState(StrEnum):
 def attempt_hold_seconds() -> float:
     """How long a worker holds a delivery (and its endpoint) for one attempt: at least as long
     as an attempt can take, so that a hold lapsing mid-attempt cannot let a second worker in."""
-    return max(settings.WEBHOOK_LOCK_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    return max(
+        settings.WEBHOOK_LOCK_SECONDS,
+        settings.WEBHOOK_TIMEOUT_SECONDS + settings.WEBHOOK_LOCK_MARGIN_SECONDS,
+    )
 
 
 def _not_held(now: datetime) -> Q:

@@ -2,6 +2,7 @@
 Celery worker and beat processes on Redis, and real PostgreSQL sources and destinations.
 No eager Celery: tasks cross the broker as JSON, as in production."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from django.db import connection
 
 from landed.accounts import services as account_services
 from tests.accounts.factories import UserFactory
-from tests.pg import pg_config, scratch
+from tests.pg import connect, pg_config, scratch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,15 +108,16 @@ class Processes:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
+        """Kill what is still running. The test is over and nothing it proved depends on how its
+        processes end (a test of a shutdown signals the process itself); a warm shutdown cost
+        one to two seconds a process, in every test. Whatever a killed worker left on the
+        broker is flushed by the next test's `celery` fixture."""
         for process in self.running:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         for process in self.running:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait(timeout=15)
 
     def logs(self) -> str:
         return "\n".join(
@@ -184,6 +186,24 @@ def api(live_server) -> Api:
 @pytest.fixture
 def source_db() -> Iterator[str]:
     with scratch("landed_e2e_src") as name:
+        yield name
+
+
+# The table of the outage tests (test_outages.py, test_outages_destination.py): large enough that
+# an outage lands between two of its batches.
+BIG_ORDERS_ROWS = 300_000
+
+
+@pytest.fixture(scope="session")
+def big_orders_source() -> Iterator[str]:
+    """BIG_ORDERS_ROWS orders (test_postgres_sync.py's table, no index but its key), seeded
+    once (seconds) for every test that only reads them."""
+    from tests.e2e.test_postgres_sync import ORDERS, seed_orders
+
+    with scratch("landed_e2e_big") as name:
+        with connect(name) as conn:
+            conn.execute(ORDERS)
+        seed_orders(name, 1, BIG_ORDERS_ROWS)
         yield name
 
 

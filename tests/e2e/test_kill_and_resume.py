@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import create_pg_connector
+from tests.e2e.conftest import Api, Processes, create_pg_connector
 from tests.e2e.test_postgres_sync import ORDERS, fingerprint, seed_orders, select_streams
 from tests.pg import connect
 
@@ -28,6 +28,19 @@ def big_source():
             conn.execute("CREATE INDEX orders_updated_at ON orders (updated_at, id)")
         seed_orders(name, 1, ROWS)
         yield name
+
+
+def start_rescuer_once_running(api: Api, celery: Processes, job_id: str, **env: str) -> None:
+    """Another worker of the fleet, on the same queues, started as soon as the doomed worker
+    has taken the sync (so that it cannot take the first attempt itself): its start-up, seconds
+    long, overlaps the first batches instead of following the kill. It runs the reaper's ticks
+    meanwhile, which leave alone a job whose worker still beats."""
+    deadline = time.monotonic() + 60
+    while (status := api.ok("GET", f"/jobs/{job_id}")["status"]) == "pending":
+        assert time.monotonic() < deadline, celery.logs()
+        time.sleep(0.02)
+    assert status == "running", (status, celery.logs())
+    celery.start("worker", name="rescuer", **env)
 
 
 FULL_APPEND = {"sync_mode": "full_refresh", "load_mode": "append"}
@@ -63,6 +76,7 @@ def test_worker_killed_mid_sync_resumes_exactly_once(
     connector = create_pg_connector(api, big_source, pg_destination)
     select_streams(api, connector["id"], **stream_settings)
     job = api.ok("POST", f"/connectors/{connector['id']}/sync", 202)
+    start_rescuer_once_running(api, celery, job["id"], SYNC_BATCH_ROWS=str(BATCH), **paths)
 
     # Kill the worker once some batches are committed and the rest are still to come.
     deadline = time.monotonic() + 60
@@ -78,9 +92,8 @@ def test_worker_killed_mid_sync_resumes_exactly_once(
     assert killed_at["status"] == "running"
     assert killed_at["rows_written"] < ROWS, "the sync finished before the kill"
 
-    # Another worker of the fleet runs the reaper (scheduled by beat): it fails the silent
-    # job and schedules attempt 2, which a worker then takes.
-    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH), **paths)
+    # The rescuer runs the reaper (scheduled by beat): it fails the silent job and schedules
+    # attempt 2, which it then takes.
     failed = api.wait_for_job(job["id"], statuses=("failed",), timeout=30)
     assert failed["error"]["type"] == "worker_lost"
     assert failed["streams"][0]["load_path"] == load_path, failed["streams"]
@@ -134,6 +147,7 @@ def test_worker_killed_mid_mariadb_sync_resumes_exactly_once(
     entry = {"name": f"{big_maria_source}.orders", "enabled": True, **stream_settings}
     api.ok("PUT", f"/connectors/{connector['id']}/streams", json={"streams": [entry]})
     job = api.ok("POST", f"/connectors/{connector['id']}/sync", 202)
+    start_rescuer_once_running(api, celery, job["id"], SYNC_BATCH_ROWS=str(BATCH))
 
     deadline = time.monotonic() + 60
     while api.ok("GET", f"/jobs/{job['id']}")["rows_written"] < 10 * BATCH:
@@ -142,7 +156,6 @@ def test_worker_killed_mid_mariadb_sync_resumes_exactly_once(
     celery.kill(worker)
     assert api.ok("GET", f"/jobs/{job['id']}")["rows_written"] < ROWS, "finished before the kill"
 
-    celery.start("worker", name="rescuer", SYNC_BATCH_ROWS=str(BATCH))
     assert api.wait_for_job(job["id"], statuses=("failed",), timeout=30)["error"]["type"] == (
         "worker_lost"
     )

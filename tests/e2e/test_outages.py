@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import FAST_CLOCKS, Api
+from tests.e2e.conftest import BIG_ORDERS_ROWS, FAST_CLOCKS, Api
 from tests.e2e.test_postgres_sync import ORDERS, fingerprint, seed_orders, select_streams
 from tests.landed.test_run_command import PASSWORD, Server, base_env, free_port, serving
 from tests.pg import connect, pg_config, scratch
@@ -29,19 +29,16 @@ from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
-ROWS = 300_000
+ROWS = BIG_ORDERS_ROWS
 # Small batches: the sync commits 150 of them, so that an outage lands between two.
 BATCH = 2000
 ACTIVE = ("pending", "running")
 
 
-@pytest.fixture(scope="module")
-def big_source() -> Iterator[str]:
-    with scratch("landed_e2e_outage") as name:
-        with connect(name) as conn:
-            conn.execute(ORDERS)
-        seed_orders(name, 1, ROWS)
-        yield name
+@pytest.fixture
+def big_source(big_orders_source: str) -> str:
+    """The source every test here syncs, and only reads."""
+    return big_orders_source
 
 
 @pytest.fixture

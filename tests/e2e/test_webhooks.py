@@ -198,16 +198,19 @@ def test_no_event_is_lost_when_messages_or_the_worker_are(
     time.sleep(0.5)
     assert receiver.received == []
 
-    # A webhooks worker that is killed in the middle of its first delivery.
+    # A webhooks worker that is killed in the middle of its first delivery. Its attempt holds
+    # the delivery and the endpoint for the deadline plus a margin (30 s by default): short
+    # here, so that the hold lapses within seconds of the kill.
     receiver.delay = 4
-    doomed = celery.start("worker", queues="webhooks,default")
+    short_hold = {"WEBHOOK_TIMEOUT_SECONDS": "5", "WEBHOOK_LOCK_MARGIN_SECONDS": "1"}
+    doomed = celery.start("worker", queues="webhooks,default", **short_hold)
     celery.start("beat")
     (interrupted,) = receiver.wait_for(lambda rs: len(rs) >= 1, timeout=30)[:1]
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
     receiver.delay = 0
 
-    celery.start("worker", queues="webhooks,default")
+    celery.start("worker", queues="webhooks,default", **short_hold)
     interrupted_id = interrupted.headers["landed-delivery-id"]
 
     def complete(received) -> bool:

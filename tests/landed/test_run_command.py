@@ -1,7 +1,8 @@
-"""`make run` as a user starts it: a real gunicorn process on a free loopback port."""
+"""`make run` as a user starts it: a real gunicorn process on a free loopback port. (With nothing
+configured, SQLite and a file broker: tests/e2e/test_quickstart.py, which syncs on it too.)"""
 
+import http.client
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg
@@ -20,7 +22,7 @@ import redis
 import requests
 
 from tests.e2e.conftest import Api
-from tests.ratelimit_windows import wait_for_fresh_window
+from tests.ratelimit_windows import ip_with_fresh_window
 from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,43 +166,6 @@ def port_is_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_make_run_serves_the_api_with_nothing_configured(tmp_path):
-    port = free_port()
-    log = tmp_path / "run.log"
-    with running(
-        ["make", "--no-print-directory", "run"], base_env(tmp_path, port), port, log
-    ) as url:
-        health = requests.get(f"{url}/health", timeout=5)
-        assert health.status_code == 200
-        assert health.json()["database"]["vendor"] == "sqlite"
-
-        session = requests.Session()
-        signup = session.post(
-            f"{url}/auth/signup",
-            json={"email": "quickstart@example.com", "password": PASSWORD},
-            headers={"X-Request-ID": "quickstart-trace-1"},
-            timeout=10,
-        )
-        assert signup.status_code == 201, signup.text
-        assert signup.headers["X-Request-ID"] == "quickstart-trace-1"
-        # The session cookie comes back over plain HTTP on the loopback.
-        me = session.get(f"{url}/auth/me", timeout=5)
-        assert me.status_code == 200
-        assert me.json()["user"]["email"] == "quickstart@example.com"
-        # The admin's static files are served.
-        assert requests.get(f"{url}/static/admin/css/base.css", timeout=5).status_code == 200
-
-    assert port_is_closed(port)
-    output = log.read_text()
-    assert f"Landed API on http://127.0.0.1:{port}" in output
-    assert "gunicorn" in output.lower()
-    assert re.search(r"\[request_id=quickstart-trace-1\] accounts\.signup", output), output
-    assert "request_id=quickstart-trace-1" in output.split("accounts.signup", 1)[1]
-    # Data and the generated secret key stay in the data directory.
-    assert (tmp_path / "data" / "landed.sqlite3").exists()
-    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
-
-
 @pytest.fixture
 def scratch_database() -> Iterator[str]:
     name = f"landed_run_{uuid.uuid4().hex[:10]}"
@@ -214,45 +179,27 @@ def scratch_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_make_run_on_postgresql_and_redis_shares_limits_across_processes(
-    tmp_path, scratch_database
-):
-    port = free_port()
-    env = base_env(
-        tmp_path,
-        port,
-        DATABASE_URL=scratch_database,
-        REDIS_URL="redis://127.0.0.1:6379/14",
-        CACHE_KEY_PREFIX=f"run-test-{uuid.uuid4().hex[:8]}",
-        WEB_CONCURRENCY="2",
+def status_of_post_from(source_ip: str, url: str, path: str) -> int:
+    """POST an empty JSON body to `url` + `path` over a new connection from `source_ip` (any
+    address of 127.0.0.0/8 reaches a server on 127.0.0.1): the client address the server
+    sees, and limits by."""
+    server = urlsplit(url)
+    connection = http.client.HTTPConnection(
+        server.hostname, server.port, timeout=5, source_address=(source_ip, 0)
     )
-    log = tmp_path / "run.log"
-    with running(["make", "--no-print-directory", "run"], env, port, log) as url:
-        health = requests.get(f"{url}/health", timeout=5).json()
-        assert health["database"]["vendor"] == "postgresql"
-        assert health["database"]["pool"]["max_size"] == 10
-        assert health["cache"]["backend"] == "RedisCache"
-
-        signup = requests.post(
-            f"{url}/auth/signup", json={"email": "pg@example.com", "password": PASSWORD}, timeout=10
-        )
-        assert signup.status_code == 201, signup.text
-
-        # Login is limited to 10 a minute per IP, whichever of the two processes answers.
-        wait_for_fresh_window("127.0.0.1")
-        answers = [
-            requests.post(f"{url}/auth/login", json={}, timeout=5).status_code for _ in range(11)
-        ]
-        assert answers == [422] * 10 + [429]
-
-    output = log.read_text()
-    assert output.count("Booting worker") == 2, output
-    assert "database: postgres (DATABASE_URL)" in output
+    try:
+        connection.request("POST", path, body=b"{}", headers={"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
-def test_ctrl_c_on_postgresql_and_redis_stops_every_process_with_a_delivery_in_flight(
+def test_run_on_postgresql_and_redis_shares_limits_and_ctrl_c_stops_a_delivery_in_flight(
     tmp_path, scratch_database
 ):
+    """One start of the platform on PostgreSQL and Redis (seconds long): two server processes
+    share the rate limits, and Ctrl-C stops every process, a worker with a delivery in flight
+    included."""
     # The test Redis database, emptied: no message of an earlier test for these workers.
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     port = free_port()
@@ -262,17 +209,30 @@ def test_ctrl_c_on_postgresql_and_redis_stops_every_process_with_a_delivery_in_f
         DATABASE_URL=scratch_database,
         REDIS_URL=os.environ["REDIS_URL"],
         CACHE_KEY_PREFIX=f"run-test-{uuid.uuid4().hex[:8]}",
+        WEB_CONCURRENCY="2",
     )
     with (
         Receiver() as receiver,
         serving(["scripts/run.sh"], env, port, tmp_path / "run.log") as server,
     ):
+        health = requests.get(f"{server.url}/health", timeout=5).json()
+        assert health["database"]["vendor"] == "postgresql"
+        assert health["database"]["pool"]["max_size"] == 10
+        assert health["cache"]["backend"] == "RedisCache"
+
         signup = requests.post(
             f"{server.url}/auth/signup",
-            json={"email": "ctrl-c@example.com", "password": PASSWORD},
+            json={"email": "pg@example.com", "password": PASSWORD},
             timeout=10,
         )
         assert signup.status_code == 201, signup.text
+
+        # Login is limited to 10 a minute per IP, whichever of the two processes answers. From
+        # an address whose window has time left (no window edge inside the test, no wait).
+        client_ip = ip_with_fresh_window()
+        answers = [status_of_post_from(client_ip, server.url, "/auth/login") for _ in range(11)]
+        assert answers == [422] * 10 + [429]
+
         api = Api(server.url, signup.json()["access_token"])
         api.ok("POST", "/webhooks", 201, json={"url": receiver.url})
         destination = api.ok(
@@ -285,7 +245,10 @@ def test_ctrl_c_on_postgresql_and_redis_stops_every_process_with_a_delivery_in_f
 
         # SIGINT to the script alone: it stops the processes it started, each of them included.
         server.stop(whole_group=False)
-    assert "database: postgres (DATABASE_URL)" in server.output()
+
+    output = server.output()
+    assert output.count("Booting worker") == 2, output
+    assert "database: postgres (DATABASE_URL)" in output
 
 
 def test_health_is_503_when_the_database_is_unreachable(tmp_path):

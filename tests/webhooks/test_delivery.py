@@ -414,7 +414,9 @@ def raw_receiver():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     answer["url"] = f"http://127.0.0.1:{server.server_address[1]}/hooks"
     yield answer
     server.shutdown()
@@ -584,6 +586,22 @@ def test_a_claim_outlasts_the_attempt(account, hook, settings):
     claimed = delivery.delivery_claim(delivery_id=pending.id)
     assert claimed.locked_until >= timezone.now() + timedelta(seconds=120)
     assert delivery.delivery_claim(delivery_id=pending.id) is None
+
+
+@pytest.mark.parametrize(("margin", "hold"), [(None, 130), (2, 102)])
+def test_a_claim_outlasts_the_deadline_by_the_margin(account, hook, settings, margin, hold):
+    # The default margin, 30 s, or the one configured (short clocks, as the e2e tests use).
+    settings.WEBHOOK_LOCK_SECONDS = 5
+    settings.WEBHOOK_TIMEOUT_SECONDS = 100
+    if margin is not None:
+        settings.WEBHOOK_LOCK_MARGIN_SECONDS = margin
+    endpoint, _ = hook
+    pending = one_delivery(account, endpoint)
+    before = timezone.now()
+    claimed = delivery.delivery_claim(delivery_id=pending.id)
+    after = timezone.now()
+    assert before + timedelta(seconds=hold) <= claimed.locked_until
+    assert claimed.locked_until <= after + timedelta(seconds=hold)
 
 
 def test_a_test_event_made_by_the_sweep_is_still_one_attempt(account, receiver, hook):
