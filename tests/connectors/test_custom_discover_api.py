@@ -129,6 +129,33 @@ def test_unreachable_document_url_is_502(client, user, unused_port) -> None:
 
 
 @pytest.mark.django_db
+def test_silent_document_url_is_502_within_the_documented_time(client, user, monkeypatch) -> None:
+    """A document URL that accepts the connection and never answers takes the fetch's one
+    deadline (DOCUMENT_FETCH_SECONDS, "within 20 seconds" in the docs), not one per retry."""
+    import socket
+    import time
+
+    from connectors.custom import discover
+
+    monkeypatch.setattr(discover, "DOCUMENT_FETCH_SECONDS", 1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        custom = _custom(
+            user,
+            base_url="https://api.example.com",
+            openapi_url=f"http://127.0.0.1:{port}/openapi.json",
+        )
+        started = time.monotonic()
+        response = client.post(_url(custom), {"sample": False}, format="json")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 502
+    assert response.json()["detail"]["type"] == "transient"
+    assert elapsed < 1.8, elapsed
+
+
+@pytest.mark.django_db
 def test_another_accounts_custom_connector_is_404_and_bounds_are_422(client, user) -> None:
     other = _custom(UserFactory(), base_url="https://api.example.com")
     response = client.post(_url(other), {}, format="json")
