@@ -523,6 +523,8 @@ def test_a_generation_whose_test_read_fails_records_the_errors(client, pet_custo
     stages = {(e["stage"], e["type"]) for e in done.errors}
     assert ("test", "authentication_failed") in stages, done.errors
     assert any(e.get("stream") == "pets" for e in done.errors)
+    # The stream is named once, not "Stream 'pets': Stream 'pets': ..."
+    assert not any(e["message"].count("Stream 'pets'") > 1 for e in done.errors), done.errors
     assert "not-the-key" not in json.dumps(done.errors)
     assert done.diff.startswith("--- no version")  # what was tried is shown
     pet_custom.refresh_from_db()
