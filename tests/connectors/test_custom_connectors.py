@@ -236,6 +236,22 @@ def test_the_docs_publish_the_json_schema_and_examples_that_pass_it():
 
 
 # --- Versions and the connectors that pin them ---------------------------------------------
+def test_a_null_definition_in_a_patch_is_a_422_not_ignored(client):
+    """Versions are never removed: `{"definition": null}` cannot do what it asks, so it is
+    refused rather than answered 200 with nothing changed."""
+    custom = create_custom(client)
+    response = client.patch(
+        f"/custom-connectors/{custom['id']}",
+        {"description": "edited", "definition": None},
+        format="json",
+    )
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"] == ["body", "definition"]
+    unchanged = client.get(f"/custom-connectors/{custom['id']}").json()
+    assert unchanged["description"] == custom["description"]
+    assert unchanged["current_version"] == 1
+
+
 def test_editing_makes_a_version_and_connectors_keep_theirs_until_re_pinned(client, destination):
     custom = create_custom(client)
     connector = create_connector(client, custom, destination)
