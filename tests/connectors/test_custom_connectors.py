@@ -236,6 +236,17 @@ def test_the_docs_publish_the_json_schema_and_examples_that_pass_it():
 
 
 # --- Versions and the connectors that pin them ---------------------------------------------
+def test_a_default_of_the_wrong_type_is_said_in_plain_english() -> None:
+    issues = definition_issues(
+        definition(
+            base_url="http://127.0.0.1:9/v1",
+            config_fields=[{"name": "n", "type": "integer", "default": "x"}],
+            streams=[{"name": "pets", "path": "pets"}],
+        )
+    )
+    assert [i.msg for i in issues] == ["The default of an integer field is an integer."]
+
+
 def test_a_null_definition_in_a_patch_is_a_422_not_ignored(client):
     """Versions are never removed: `{"definition": null}` cannot do what it asks, so it is
     refused rather than answered 200 with nothing changed."""
