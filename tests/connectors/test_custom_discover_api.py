@@ -93,6 +93,27 @@ def test_sampling_only_without_a_document(client, user, store) -> None:
 
 
 @pytest.mark.django_db
+def test_credentials_in_the_config_are_used_when_no_auth_kind_is_set(client, user, store) -> None:
+    """Without a document and with the default auth_kind ("none"), the credentials the config
+    gives say the auth type: they are sent, not silently dropped (every request a 401)."""
+    custom = _custom(user, base_url=f"{store.url}/v1")
+    assert custom.auth_kind == "none"
+    response = client.post(
+        _url(custom),
+        {"config": {"api_key": API_KEY, "api_key_name": "X-Api-Key", "api_key_in": "header"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    discovery = response.json()
+    assert discovery["auth"]["type"] == "api_key"
+    assert discovery["auth"]["api_key_name"] == "X-Api-Key"
+    assert discovery["auth"]["evidence"] == "config"
+    sampled = [r for r in discovery["requests"] if r["url"].endswith(("/pets", "/owners"))]
+    assert sampled and all(r["status"] == 200 for r in sampled), discovery["requests"]
+    assert API_KEY not in json.dumps(discovery)
+
+
+@pytest.mark.django_db
 def test_bad_documents_are_422(client, user) -> None:
     custom = _custom(
         user, base_url="https://api.example.com", openapi_document={"openapi": "4.0", "paths": {}}
