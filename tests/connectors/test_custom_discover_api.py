@@ -114,6 +114,20 @@ def test_credentials_in_the_config_are_used_when_no_auth_kind_is_set(client, use
 
 
 @pytest.mark.django_db
+def test_config_values_that_are_not_text_or_numbers_are_422(client, user, store) -> None:
+    """A credential given as an object would be sent as its Python repr: refused up front."""
+    custom = _custom(user, base_url=f"{store.url}/v1", auth_kind="api_key")
+    response = client.post(
+        _url(custom),
+        {"config": {"api_key": {"key": API_KEY}, "api_key_name": "X-Api-Key", "page": [1]}},
+        format="json",
+    )
+    assert response.status_code == 422, response.content
+    locs = {tuple(item["loc"]) for item in response.json()["detail"]}
+    assert locs == {("body", "config", "api_key"), ("body", "config", "page")}
+
+
+@pytest.mark.django_db
 def test_bad_documents_are_422(client, user) -> None:
     custom = _custom(
         user, base_url="https://api.example.com", openapi_document={"openapi": "4.0", "paths": {}}
