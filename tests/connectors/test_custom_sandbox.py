@@ -418,6 +418,22 @@ def test_bad_input_is_a_422_naming_the_field(client, custom, settings):
 
 
 @pytest.mark.django_db
+def test_a_config_that_makes_the_base_url_invalid_is_a_422_as_for_a_connector(client, custom):
+    """The same check as POST /connectors: not a 200 whose streams say the sandbox crashed."""
+    templated = {
+        **DEFINITION,
+        "base_url": "http://{config.host}/v1",
+        "config_fields": [{"name": "host"}],
+    }
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test",
+        {"definition": templated, "config": {"api_key": "k", "host": "[::1"}},
+        format="json",
+    )
+    assert locs(response) == {("body", "config"): "url_scheme"}
+
+
+@pytest.mark.django_db
 def test_another_accounts_custom_connector_is_a_404(custom):
     from tests.accounts.factories import UserFactory
     from tests.clients import client_for
