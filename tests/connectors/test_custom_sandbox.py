@@ -354,6 +354,30 @@ def test_the_current_version_is_tested_through_the_api(client, custom):
 
 
 @pytest.mark.django_db
+def test_a_secret_config_field_is_masked_in_the_requests_and_errors(client, custom):
+    """A `secret` config field put in a query parameter and a path is masked like a credential
+    in what the test reports ("masked in error messages, never returned")."""
+    secret = "tenant-secret-4711"
+    users = {**USERS, "params": {"tenant": "{config.tenant}"}}
+    missing = {"name": "missing", "path": "nowhere/{config.tenant}", "record_selector": "x"}
+    definition = {
+        **DEFINITION,
+        "base_url": custom.base_url,
+        "config_fields": [{"name": "tenant", "type": "secret"}],
+        "streams": [users, missing],
+    }
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test",
+        {"definition": definition, "config": {"api_key": API_KEY, "tenant": secret}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert any("tenant=***" in r["url"] for r in result["requests"]), result["requests"]
+    assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_a_failing_api_is_a_200_with_the_errors(client, custom):
     response = client.post(
         f"/custom-connectors/{custom.id}/test", {"config": {"api_key": "wrong"}}, format="json"
