@@ -55,7 +55,14 @@ def custom_connector_discover(
             raise invalid([origin], exc.message, exc.kind) from exc
     else:
         discovery = empty_discovery(base_url=base_url)
-        discovery["auth"]["type"] = custom_connector.auth_kind or "none"
+        kind = custom_connector.auth_kind or "none"
+        if kind == "none":
+            # Nothing says how the API authenticates: the credentials the caller gives do
+            # (else they would be dropped and every sampled request refused).
+            kind = _auth_kind_from_config(config or {})
+            if kind != "none":
+                discovery["auth"]["evidence"] = "config"
+        discovery["auth"]["type"] = kind
     if sample:
         discovery = _sampled(custom_connector, discovery, config or {}, max_requests)
     discovery = _storable(_with_documentation(custom_connector, discovery))
@@ -63,6 +70,22 @@ def custom_connector_discover(
     custom_connector.discovered_at = timezone.now()
     custom_connector.save(update_fields=["discovery", "discovered_at", "updated_at"])
     return discovery
+
+
+# The credentials that make an auth type, most specific first.
+_CONFIG_CREDENTIALS = (
+    ("oauth2_client_credentials", ("client_id", "client_secret")),
+    ("api_key", ("api_key",)),
+    ("bearer", ("bearer_token",)),
+    ("basic", ("username",)),
+)
+
+
+def _auth_kind_from_config(config: dict[str, Any]) -> str:
+    for kind, names in _CONFIG_CREDENTIALS:
+        if all(config.get(name) not in (None, "") for name in names):
+            return kind
+    return "none"
 
 
 def _sampled(

@@ -6,11 +6,16 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from connectors.custom.discover import custom_connector_discover
-from connectors.custom.discovery.sampling import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_CAP
+from connectors.custom.discovery.sampling import (
+    CREDENTIAL_FIELDS,
+    DEFAULT_MAX_REQUESTS,
+    MAX_REQUESTS_CAP,
+)
 from connectors.custom.services import custom_connector_get
 from landed.api import ratelimit
 from landed.api.errors import UpstreamError
@@ -19,6 +24,11 @@ from landed.api.validation import parse_body
 from landed.api.views import LandedAPIView
 
 TAG_CUSTOM_CONNECTORS = ["custom-connectors"]  # the tag of connectors/custom/views.py
+
+# Config keys whose values are always text: credentials and where they go.
+_TEXT_KEYS = frozenset(
+    (*CREDENTIAL_FIELDS, "client_auth_method", "api_key_name", "api_key_in", "token_url", "scopes")
+)
 
 
 class DiscoverInputSerializer(serializers.Serializer):
@@ -38,6 +48,21 @@ class DiscoverInputSerializer(serializers.Serializer):
         max_value=MAX_REQUESTS_CAP,
         help_text="The most requests the sample sends (a token request included).",
     )
+
+    def validate_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        # Values go into URLs and headers as text: an object or a list would be sent as its
+        # Python repr, a credential that is not text would never be right.
+        errors: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in _TEXT_KEYS and not isinstance(value, str):
+                errors[key] = ErrorDetail("Give a string.", code="string_type")
+            elif isinstance(value, dict | list):
+                errors[key] = ErrorDetail(
+                    "Give a string, a number or a boolean.", code="scalar_type"
+                )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return config
 
 
 class DiscoveryAuthSerializer(serializers.Serializer):

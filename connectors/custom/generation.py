@@ -320,11 +320,16 @@ def _test_errors(test: dict[str, Any]) -> list[dict[str, Any]]:
         )
     for stream in test.get("streams") or []:
         if stream.get("status") != "succeeded" and stream.get("error"):
+            named = f"Stream '{stream['name']}'"
+            message = str(stream["error"].get("message"))
+            # The engine's own messages already start with the stream's name.
+            if not message.startswith(named):
+                message = f"{named}: {message}"
             errors.append(
                 {
                     "stage": "test",
                     "type": stream["error"].get("type"),
-                    "message": f"Stream '{stream['name']}': {stream['error'].get('message')}",
+                    "message": message,
                     "stream": stream["name"],
                 }
             )

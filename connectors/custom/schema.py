@@ -345,7 +345,7 @@ def _config_field_issues(definition: dict[str, Any]) -> list[ConfigIssue]:
             issues.append(
                 _issue(
                     ["config_fields", index, "default"],
-                    f"The default of a {kind} field is a {kind}.",
+                    f"The default of {_a(kind)} field is {_a(kind)}.",
                     _JSON_TYPES.get(kind, "string_type"),
                 )
             )
@@ -404,3 +404,8 @@ def _stand_in_config(definition: dict[str, Any]) -> dict[str, Any]:
             default if default is not None else _STAND_INS.get(item.get("type", "string"), "x")
         )
     return config
+
+
+def _a(kind: str) -> str:
+    """`kind` with its indefinite article: "an integer", "a number"."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"

@@ -86,6 +86,8 @@ class CustomConnectorCreateInputSerializer(_CustomConnectorFields):
 class CustomConnectorUpdateInputSerializer(_CustomConnectorFields):
     name = StrictCharField(min_length=1, max_length=200, required=False)
     base_url = StrictCharField(min_length=1, max_length=2000, required=False)
+    # Versions are never removed, so null cannot do what it would ask: refused, not ignored.
+    definition = DefinitionField(required=False, help_text=_DEFINITION_HELP)
 
     def validate_base_url(self, value: str) -> str:
         return _http_url(value) or value

@@ -60,7 +60,8 @@ def openapi_document_parse(raw: Any) -> dict[str, Any] | None:
                 )
             # YAML reads JSON too; the safe loader builds plain data only.
             document = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
-        except (yaml.YAMLError, RecursionError) as exc:
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:
+            # ValueError: an integer of more digits than Python converts.
             where = getattr(exc, "problem_mark", None)
             at = f" (line {where.line + 1})" if where is not None else ""
             raise invalid(

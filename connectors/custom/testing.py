@@ -9,11 +9,12 @@ from typing import Any
 
 from django.conf import settings
 
-from connectors.configs import check_config, with_defaults
+from connectors.configs import check_config, raise_issues, with_defaults
 from connectors.custom.compile import custom_spec
 from connectors.custom.sandbox.runner import run_sandbox_test
 from connectors.custom.schema import definition_issues
 from connectors.custom.selectors import custom_version_get
+from connectors.custom.source import custom_source_class
 from connectors.framework.spec import ConfigIssue
 from connectors.models import CustomConnector
 from landed.api.errors import RequestValidationError
@@ -83,6 +84,15 @@ def custom_connector_test(
         definition=tested,
     )
     check_config(spec, config)
+    # What the config's values make of the definition (a base_url a placeholder made
+    # invalid): the 422 a connector with this config gets, not a test that cannot start.
+    source_class = custom_source_class(
+        type_name=spec.type,
+        display_name=custom_connector.name,
+        description=custom_connector.description,
+        definition=tested,
+    )
+    raise_issues(source_class.config_issues(config))
     return run_sandbox_test(
         definition=tested,
         config=with_defaults(spec, config),

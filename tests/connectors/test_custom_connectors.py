@@ -134,7 +134,10 @@ def test_an_openapi_document_is_taken_as_an_object_or_as_json_or_yaml_text(clien
 
     laughs = "openapi: 3.0.0\na: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
     nul = {"openapi": "3.0.0", "info": {"title": "a\x00"}}
-    for bad in ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs, nul, "[" * 5000):
+    # More digits than Python converts to an int (sys.get_int_max_str_digits): a 422, not a 500.
+    huge_int = "openapi: 3.0.0\npaths: {}\nx: " + "9" * 5000 + "\n"
+    bads = ("openapi: [unclosed", "just text", {"info": {}}, [1], laughs, nul, "[" * 5000)
+    for bad in (*bads, huge_int):
         response = client.patch(
             f"/custom-connectors/{custom['id']}", {"openapi_document": bad}, format="json"
         )
@@ -236,6 +239,33 @@ def test_the_docs_publish_the_json_schema_and_examples_that_pass_it():
 
 
 # --- Versions and the connectors that pin them ---------------------------------------------
+def test_a_default_of_the_wrong_type_is_said_in_plain_english() -> None:
+    issues = definition_issues(
+        definition(
+            base_url="http://127.0.0.1:9/v1",
+            config_fields=[{"name": "n", "type": "integer", "default": "x"}],
+            streams=[{"name": "pets", "path": "pets"}],
+        )
+    )
+    assert [i.msg for i in issues] == ["The default of an integer field is an integer."]
+
+
+def test_a_null_definition_in_a_patch_is_a_422_not_ignored(client):
+    """Versions are never removed: `{"definition": null}` cannot do what it asks, so it is
+    refused rather than answered 200 with nothing changed."""
+    custom = create_custom(client)
+    response = client.patch(
+        f"/custom-connectors/{custom['id']}",
+        {"description": "edited", "definition": None},
+        format="json",
+    )
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"] == ["body", "definition"]
+    unchanged = client.get(f"/custom-connectors/{custom['id']}").json()
+    assert unchanged["description"] == custom["description"]
+    assert unchanged["current_version"] == 1
+
+
 def test_editing_makes_a_version_and_connectors_keep_theirs_until_re_pinned(client, destination):
     custom = create_custom(client)
     connector = create_connector(client, custom, destination)

@@ -93,6 +93,41 @@ def test_sampling_only_without_a_document(client, user, store) -> None:
 
 
 @pytest.mark.django_db
+def test_credentials_in_the_config_are_used_when_no_auth_kind_is_set(client, user, store) -> None:
+    """Without a document and with the default auth_kind ("none"), the credentials the config
+    gives say the auth type: they are sent, not silently dropped (every request a 401)."""
+    custom = _custom(user, base_url=f"{store.url}/v1")
+    assert custom.auth_kind == "none"
+    response = client.post(
+        _url(custom),
+        {"config": {"api_key": API_KEY, "api_key_name": "X-Api-Key", "api_key_in": "header"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    discovery = response.json()
+    assert discovery["auth"]["type"] == "api_key"
+    assert discovery["auth"]["api_key_name"] == "X-Api-Key"
+    assert discovery["auth"]["evidence"] == "config"
+    sampled = [r for r in discovery["requests"] if r["url"].endswith(("/pets", "/owners"))]
+    assert sampled and all(r["status"] == 200 for r in sampled), discovery["requests"]
+    assert API_KEY not in json.dumps(discovery)
+
+
+@pytest.mark.django_db
+def test_config_values_that_are_not_text_or_numbers_are_422(client, user, store) -> None:
+    """A credential given as an object would be sent as its Python repr: refused up front."""
+    custom = _custom(user, base_url=f"{store.url}/v1", auth_kind="api_key")
+    response = client.post(
+        _url(custom),
+        {"config": {"api_key": {"key": API_KEY}, "api_key_name": "X-Api-Key", "page": [1]}},
+        format="json",
+    )
+    assert response.status_code == 422, response.content
+    locs = {tuple(item["loc"]) for item in response.json()["detail"]}
+    assert locs == {("body", "config", "api_key"), ("body", "config", "page")}
+
+
+@pytest.mark.django_db
 def test_bad_documents_are_422(client, user) -> None:
     custom = _custom(
         user, base_url="https://api.example.com", openapi_document={"openapi": "4.0", "paths": {}}
@@ -126,6 +161,33 @@ def test_unreachable_document_url_is_502(client, user, unused_port) -> None:
     assert body["error"] == "The OpenAPI document could not be fetched."
     assert body["detail"]["type"] == "unreachable"
     assert "connection refused" in body["detail"]["message"]
+
+
+@pytest.mark.django_db
+def test_silent_document_url_is_502_within_the_documented_time(client, user, monkeypatch) -> None:
+    """A document URL that accepts the connection and never answers takes the fetch's one
+    deadline (DOCUMENT_FETCH_SECONDS, "within 20 seconds" in the docs), not one per retry."""
+    import socket
+    import time
+
+    from connectors.custom import discover
+
+    monkeypatch.setattr(discover, "DOCUMENT_FETCH_SECONDS", 1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        custom = _custom(
+            user,
+            base_url="https://api.example.com",
+            openapi_url=f"http://127.0.0.1:{port}/openapi.json",
+        )
+        started = time.monotonic()
+        response = client.post(_url(custom), {"sample": False}, format="json")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 502
+    assert response.json()["detail"]["type"] == "transient"
+    assert elapsed < 1.8, elapsed
 
 
 @pytest.mark.django_db

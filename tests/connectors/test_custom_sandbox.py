@@ -354,6 +354,30 @@ def test_the_current_version_is_tested_through_the_api(client, custom):
 
 
 @pytest.mark.django_db
+def test_a_secret_config_field_is_masked_in_the_requests_and_errors(client, custom):
+    """A `secret` config field put in a query parameter and a path is masked like a credential
+    in what the test reports ("masked in error messages, never returned")."""
+    secret = "tenant-secret-4711"
+    users = {**USERS, "params": {"tenant": "{config.tenant}"}}
+    missing = {"name": "missing", "path": "nowhere/{config.tenant}", "record_selector": "x"}
+    definition = {
+        **DEFINITION,
+        "base_url": custom.base_url,
+        "config_fields": [{"name": "tenant", "type": "secret"}],
+        "streams": [users, missing],
+    }
+    response = client.post(
+        f"/custom-connectors/{custom.id}/test",
+        {"definition": definition, "config": {"api_key": API_KEY, "tenant": secret}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert any("tenant=***" in r["url"] for r in result["requests"]), result["requests"]
+    assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_a_failing_api_is_a_200_with_the_errors(client, custom):
     response = client.post(
         f"/custom-connectors/{custom.id}/test", {"config": {"api_key": "wrong"}}, format="json"
@@ -415,6 +439,24 @@ def test_bad_input_is_a_422_naming_the_field(client, custom, settings):
     assert locs(client.post(url, {"max_records": "5"}, format="json")) == {
         ("body", "max_records"): "int_parsing"
     }
+
+
+@pytest.mark.django_db
+def test_a_config_that_makes_the_base_url_invalid_is_a_422_as_for_a_connector(client, custom):
+    """The same check as POST /connectors: not a 200 whose streams say the sandbox crashed."""
+    templated = {
+        **DEFINITION,
+        "base_url": "http://{config.host}/v1",
+        "config_fields": [{"name": "host"}],
+    }
+    # A space or a control character in the host: no client can send it.
+    for host in ("[::1", "x y", "a\tb"):
+        response = client.post(
+            f"/custom-connectors/{custom.id}/test",
+            {"definition": templated, "config": {"api_key": "k", "host": host}},
+            format="json",
+        )
+        assert locs(response) == {("body", "config"): "url_scheme"}, host
 
 
 @pytest.mark.django_db
@@ -523,6 +565,8 @@ def test_a_generation_whose_test_read_fails_records_the_errors(client, pet_custo
     stages = {(e["stage"], e["type"]) for e in done.errors}
     assert ("test", "authentication_failed") in stages, done.errors
     assert any(e.get("stream") == "pets" for e in done.errors)
+    # The stream is named once, not "Stream 'pets': Stream 'pets': ..."
+    assert not any(e["message"].count("Stream 'pets'") > 1 for e in done.errors), done.errors
     assert "not-the-key" not in json.dumps(done.errors)
     assert done.diff.startswith("--- no version")  # what was tried is shown
     pet_custom.refresh_from_db()

@@ -19,7 +19,9 @@ def fetch_document(
     requester = Requester(
         {"base_url": url, "headers": {"Accept": _ACCEPT}},
         allow_private_networks=allow_private_networks,
-        retry=RetryPolicy(max_retries=1, backoff_base_seconds=0.5, max_backoff_seconds=2.0),
+        # One attempt: `timeout` is the whole time a caller is promised (docs say "within 20
+        # seconds"); a retry after a deadline would double it while the web request waits.
+        retry=RetryPolicy(max_retries=0),
         timeout=timeout,
         max_request_seconds=timeout,
         max_response_bytes=max_bytes,

@@ -149,6 +149,8 @@ def run(request: dict[str, Any], events: Events) -> None:
         events=events,
         allow_private_networks=bool(request.get("allow_private_networks")),
     )
+    for secret in request.get("secrets") or ():
+        source.masker.add(str(secret))
     result = source.check()
     check: dict[str, Any] = {
         "status": "succeeded" if result.ok else "failed",

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,10 +77,11 @@ def sandbox_read(
     max_records: int,
     limits: SandboxLimits,
     allow_private_networks: bool,
+    secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Check and a bounded read of each stream of `config` (an http_api config, credentials
     included) in the child; the result as `POST /custom-connectors/{id}/test` answers it
-    (without `version`)."""
+    (without `version`). `secrets`: more values to mask (a custom type's secret fields)."""
     started = time.monotonic()
     records = max(1, min(max_records, limits.records))
     bounded = _bounded_config(config, limits)
@@ -88,10 +89,13 @@ def sandbox_read(
         "config": bounded,
         "max_records": records,
         "allow_private_networks": allow_private_networks,
+        "secrets": list(secrets),
     }
     with tempfile.TemporaryDirectory(prefix="landed-sandbox-") as workdir:
         exchange = _run_child(json.dumps(request).encode(), workdir, limits)
     masker = Masker.from_config(bounded)
+    for secret in secrets:
+        masker.add(secret)
     result = _result(exchange, bounded, limits, masker)
     result["limits"] = {**limits.as_dict(), "records": records}
     result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)

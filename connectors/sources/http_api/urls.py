@@ -12,7 +12,10 @@ def is_http_url(url: str) -> bool:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    # urlsplit keeps spaces in a host and silently drops tabs and newlines anywhere: neither
+    # can a request carry.
+    clean = " " not in parts.netloc and url.isprintable()
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and clean
 
 
 def url_origin(url: str) -> str:
