@@ -9,17 +9,30 @@ with `custom_source_class`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.custom.compile import compile_config, custom_spec
 from connectors.framework.base import Batch, CheckResult, ReadRequest, Source, Stream
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, with_defaults
-from connectors.sources.http_api.source import HttpApiSource
 
-# The compiled http_api config's URLs, checked against the network policy when a connector is
-# saved (their hosts may come from the connector's config through placeholders).
-COMPILED_URL_FIELDS = HttpApiSource.url_fields
+if TYPE_CHECKING:
+    from connectors.sources.http_api.source import HttpApiSource
+
+# The compiled http_api config's URLs (HttpApiSource.url_fields), checked against the network
+# policy when a connector is saved (their hosts may come from the connector's config through
+# placeholders).
+COMPILED_URL_FIELDS = ("base_url", "token_url")
+
+
+def _engine() -> type[HttpApiSource]:
+    # Imported when a custom source is first used, not with this module: the engine pulls in
+    # pyarrow, which the API process (it imports this module through the connectors' services)
+    # must not load just to start. The catalog's registry defers the built-in sources the same
+    # way.
+    from connectors.sources.http_api.source import HttpApiSource
+
+    return HttpApiSource
 
 
 class CustomApiSource(Source):
@@ -40,7 +53,7 @@ class CustomApiSource(Source):
             allow_private_networks=allow_private_networks,
             credentials=credentials,
         )
-        self.engine = HttpApiSource(
+        self.engine = _engine()(
             type(self).compiled(config),
             allow_private_networks=allow_private_networks,
             credentials=credentials,
@@ -65,7 +78,7 @@ class CustomApiSource(Source):
         that a placeholder's value made invalid) is reported on the config as a whole."""
         own = {f.name for f in cls.spec.fields}
         issues = []
-        for issue in HttpApiSource.config_issues(cls.compiled(config)):
+        for issue in _engine().config_issues(cls.compiled(config)):
             if issue.field in own:
                 issues.append(issue)
                 continue

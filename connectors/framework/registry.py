@@ -12,7 +12,7 @@ from connectors.framework.spec import ConnectorSpec
 
 def _sources() -> dict[str, type[Source]]:
     from connectors.sources.github import GitHubSource
-    from connectors.sources.http_api import HttpApiSource
+    from connectors.sources.http_api.source import HttpApiSource
     from connectors.sources.hubspot import HubSpotSource
     from connectors.sources.microsoft import MicrosoftSource
     from connectors.sources.mysql import MySQLSource

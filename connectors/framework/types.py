@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def _arrow() -> ModuleType:
+def arrow_module() -> ModuleType:
     """pyarrow, imported on first use rather than with this module: the API process describes
     columns (discovery, stream settings) without ever building an Arrow type, and importing
-    Arrow costs it some 40 MiB. This is the module's one deferred import."""
+    Arrow costs it some 40 MiB. The one deferred import of pyarrow, for every module that the
+    API process may load (the http_api engine's records too)."""
     import pyarrow
 
     module: ModuleType = pyarrow  # untyped package: named as the module it is
@@ -70,7 +71,7 @@ class Column:
         return arrow_type_for(self.type, self.precision, self.scale)
 
     def arrow_field(self) -> pa.Field:
-        pa = _arrow()
+        pa = arrow_module()
         metadata = {TYPE_KEY: self.type.encode()}
         if self.precision is not None:
             metadata[PRECISION_KEY] = str(self.precision).encode()
@@ -106,7 +107,7 @@ def arrow_type_for(
     logical: str, precision: int | None = None, scale: int | None = None
 ) -> pa.DataType:
     if logical == "decimal":
-        pa = _arrow()
+        pa = arrow_module()
         if precision is not None and precision <= MAX_ARROW_DECIMAL_PRECISION:
             return pa.decimal128(precision, scale or 0)
         return pa.string()
@@ -116,7 +117,7 @@ def arrow_type_for(
 @cache
 def arrow_types() -> dict[str, pa.DataType]:
     """Each logical type's Arrow type (decimal: see arrow_type_for)."""
-    pa = _arrow()
+    pa = arrow_module()
     return {
         "boolean": pa.bool_(),
         "smallint": pa.int16(),
@@ -158,7 +159,7 @@ def __getattr__(name: str) -> dict[str, pa.DataType]:
 
 
 def _infer(arrow: pa.DataType) -> dict[str, Any]:
-    pa = _arrow()
+    pa = arrow_module()
     if pa.types.is_decimal(arrow):
         return {"type": "decimal", "precision": arrow.precision, "scale": arrow.scale}
     if pa.types.is_timestamp(arrow):
@@ -182,4 +183,4 @@ def _infer(arrow: pa.DataType) -> dict[str, Any]:
 
 
 def schema_for(columns: list[Column]) -> pa.Schema:
-    return _arrow().schema([column.arrow_field() for column in columns])
+    return arrow_module().schema([column.arrow_field() for column in columns])

@@ -18,8 +18,8 @@ from connectors.framework.base import (
     ReadRequest,
     TransientError,
 )
-from connectors.sources.http_api import HttpApiSource
 from connectors.sources.http_api.definition import definition_issues
+from connectors.sources.http_api.source import HttpApiSource
 
 RULE = {
     "success_path": "ok",

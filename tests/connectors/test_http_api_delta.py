@@ -16,8 +16,8 @@ import pytest
 
 from connectors.framework.base import ConnectorError, ReadRequest
 from connectors.framework.selection import default_selection
-from connectors.sources.http_api import HttpApiSource
 from connectors.sources.http_api.definition import definition_issues
+from connectors.sources.http_api.source import HttpApiSource
 
 PAGE = 2
 

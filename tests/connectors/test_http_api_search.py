@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from connectors.framework.base import ConnectorError, ReadRequest
-from connectors.sources.http_api import HttpApiSource
 from connectors.sources.http_api import requester as requester_module
 from connectors.sources.http_api.bodies import fill_body, request_value
 from connectors.sources.http_api.definition import definition_issues
+from connectors.sources.http_api.source import HttpApiSource
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import requests
 from connectors import services
 from connectors.framework.base import ReadRequest
 from connectors.models import Connector
-from connectors.sources.http_api import HttpApiSource
+from connectors.sources.http_api.source import HttpApiSource
 from landed.security import network, outbound
 from tests.http_server import FakeApi
 

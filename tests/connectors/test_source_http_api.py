@@ -30,11 +30,10 @@ from connectors.framework.base import (
 )
 from connectors.framework.spec import validate_config
 from connectors.framework.types import Column
-from connectors.sources.http_api import HttpApiSource
 from connectors.sources.http_api import source as source_module
 from connectors.sources.http_api.masking import Masker
 from connectors.sources.http_api.records import to_record_batch
-from connectors.sources.http_api.source import _compare
+from connectors.sources.http_api.source import HttpApiSource, _compare
 from landed.accounts import services as account_services
 from landed.security import outbound
 from tests.http_server import API_KEY, BASIC_PASSWORD, BASIC_USER, CLIENT_ID, CLIENT_SECRET, FakeApi

@@ -1,5 +1,6 @@
-"""A declarative HTTP API source: a JSON REST API described by configuration, not code."""
+"""A declarative HTTP API source: a JSON REST API described by configuration, not code.
 
-from connectors.sources.http_api.source import HttpApiSource
-
-__all__ = ["HttpApiSource"]
+The source itself is `connectors.sources.http_api.source.HttpApiSource`. This package imports
+nothing: its definition checks (definition.py) serve the API process, which validates custom
+connector definitions and must not load pyarrow with the engine.
+"""

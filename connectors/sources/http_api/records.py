@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from connectors.framework.base import ConnectorError
-from connectors.framework.types import Column, arrow_type_for, schema_for
+from connectors.framework.types import Column, arrow_module, arrow_type_for, schema_for
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _INT64 = (-(2**63), 2**63 - 1)
 _INTEGER_TYPES = {"smallint", "integer", "bigint"}
@@ -149,10 +150,12 @@ def to_record_batch(
     """The records as one Arrow batch of the stream's columns (fields absent: null; fields no
     column names: dropped)."""
     arrays = [_array([r.get(c.name) for r in records], c, stream=stream) for c in columns]
+    pa = arrow_module()
     return pa.RecordBatch.from_arrays(arrays, schema=schema_for(list(columns)))
 
 
 def _array(values: list[Any], column: Column, *, stream: str) -> pa.Array:
+    pa = arrow_module()
     kind = column.type
     arrow = arrow_type_for(kind, column.precision, column.scale)
     if kind == "json":

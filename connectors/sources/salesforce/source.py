@@ -35,7 +35,7 @@ from connectors.framework.base import (
 )
 from connectors.framework.credentials import TokenProvider
 from connectors.framework.spec import ConfigIssue, ConnectorSpec, SpecField, with_defaults
-from connectors.sources.http_api import HttpApiSource
+from connectors.sources.http_api.source import HttpApiSource
 
 CREDENTIALS = "oauth_salesforce"
 DEFAULT_OBJECTS = ["Account", "Contact", "Opportunity", "Lead", "User"]
