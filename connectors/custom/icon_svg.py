@@ -205,7 +205,8 @@ def _serialise(element: Element, namespaced: bool, walk: _Walk, *, is_root: bool
         attributes = [("xmlns", SVG_NS), ("xmlns:xlink", XLINK_NS), *attributes]
     text = element.text or ""
     if name == "style":
-        _check_css(text, "a <style> element")
+        # Its CSS is all its text: also what follows a child element (kept or dropped).
+        _check_css("".join(element.itertext()), "a <style> element")
     parts = [escape(text)]
     walk.depth += 1
     for child in element:
@@ -271,6 +272,12 @@ def _rendered_size(root: Element) -> tuple[int, int]:
         raise IconRejected(
             "The SVG declares no size: give its <svg> a viewBox (or width and height).",
             "icon_no_size",
+        )
+    if not (math.isfinite(width) and math.isfinite(height)):
+        # One side from the other through a viewBox of extreme proportions.
+        raise IconRejected(
+            "Too many pixels: the SVG's viewBox makes its size too large to compute.",
+            "icon_too_many_pixels",
         )
     return max(1, math.ceil(width)), max(1, math.ceil(height))
 

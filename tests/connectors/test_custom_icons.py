@@ -115,6 +115,15 @@ UNSAFE_SVGS = {
         SVG.format("<style>@import 'https://evil.example/x.css';</style>"),
         "@import",
     ),
+    # The CSS of a <style> is all its text, also the text after a child element.
+    "@import after a child of a style element": (
+        SVG.format("<style>a{}<desc/>@import '//evil.example/x.css';</style>"),
+        "@import",
+    ),
+    "url() split by a child of a style element": (
+        SVG.format("<style>rect{fill:u<g/>rl(https://evil.example/x)}</style>"),
+        "external resource",
+    ),
     "image": (SVG.format('<image href="https://evil.example/pixel.png"/>'), "<image>"),
     "XXE entity": (
         '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
@@ -384,6 +393,14 @@ def test_an_svg_without_a_size_is_refused(client, custom_connector):
 def test_an_svg_drawn_too_large_is_refused(client, custom_connector):
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9" width="4000px" height="40"/>'
     assert_refused(upload(client, custom_connector, svg), "icon_too_many_pixels", "4000x40")
+
+
+@pytest.mark.parametrize(
+    "size", ['width="10" viewBox="0 0 1e-300 1e300"', 'height="10" viewBox="0 0 1e300 1e-300"']
+)
+def test_an_svg_whose_viewbox_makes_its_size_infinite_is_refused(client, custom_connector, size):
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" {size}/>'.encode()
+    assert_refused(upload(client, custom_connector, svg), "icon_too_many_pixels", "too large")
 
 
 def test_xml_that_is_not_svg_is_not_an_image(client, custom_connector):
