@@ -118,6 +118,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string: DRF would read the integer 5 as the UUID
+    00000000-0000-0000-0000-000000000005."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class Timestamp(serializers.DateTimeField):
     """ISO 8601 in UTC with an explicit offset, as the reference writes it (`+00:00`)."""
 

@@ -127,6 +127,8 @@ def test_someone_elses_conversation_is_not_found(server, accounts, db):
         ({"message": "x" * 4001}, ["body", "message"], "string_too_long"),
         ({"message": 5}, ["body", "message"], "string_type"),
         ({"message": "hi", "conversation_id": "nope"}, ["body", "conversation_id"], "uuid_parsing"),
+        # Not read as the UUID 00000000-0000-0000-0000-000000000005 (then a 404).
+        ({"message": "hi", "conversation_id": 5}, ["body", "conversation_id"], "uuid_parsing"),
     ],
 )
 def test_a_bad_body_is_a_422_before_any_stream(server, body, loc, kind):
