@@ -109,6 +109,9 @@ _SCRIPT_SCHEMES = re.compile(r"(?:java|vb)script\s*:", re.IGNORECASE)
 MAX_ELEMENTS = 5_000
 MAX_USES = 200
 MAX_DEPTH = 64
+# Elements drawn once every <use> is expanded: nested <use>s of groups of <use>s multiply
+# (200 of them can draw 10^9 elements and freeze the browser that shows the icon).
+MAX_DRAWN_ELEMENTS = 20_000
 _LENGTH = re.compile(r"^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
 _PX_PER_UNIT = {None: 1.0, "px": 1.0, "pt": 4 / 3, "pc": 16.0, "mm": 96 / 25.4, "cm": 96 / 2.54,
                 "in": 96.0}  # fmt: skip
@@ -157,6 +160,7 @@ def sanitise_svg(data: bytes, limits: IconLimits) -> ProcessedIcon:
         )
     walk = _Walk()
     body = _serialise(root, namespaced, walk, is_root=True)
+    _check_use_expansion(root)
     content = ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode()
     if len(content) > limits.max_bytes:
         raise IconRejected(
@@ -217,6 +221,38 @@ def _serialise(element: Element, namespaced: bool, walk: _Walk, *, is_root: bool
     inner = "".join(parts)
     opening = name + "".join(f" {key}={quoteattr(value)}" for key, value in attributes)
     return f"<{opening}>{inner}</{name}>" if inner else f"<{opening}/>"
+
+
+def _check_use_expansion(root: Element) -> None:
+    """Refuse a <use> that draws itself (directly or through what it references), and
+    references that multiply into more than MAX_DRAWN_ELEMENTS drawn elements."""
+    by_id = {element.get("id"): element for element in root.iter() if element.get("id")}
+    drawn: dict[int, int] = {}
+    drawing: set[int] = set()
+
+    def count(element: Element) -> int:
+        key = id(element)
+        if key in drawn:
+            return drawn[key]
+        if key in drawing:
+            raise _refuse("a <use> that references itself or an element that contains it")
+        drawing.add(key)
+        total = 1 + sum(count(child) for child in element)
+        for href in _HREFS:
+            target = by_id.get((element.get(href) or "").strip().removeprefix("#"))
+            if _plain(str(element.tag)) == "use" and target is not None:
+                total += count(target)
+        drawing.discard(key)
+        if total > MAX_DRAWN_ELEMENTS:
+            raise IconRejected(
+                f"Unsafe SVG: its <use> references draw more than {MAX_DRAWN_ELEMENTS} "
+                "elements; icons are simpler than that.",
+                "icon_unsafe_svg",
+            )
+        drawn[key] = total
+        return total
+
+    count(root)
 
 
 def _attributes(element: Element, element_name: str) -> list[tuple[str, str]]:

@@ -373,6 +373,27 @@ def test_an_svg_nested_too_deep_is_refused(client, custom_connector):
     assert_refused(response, "icon_unsafe_svg", "levels of nesting")
 
 
+def test_an_svg_whose_use_references_loop_is_refused(client, custom_connector):
+    itself = SVG.format('<g id="x"><rect width="1" height="1"/><use href="#x"/></g>')
+    assert_refused(upload(client, custom_connector, itself.encode()), "icon_unsafe_svg", "itself")
+    through = SVG.format('<g id="a"><use xlink:href=" #b"/></g><g id="b"><use href="#a"/></g>')
+    assert_refused(upload(client, custom_connector, through.encode()), "icon_unsafe_svg", "itself")
+
+
+def test_an_svg_whose_use_references_multiply_is_refused(client, custom_connector):
+    # Nine levels of ten <use>s each (90 in all): 10^9 rectangles drawn.
+    levels = ['<rect id="l0" width="1" height="1"/>'] + [
+        f'<g id="l{level}">' + f'<use href="#l{level - 1}"/>' * 10 + "</g>"
+        for level in range(1, 10)
+    ]
+    svg = SVG.format("<defs>" + "".join(levels) + '</defs><use href="#l9"/>')
+    assert_refused(upload(client, custom_connector, svg.encode()), "icon_unsafe_svg", "draw more")
+
+    # A sprite used a few times is an icon like any other.
+    sprite = SVG.format('<defs><path id="p" d="M0 0h4v4z"/></defs>' + '<use href="#p"/>' * 4)
+    assert upload(client, custom_connector, sprite.encode()).status_code == 200
+
+
 def test_an_svg_without_its_namespace_gets_it(client, custom_connector):
     svg = b'<svg viewBox="0 0 32 16"><path d="M0 0h32v16z"/><script>x()</script></svg>'
     assert_refused(upload(client, custom_connector, svg), "icon_unsafe_svg", "<script>")
