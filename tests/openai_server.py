@@ -107,6 +107,7 @@ class FakeOpenAI:
         self._failures: deque[_Failure] = deque()
         self._stalls: deque[float] = deque()
         self._endless_interval: float | None = None
+        self._break: tuple[int, str] | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         fake = self
@@ -186,6 +187,12 @@ class FakeOpenAI:
         """The next `count` requests wait `seconds` before their answer."""
         with self._lock:
             self._stalls.extend([seconds] * count)
+
+    def break_next_stream(self, after_pieces: int, how: str) -> None:
+        """The next stream fails after `after_pieces` pieces: "drop" closes the connection
+        mid-body, "error" sends an error event, "garbage" a chunk that is not JSON."""
+        with self._lock:
+            self._break = (after_pieces, how)
 
     def endless_stream(self, interval: float = 0.02) -> None:
         with self._lock:
@@ -280,6 +287,7 @@ class FakeOpenAI:
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], content: str) -> None:
         with self._lock:
             interval, self._endless_interval = self._endless_interval, None
+            breaking, self._break = self._break, None
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Cache-Control", "no-cache")
@@ -313,7 +321,9 @@ class FakeOpenAI:
                         raise ConnectionResetError("the client closed the connection")
                 handler.close_connection = True  # the body was never finished
                 return
-            for text in _pieces(content):
+            for number, text in enumerate(_pieces(content)):
+                if breaking is not None and number == breaking[0]:
+                    return self._broken(handler, breaking[1])
                 self._write(handler, piece(text))
             self._write(handler, chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
             if (body.get("stream_options") or {}).get("include_usage"):
@@ -324,6 +334,16 @@ class FakeOpenAI:
         except (BrokenPipeError, ConnectionResetError):
             self.disconnected.set()
             handler.close_connection = True
+
+    def _broken(self, handler: BaseHTTPRequestHandler, how: str) -> None:
+        if how == "error":
+            error = {"message": "The server had an error", "type": "server_error"}
+            self._write(handler, f"data: {json.dumps({'error': error})}\n\n".encode())
+            self._write(handler, b"")
+        elif how == "garbage":
+            self._write(handler, b"data: {not json\n\n")
+            self._write(handler, b"")
+        handler.close_connection = True  # "drop": the body is never finished
 
     @staticmethod
     def _write(handler: BaseHTTPRequestHandler, data: bytes) -> None:

@@ -410,6 +410,12 @@ def _stream(
         error = llm_error_from(exc)
         logger.warning("llm.stream_failed purpose=%s kind=%s", purpose, error.kind)
         raise error from exc
+    except ValueError as exc:
+        # A chunk that is not JSON: the library's json.JSONDecodeError.
+        logger.warning("llm.stream_failed purpose=%s kind=upstream_error", purpose)
+        raise LlmError(
+            "upstream_error", _short(f"The LLM provider sent a malformed stream: {exc}")
+        ) from exc
     finally:
         if stream is not None:
             stream.close()
@@ -494,6 +500,12 @@ async def _astream(
         error = llm_error_from(exc)
         logger.warning("llm.stream_failed purpose=%s kind=%s", purpose, error.kind)
         raise error from exc
+    except ValueError as exc:
+        # A chunk that is not JSON: the library's json.JSONDecodeError.
+        logger.warning("llm.stream_failed purpose=%s kind=upstream_error", purpose)
+        raise LlmError(
+            "upstream_error", _short(f"The LLM provider sent a malformed stream: {exc}")
+        ) from exc
     finally:
         # Closing the client closes the response and its connection: the server sees the
         # disconnect. Shielded: a cancelled reader still closes it and records the usage.

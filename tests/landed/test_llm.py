@@ -294,6 +294,23 @@ def test_closing_a_stream_stops_the_server(llm: FakeOpenAI) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("how", ["drop", "error", "garbage"])
+def test_a_stream_that_breaks_after_its_first_pieces_is_an_upstream_error(
+    llm: FakeOpenAI, how: str
+) -> None:
+    llm.answer("one two three four")
+    llm.break_next_stream(after_pieces=2, how=how)
+    received = []
+    with pytest.raises(LlmError) as raised:
+        for piece in chat_stream(
+            account_id=None, purpose="t", messages=QUESTION, deadline=time.monotonic() + 5
+        ):
+            received.append(piece)
+    assert raised.value.kind == "upstream_error"
+    assert received == ["one", " two"]
+
+
+@pytest.mark.django_db
 def test_a_stream_past_its_deadline_ends_with_a_timeout(llm: FakeOpenAI) -> None:
     llm.endless_stream(interval=0.02)
     started = time.monotonic()

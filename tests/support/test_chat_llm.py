@@ -123,6 +123,19 @@ def test_an_unavailable_provider_falls_back_to_the_passages(server, llm):
     assert len(llm.requests) == 1
 
 
+@pytest.mark.parametrize("how", ["drop", "error", "garbage"])
+def test_a_provider_failing_mid_answer_ends_the_stream_with_an_llm_error(server, llm, how):
+    llm.answer(FIRST_ANSWER)
+    llm.break_next_stream(after_pieces=3, how=how)
+    with chat(server, {"message": "How do I rotate webhook secrets?"}) as response:
+        assert response.status_code == 200
+        text, end = read_answer(response)
+
+    assert text == "".join(re.findall(r"\s*\S+", FIRST_ANSWER)[:3])  # what came before
+    assert end.event == "error", end.data
+    assert end.data["code"] == "llm_error", end.data
+
+
 def test_a_client_that_leaves_stops_the_generation(server, llm):
     llm.endless_stream(interval=0.05)
     response = chat(server, {"message": "tell me everything about syncs"})
