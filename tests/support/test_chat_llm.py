@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from landed.llm.models import LlmUsage
 from tests.landed.test_run_command import Server
 from tests.openai_server import FakeOpenAI
 from tests.support.chat_client import chat, events, read_answer, support_server
@@ -50,6 +51,14 @@ def server(index, llm, tmp_path_factory) -> Iterator[Server]:
         DATABASE_POOL_TIMEOUT="1",
     ) as started:
         yield started
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_usage_left(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """The servers commit each answer's LLM usage: gone after, for tests that count it."""
+    yield
+    with django_db_blocker.unblock():
+        LlmUsage.objects.all().delete()
 
 
 @pytest.fixture(autouse=True)
