@@ -154,6 +154,19 @@ def llm_error_from(exc: BaseException) -> LlmError:
     return LlmError("upstream_error", _short(f"The LLM provider failed: {exc}"))
 
 
+def _stream_error(exc: Exception, purpose: str) -> LlmError:
+    """A stream's failure as an LlmError, logged: the library's or its HTTP layer's errors, or
+    a chunk that is not JSON (the library's json.JSONDecodeError, a ValueError)."""
+    if isinstance(exc, openai.APIError | httpx2.HTTPError):
+        error = llm_error_from(exc)
+    else:
+        error = LlmError(
+            "upstream_error", _short(f"The LLM provider sent a malformed stream: {exc}")
+        )
+    logger.warning("llm.stream_failed purpose=%s kind=%s", purpose, error.kind)
+    return error
+
+
 def _estimated_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
@@ -406,16 +419,8 @@ def _stream(
                     written.append(choice.delta.content)
                     yield choice.delta.content
             _remaining(deadline)
-    except (openai.APIError, httpx2.HTTPError) as exc:
-        error = llm_error_from(exc)
-        logger.warning("llm.stream_failed purpose=%s kind=%s", purpose, error.kind)
-        raise error from exc
-    except ValueError as exc:
-        # A chunk that is not JSON: the library's json.JSONDecodeError.
-        logger.warning("llm.stream_failed purpose=%s kind=upstream_error", purpose)
-        raise LlmError(
-            "upstream_error", _short(f"The LLM provider sent a malformed stream: {exc}")
-        ) from exc
+    except (openai.APIError, httpx2.HTTPError, ValueError) as exc:
+        raise _stream_error(exc, purpose) from exc
     finally:
         if stream is not None:
             stream.close()
@@ -496,16 +501,8 @@ async def _astream(
     except TimeoutError as exc:
         logger.warning("llm.stream_failed purpose=%s kind=timeout", purpose)
         raise LlmError("timeout", "The answer's deadline has passed.") from exc
-    except (openai.APIError, httpx2.HTTPError) as exc:
-        error = llm_error_from(exc)
-        logger.warning("llm.stream_failed purpose=%s kind=%s", purpose, error.kind)
-        raise error from exc
-    except ValueError as exc:
-        # A chunk that is not JSON: the library's json.JSONDecodeError.
-        logger.warning("llm.stream_failed purpose=%s kind=upstream_error", purpose)
-        raise LlmError(
-            "upstream_error", _short(f"The LLM provider sent a malformed stream: {exc}")
-        ) from exc
+    except (openai.APIError, httpx2.HTTPError, ValueError) as exc:
+        raise _stream_error(exc, purpose) from exc
     finally:
         # Closing the client closes the response and its connection: the server sees the
         # disconnect. Shielded: a cancelled reader still closes it and records the usage.
